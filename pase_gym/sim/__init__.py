@@ -1,0 +1,1 @@
+"""The simulator core: numpy and networkx only, no gymnasium, torch or I/O."""

@@ -186,7 +186,7 @@ FAULTS: dict[str, FaultSpec] = {
             "LitmusChaos node-io-stress; cloud noisy-neighbour incidents",
         ),
         FaultSpec(
-            "cascading_timeout", "cascade", "service",
+            "cascading_timeout", "cascade", "replicated_service",
             "The service's worker pool jams; callers time out and retry, and the retries "
             "keep it saturated.",
             (_T("node", "latency", ">", 1.5), _T("callers", "error_rate", ">", 0.1)),

@@ -223,6 +223,8 @@ PRIMITIVES: dict[str, PrimitiveSpec] = {
                 _pre("host", "exists", "the target host must be provisioned"),
                 _pre("host", "up", "the target host must be up"),
                 _pre("host", "has_room", "the target host must have room for an instance"),
+                _pre("instance", "movable", "its host is down: fence it (Isolate) before "
+                                            "evacuating"),
                 _pre("instance", "on_host", "the instance is already on that host", arg="host",
                      negate=True),
             ),
@@ -244,7 +246,8 @@ PRIMITIVES: dict[str, PrimitiveSpec] = {
             duration=12,
             cost=1.5,
             safety=Safety.RISKY,
-            summary="Return the node to its previous release and config (restarts a service).",
+            summary="Return the node's release and config to the previous version; a service "
+                    "runs it after its next Restart, a host's config applies at once.",
             effects=("release reverted", "config reverted"),
         ),
         PrimitiveSpec(

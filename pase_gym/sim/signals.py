@@ -1,0 +1,168 @@
+"""Observable signals: metric windows, alarms, log lines and the OpenStack API/RPC event stream.
+
+Nothing here reads the injected faults: every signal is computed from the simulated health
+and traffic, the way a monitoring stack would see them. Event names follow the vocabulary of
+Failure-Dataset-OpenStack: ``<client>_<METHOD>_<status>`` for REST calls of the workload and
+``<topic>_<method>`` (with ``_ERROR`` when the tracer saw an error) for RPCs. Failures show
+mostly as *missing* events (a call that never happened), sometimes as error variants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pase_gym.sim.roles import PROFILES, ROLE_INDEX
+from pase_gym.sim.state import IND, INDICATORS, LogLine, SimState
+
+# Per request type: (event name, role whose health decides whether it happens, count per
+# request, name of the error variant or None). Order matters: a request that fails at one
+# event emits none of the later ones (the omission signature of the data set).
+EVENT_CHAINS: dict[str, tuple[tuple[str, str, float, str | None], ...]] = {
+    "boot": (
+        ("novaclient_POST_202", "nova-api", 1.0, "novaclient_POST_500"),
+        ("conductor_schedule_and_build_instances", "nova-conductor", 1.0,
+         "conductor_schedule_and_build_instances_ERROR"),
+        ("scheduler_select_destinations", "nova-scheduler", 1.0,
+         "scheduler_select_destinations_ERROR"),
+        ("compute_build_and_run_instance", "nova-compute", 1.0, None),
+        ("q-plugin_get_ports", "neutron-server", 1.0, None),
+        ("dhcp_agent_port_create_end", "dhcp-agent", 1.0, "dhcp_agent_port_create_end_ERROR"),
+        ("q-plugin_update_device_list", "ovs-agent", 1.0, "q-plugin_update_device_list_ERROR"),
+        ("compute_external_instance_event", "nova-compute", 1.0, None),
+        ("novaclient_GET_200", "nova-api", 2.0, "novaclient_GET_500"),
+    ),
+    "volume": (
+        ("cinderclient_POST_202", "cinder-api", 1.0, "cinderclient_POST_500"),
+        ("cinder-scheduler_create_volume", "cinder-scheduler", 1.0,
+         "cinder-scheduler_create_volume_ERROR"),
+        ("cinder-volume.localhost.localdomain@lvm_create_volume", "cinder-volume", 1.0,
+         "cinder-volume.localhost.localdomain@lvm_create_volume_ERROR"),
+        ("compute_reserve_block_device_name", "nova-compute", 1.0, None),
+        ("cinder-volume.localhost.localdomain@lvm_initialize_connection", "cinder-volume", 1.0,
+         "cinder-volume.localhost.localdomain@lvm_initialize_connection_ERROR"),
+        ("compute_attach_volume", "nova-compute", 1.0, None),
+        ("cinder-volume.localhost.localdomain@lvm_attach_volume", "cinder-volume", 1.0,
+         "cinder-volume.localhost.localdomain@lvm_attach_volume_ERROR"),
+        ("cinderclient_GET_200", "cinder-api", 2.0, "cinderclient_GET_500"),
+    ),
+    "network": (
+        ("neutronclient_POST_201", "neutron-server", 3.0, None),
+        ("neutron-vo-Network-1.0_push", "neutron-server", 1.0, None),
+        ("dhcp_agent_network_create_end", "dhcp-agent", 1.0, None),
+        ("dhcp_agent_subnet_create_end", "dhcp-agent", 1.0, None),
+        ("l3_agent_routers_updated", "l3-agent", 1.0, None),
+        ("q-l3-plugin_sync_routers", "l3-agent", 1.0, "q-l3-plugin_sync_routers_ERROR"),
+        ("neutronclient_PUT_200", "neutron-server", 1.0, None),
+    ),
+    "cleanup": (
+        ("novaclient_DELETE_204", "nova-api", 1.0, "novaclient_DELETE_500"),
+        ("compute_terminate_instance", "nova-compute", 1.0, None),
+        ("cinderclient_DELETE_202", "cinder-api", 1.0, "cinderclient_DELETE_500"),
+        ("cinder-volume.localhost.localdomain@lvm_delete_volume", "cinder-volume", 1.0,
+         "cinder-volume.localhost.localdomain@lvm_delete_volume_ERROR"),
+        ("neutronclient_DELETE_204", "neutron-server", 2.0, None),
+        ("l3_agent_router_deleted", "l3-agent", 1.0, None),
+    ),
+}
+
+
+def _vocabulary() -> tuple[str, ...]:
+    names: list[str] = []
+    for chain in EVENT_CHAINS.values():
+        for name, _, _, error in chain:
+            for item in (name, error):
+                if item and item not in names:
+                    names.append(item)
+    return tuple(names)
+
+
+EVENT_NAMES: tuple[str, ...] = _vocabulary()
+EVENT_INDEX = {name: i for i, name in enumerate(EVENT_NAMES)}
+EVENT_SCALE = 0.05  # events traced per request (the tracer samples)
+
+# (indicator, op, threshold, alarm name); hosts are checked only on cpu/memory/disk/avail.
+ALARM_RULES: tuple[tuple[str, str, float, str], ...] = (
+    ("availability", "<", 0.5, "NodeDown"),
+    ("error_rate", ">", 0.2, "HighErrorRate"),
+    ("latency", ">", 1.0, "HighLatency"),
+    ("cpu", ">", 0.9, "HighCPU"),
+    ("memory", ">", 0.85, "HighMemory"),
+    ("disk", ">", 0.95, "DiskFull"),
+    ("network", ">", 0.5, "NetworkSaturation"),
+)
+
+
+def accumulate_events(state: SimState, dt: int, rng: np.random.Generator | None) -> None:
+    """Add the API/RPC events of the last ``dt`` ticks to ``state.event_counts``."""
+    if state.event_counts.shape != (len(EVENT_NAMES),):
+        state.event_counts = np.zeros(len(EVENT_NAMES))
+    role_ok = 1.0 - np.clip(state.role_err, 0.0, 1.0)
+    instances = float(np.count_nonzero(state.active & (state.topo.kind == 2)))
+    rates = PROFILES[state.profile]
+    counts = state.event_counts
+    for request, chain in EVENT_CHAINS.items():
+        expected = rates.get(request, 0.0) * instances / 100.0 * dt * EVENT_SCALE
+        alive = expected
+        for name, role, per, error in chain:
+            ok = float(role_ok[ROLE_INDEX[role]])
+            if error is not None:
+                counts[EVENT_INDEX[error]] += alive * per * (1.0 - ok) * 0.3
+            alive *= ok
+            counts[EVENT_INDEX[name]] += alive * per
+    if rng is not None:
+        state.event_counts = counts  # noise is added when the counts are read
+
+
+@dataclass
+class Observation:
+    """What a monitoring stack shows at one moment (no ground truth inside)."""
+
+    tick: int
+    metrics: np.ndarray  # (n, 8) current health, with measurement noise
+    window: np.ndarray  # (W, n, 8) the last W evaluations, oldest first, zero-padded
+    alarms: list[tuple[str, str, float]]  # (node, alarm, value)
+    logs: list[LogLine]
+    events: np.ndarray  # counts per EVENT_NAMES since the last observation
+
+    def metric(self, node: int, indicator: str) -> float:
+        """One indicator of one node."""
+        return float(self.metrics[node, IND[indicator]])
+
+
+def alarms_of(state: SimState, metrics: np.ndarray) -> list[tuple[str, str, float]]:
+    """Threshold alarms on in-service nodes, sorted by node then alarm name."""
+    out: list[tuple[str, str, float]] = []
+    watched = state.in_service()
+    for indicator, op, threshold, alarm in ALARM_RULES:
+        col = metrics[:, IND[indicator]]
+        hit = (col > threshold) if op == ">" else (col < threshold)
+        for node in np.flatnonzero(hit & watched):
+            out.append((state.name(int(node)), alarm, float(col[node])))
+    out.sort()
+    return out
+
+
+def observe(state: SimState, rng: np.random.Generator, *, window: int = 8,
+            since_tick: int | None = None, noise: float = 0.01) -> Observation:
+    """Read the signals of ``state`` (drawing measurement noise from ``rng``).
+
+    Resets the event counters, so each observation carries the events since the previous one.
+    """
+    if state.health_at != state.tick:
+        from pase_gym.sim.dynamics import evaluate  # local: dynamics imports signals lazily
+
+        evaluate(state, None)
+    metrics = state.health + noise * rng.standard_normal(state.health.shape) * (state.health > 0)
+    metrics = np.clip(metrics, 0.0, None)
+    hist = state.history[-window:]
+    win = np.zeros((window, state.n, len(INDICATORS)))
+    if hist:
+        win[window - len(hist):] = np.stack(hist)
+    counts = state.event_counts if state.event_counts.size else np.zeros(len(EVENT_NAMES))
+    events = rng.poisson(np.maximum(counts, 0.0)).astype(np.float64)
+    state.event_counts = np.zeros(len(EVENT_NAMES))
+    start = since_tick if since_tick is not None else state.tick - 30
+    logs = [line for line in state.log if line.tick >= start]
+    return Observation(state.tick, metrics, win, alarms_of(state, metrics), logs, events)

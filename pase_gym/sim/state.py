@@ -1,0 +1,230 @@
+"""The mutable simulation state: numpy arrays over the nodes of a compiled topology.
+
+The :class:`Topology` is immutable and shared between copies; everything that changes during an
+episode lives in :class:`SimState` and is copied by :meth:`SimState.copy` (cheap: a few dozen
+array copies), which is what makes dry runs of a plan affordable.
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pase_gym.sim.roles import ROLE_INDEX, ROLE_NAMES, Kind
+from pase_gym.sim.topology import Topology
+from pase_gym.sim.workload import resolve_profile, role_demand
+
+if TYPE_CHECKING:
+    from pase_gym.sim.fault_models import ActiveFault
+
+INDICATORS = (
+    "cpu", "memory", "disk", "network", "latency", "error_rate", "throughput", "availability"
+)
+IND = {name: i for i, name in enumerate(INDICATORS)}
+TIMEOUT = 5.0  # seconds a caller waits before it gives up on a call
+PINNED_KINDS = (Kind.INSTANCE, Kind.NETWORK, Kind.VOLUME)  # load stays with the node
+
+
+@dataclass
+class LogLine:
+    """One log or event line: ``tick node: text`` at a severity."""
+
+    tick: int
+    node: str
+    level: str
+    text: str
+
+    def __str__(self) -> str:
+        return f"t={self.tick} {self.level} {self.node}: {self.text}"
+
+
+@dataclass
+class SimState:
+    """Everything that changes during an episode.
+
+    Array attributes are per node (indexed by node id) unless noted. Derived attributes
+    (``health``, ``err``, ``lat``, ``load``, ``util``, ``slo_ok_nodes``) are written by
+    :func:`pase_gym.sim.dynamics.evaluate` and describe the state at ``evaluated_at``.
+    """
+
+    topo: Topology
+    profile: str
+    tick: int
+    # configuration the agent can change
+    active: np.ndarray
+    up: np.ndarray
+    hung: np.ndarray
+    desynced: np.ndarray
+    isolated: np.ndarray
+    drained: np.ndarray
+    down_until: np.ndarray  # int64: a (re)starting process serves again from this tick
+    route_w: np.ndarray  # load-balancer weight
+    throttle: np.ndarray  # share of intake/CPU allowed
+    cpu_alloc: np.ndarray
+    mem_alloc: np.ndarray
+    disk_alloc: np.ndarray
+    host_of: np.ndarray  # int32: mutable because instances migrate
+    # accumulators
+    mem_used: np.ndarray  # in units of the original allocation
+    disk_used: np.ndarray  # hosts: share of disk
+    backlog: np.ndarray  # queues: messages waiting
+    # calibration (fixed per episode, kept here because it depends on the profile)
+    cap0: np.ndarray
+    pinned_load: np.ndarray
+    demand: np.ndarray  # per role
+    slo_latency: np.ndarray
+    slo_error: float
+    desired: np.ndarray  # per group: replicas the SLO wants in service
+    # derived by evaluate()
+    health: np.ndarray
+    err: np.ndarray
+    lat: np.ndarray
+    load: np.ndarray
+    util: np.ndarray
+    works: np.ndarray
+    slo_ok_nodes: np.ndarray
+    role_err: np.ndarray  # per role, last evaluation (drives retries)
+    evaluated_at: int = -1
+    health_at: int = -1
+    slo_ok: bool = True
+    slo_ok_since: int | None = 0
+    incident_open_at: int | None = None
+    faults: list[ActiveFault] = field(default_factory=list)
+    pending: list[ActiveFault] = field(default_factory=list)
+    log: list[LogLine] = field(default_factory=list)
+    lost_messages: float = 0.0
+    history_ticks: list[int] = field(default_factory=list)
+    history: list[np.ndarray] = field(default_factory=list)
+    history_len: int = 12
+    event_counts: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def n(self) -> int:
+        """Number of node slots."""
+        return self.topo.n
+
+    def node_id(self, name: str) -> int:
+        """Node id of ``name``; ``KeyError`` if it is not in the topology."""
+        return self.topo.index[name]
+
+    def name(self, node: int) -> str:
+        """Name of node id ``node``."""
+        return self.topo.names[node]
+
+    def add_log(self, node: int, level: str, text: str) -> None:
+        """Append a log line for ``node`` at the current tick (bounded memory)."""
+        self.log.append(LogLine(self.tick, self.topo.names[node], level, text))
+        if len(self.log) > 2000:
+            del self.log[:1000]
+
+    def copy(self) -> SimState:
+        """A deep copy sharing only the immutable topology."""
+        new = _copy.copy(self)
+        for key, value in self.__dict__.items():
+            if isinstance(value, np.ndarray):
+                setattr(new, key, value.copy())
+        new.faults = [f.clone() for f in self.faults]
+        new.pending = [f.clone() for f in self.pending]
+        new.log = list(self.log)
+        new.history = list(self.history)
+        new.history_ticks = list(self.history_ticks)
+        return new
+
+    def in_service(self) -> np.ndarray:
+        """Nodes that are provisioned and not fenced off or drained (directly or via host)."""
+        host = self.host_of
+        return (
+            self.active
+            & ~self.isolated
+            & ~self.drained
+            & ~self.isolated[host]
+            & ~self.drained[host]
+        )
+
+    def ground_truth(self) -> list[dict[str, Any]]:
+        """The injected faults (evaluation side only: agents never see this)."""
+        return [f.describe(self) for f in [*self.faults, *self.pending]]
+
+
+def new_state(topo: Topology, profile: str, rng: np.random.Generator,
+              intensity: float = 1.0) -> SimState:
+    """A healthy state of ``topo`` under ``profile``, with capacities sized by ``rng``.
+
+    Every replica gets the capacity that runs it at a seeded utilisation between 0.30 and 0.50
+    under the profile's demand, which is how a cloud operator provisions a healthy cloud.
+    """
+    profile = resolve_profile(profile)
+    n = topo.n
+    active = topo.initially_active.copy()
+    kind = topo.kind
+    instances = int(np.count_nonzero(active & (kind == Kind.INSTANCE)))
+    demand = role_demand(profile, instances, intensity)
+    route_w = np.ones(n)
+    mysql = topo.nodes_of_role("mysql")
+    route_w[mysql[1:]] = 0.0  # a single writer; the other Galera nodes are hot standbys
+    # Share of its role's demand each node would carry when everything is healthy.
+    share = np.zeros(n)
+    w = route_w * active
+    role_w = np.bincount(topo.role, weights=w, minlength=len(ROLE_NAMES))
+    served = role_w[topo.role] > 0
+    share[served] = w[served] / role_w[topo.role][served]
+    pinned = np.isin(kind, PINNED_KINDS)
+    role_count = np.bincount(topo.role, weights=active.astype(float), minlength=len(ROLE_NAMES))
+    pinned_load = np.zeros(n)
+    pinned_load[pinned] = demand[topo.role[pinned]] / np.maximum(role_count[topo.role[pinned]], 1)
+    base = np.where(pinned, pinned_load, demand[topo.role] * share)
+    target_u = rng.uniform(0.30, 0.50, size=len(ROLE_NAMES))[topo.role]
+    # Standbys and spares get the same hardware as their active peers.
+    role_base = np.zeros(len(ROLE_NAMES))
+    np.maximum.at(role_base, topo.role, base)
+    cap0 = np.maximum(role_base[topo.role], 1e-3) / target_u
+    cap0[kind == Kind.HOST] = 1.0
+    zeros = np.zeros(n)
+    falses = np.zeros(n, dtype=bool)
+    desired = np.array([int(np.count_nonzero(active[m])) for m in topo.group_members])
+    mem = topo.base_memory.copy()
+    disk = np.where(kind == Kind.HOST, rng.uniform(0.25, 0.55, size=n), 0.0)
+    state = SimState(
+        topo=topo,
+        profile=profile,
+        tick=0,
+        active=active,
+        up=active.copy(),
+        hung=falses.copy(),
+        desynced=falses.copy(),
+        isolated=falses.copy(),
+        drained=falses.copy(),
+        down_until=np.zeros(n, dtype=np.int64),
+        route_w=route_w,
+        throttle=np.ones(n),
+        cpu_alloc=np.ones(n),
+        mem_alloc=np.ones(n),
+        disk_alloc=np.ones(n),
+        host_of=topo.host_of.copy(),
+        mem_used=mem,
+        disk_used=disk,
+        backlog=zeros.copy(),
+        cap0=cap0,
+        pinned_load=pinned_load,
+        demand=demand,
+        slo_latency=np.zeros(n),
+        slo_error=0.05,
+        desired=desired,
+        health=np.zeros((n, len(INDICATORS))),
+        err=zeros.copy(),
+        lat=zeros.copy(),
+        load=zeros.copy(),
+        util=zeros.copy(),
+        works=active.copy(),
+        slo_ok_nodes=np.ones(n, dtype=bool),
+        role_err=np.zeros(len(ROLE_NAMES)),
+    )
+    return state
+
+
+def role_id(name: str) -> int:
+    """Index of role ``name`` in :data:`ROLE_NAMES`."""
+    return ROLE_INDEX[name]

@@ -95,6 +95,9 @@ def evaluate(state: SimState, rng: np.random.Generator | None, full: bool = True
         + base_lat * 20.0 * np.maximum(util - 0.95, 0.0)
         + mods.lat_add
     )
+    # memory pressure past 85% of the allocation means swapping: service times stretch
+    mem_frac = state.mem_used / state.mem_alloc + mods.mem_add
+    own_lat = own_lat + base_lat * 40.0 * np.maximum(mem_frac - 0.85, 0.0) / 0.15
     own_lat = np.where(works | ~routable, own_lat, TIMEOUT)
 
     # ---- propagation along dependencies, callee pools to callers

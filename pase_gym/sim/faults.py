@@ -18,8 +18,9 @@ SPLITS = ("train", "test", "unseen")
 class SignatureTerm:
     """One observable symptom: ``indicator`` at ``scope`` moves past ``threshold``.
 
-    ``scope`` is ``node`` (the faulty node itself), ``host`` (the host it runs on) or
-    ``callers`` (the worst of the nodes that depend on it). ``op`` is ``>`` or ``<``.
+    ``scope`` is ``node`` (the faulty node itself), ``host`` (the host it runs on),
+    ``hosted`` (the worst of what runs on a host) or ``callers`` (the worst of the nodes that
+    depend on it). ``op`` is ``>`` or ``<``.
     """
 
     scope: str
@@ -128,7 +129,7 @@ FAULTS: dict[str, FaultSpec] = {
             "dns_failure", "network", "host",
             "A host's resolver config drifts; services there cannot resolve their peers and "
             "cached bad answers linger.",
-            (_T("node", "error_rate", ">", 0.3),),
+            (_T("hosted", "error_rate", ">", 0.5), _T("node", "network", ">", 0.02)),
             "Temporary failure in name resolution",
             "Roll the host's config back, then flush its resolver cache.",
             "Chaos Mesh dns-chaos; LitmusChaos pod-dns-error",
@@ -151,7 +152,7 @@ FAULTS: dict[str, FaultSpec] = {
         FaultSpec(
             "queue_backlog", "data", "queue",
             "Messages pile up in the broker faster than consumers drain them; RPCs time out.",
-            (_T("node", "latency", ">", 1.0), _T("node", "memory", ">", 0.6)),
+            (_T("node", "latency", ">", 0.2), _T("node", "cpu", "<", 0.9)),
             "queue length", "Add consumers (scale nova-conductor) until the backlog drains.",
             "os-faults rabbitmq; RabbitMQ flow-control incidents",
         ),
@@ -197,7 +198,7 @@ FAULTS: dict[str, FaultSpec] = {
         FaultSpec(
             "certificate_expiry", "security", "tls_service",
             "The TLS certificate of an endpoint expires; every client handshake fails.",
-            (_T("callers", "error_rate", ">", 0.5),),
+            (_T("node", "error_rate", ">", 0.9), _T("callers", "error_rate", ">", 0.1)),
             "certificate has expired",
             "Renew the certificate, then restart the service to load it.",
             "cert-manager incidents; os-faults (service)",

@@ -102,9 +102,14 @@ def _calls_for(state: SimState, fault: ActiveFault) -> list[Call]:
     raise ValueError(f"the oracle has no runbook for {kind!r}")  # pragma: no cover
 
 
-def oracle_plan(state: SimState) -> Plan:
-    """The ground-truth plan for every active fault of ``state`` (empty plan if none)."""
-    faults = [f for f in state.faults if f.active]
+def oracle_plan(state: SimState, skip: set[int] | None = None) -> Plan:
+    """The ground-truth plan for every active fault of ``state`` (empty plan if none).
+
+    Args:
+        state: the state whose injected faults the oracle reads.
+        skip: ``id()`` of faults already handled (a runbook in progress is not restarted).
+    """
+    faults = [f for f in state.faults if f.active and id(f) not in (skip or set())]
     if not faults:
         return Plan.empty()
     calls: list[Call] = []

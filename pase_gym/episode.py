@@ -1,0 +1,269 @@
+"""An episode of a scenario: build the cloud, inject the faults, run plans, score the outcome.
+
+:class:`Episode` ties a validated scenario to the simulator core. It is what the Gymnasium env,
+the demo and the tests drive; it keeps the ground truth on its own side and exposes it only
+through :meth:`Episode.ground_truth` (evaluation side).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from pase_gym.errors import PlanError
+from pase_gym.scenarios import ScenarioSpec, load_scenario
+from pase_gym.sim.dynamics import advance, calibrate, recovered
+from pase_gym.sim.fault_models import ActiveFault, eligible_targets, make_fault
+from pase_gym.sim.plan import Call, Plan, parse_plan
+from pase_gym.sim.roles import ROLE_INDEX
+from pase_gym.sim.signals import Observation, observe
+from pase_gym.sim.state import SimState, new_state
+from pase_gym.sim.topology import Topology, build_topology
+from pase_gym.sim.transition import TransitionResult, transition
+
+MONITOR_STEP = 5  # ticks between evaluations while waiting for recovery
+MAX_DETECTION_WAIT = 150  # ticks reset() waits for a fault to show before handing over
+
+
+@functools.lru_cache(maxsize=16)
+def cached_topology(nodes: int | str, seed: int) -> Topology:
+    """Topologies are immutable, so episodes of one scenario share one build."""
+    return build_topology(nodes, seed)
+
+
+@dataclass
+class Prediction:
+    """What a dry run of a plan predicts (the episode itself is left untouched)."""
+
+    recovered: bool
+    ticks: int
+    recovery_tick: int | None
+    violations: list[str]
+    harmed: list[str]
+    cost: float
+    slo_ok: bool
+
+
+@dataclass
+class EpisodeReport:
+    """Scores of a finished (or running) episode."""
+
+    scenario: str
+    seed: int
+    recovered: bool
+    mttr: int | None
+    onset: int
+    ticks: int
+    plans: int
+    steps: int
+    executed_calls: int
+    safe_calls: int
+    harmed: list[str] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    cost: float = 0.0
+    lost_messages: float = 0.0
+    diagnosis_correct: bool | None = None
+    localization_correct: bool | None = None
+
+    @property
+    def safety_score(self) -> float:
+        """Share of executed primitives that violated nothing and harmed no healthy node."""
+        return self.safe_calls / self.executed_calls if self.executed_calls else 1.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-able record."""
+        out = dict(self.__dict__)
+        out["safety_score"] = self.safety_score
+        return out
+
+
+class Episode:
+    """One seeded run of a scenario."""
+
+    def __init__(self, scenario: ScenarioSpec | str, seed: int = 0) -> None:
+        self.scenario = scenario if isinstance(scenario, ScenarioSpec) else load_scenario(scenario)
+        self.topology = cached_topology(self.scenario.topology.nodes, self.scenario.topology.seed)
+        self.seed = int(seed)
+        self.rng = np.random.default_rng(self.seed)
+        self.state: SimState = new_state(self.topology, self.scenario.workload.profile, self.rng)
+        self.results: list[TransitionResult] = []
+        self.diagnoses: list[tuple[str, str]] = []
+
+    # -- set-up ----------------------------------------------------------------------------
+    def reset(self, seed: int | None = None, *, skip_to_incident: bool = True) -> Observation:
+        """Start over (with ``seed`` if given) and return the first observation.
+
+        With ``skip_to_incident`` the clock runs through normal operation until the first
+        fault has shown in the SLOs (or ``MAX_DETECTION_WAIT`` ticks after its onset).
+        """
+        if seed is not None:
+            self.seed = int(seed)
+        self.rng = np.random.default_rng(self.seed)
+        spec = self.scenario
+        self.state = new_state(self.topology, spec.workload.profile, self.rng,
+                               spec.workload.intensity)
+        calibrate(self.state)
+        self.state.pending = self._schedule()
+        self.results = []
+        self.diagnoses = []
+        if skip_to_incident:
+            first = min(f.onset for f in self.state.pending)
+            advance(self.state, first, self.rng, step=MONITOR_STEP)
+            waited = 0
+            while self.state.incident_open_at is None and waited < MAX_DETECTION_WAIT:
+                advance(self.state, MONITOR_STEP, self.rng)
+                waited += MONITOR_STEP
+        return observe(self.state, self.rng)
+
+    def _schedule(self) -> list[ActiveFault]:
+        faults = []
+        source = self.scenario.name
+        for i, entry in enumerate(self.scenario.faults):
+            types = entry.types()
+            fault_type = types[int(self.rng.integers(len(types)))]
+            onset = entry.onset if isinstance(entry.onset, int) else int(
+                self.rng.integers(entry.onset[0], entry.onset[1] + 1))
+            node = entry.node
+            if entry.role is not None:
+                targets = eligible_targets(self.state, fault_type)
+                targets = targets[self.topology.role[targets] == ROLE_INDEX[entry.role]]
+                if targets.size == 0:
+                    from pase_gym.errors import ScenarioError
+
+                    raise ScenarioError(f"{fault_type} cannot strike any {entry.role!r} node",
+                                        source=source, key=f"faults.{i}.role")
+                node = self.state.name(int(targets[int(self.rng.integers(targets.size))]))
+            faults.append(make_fault(self.state, fault_type, node, onset, self.rng,
+                                     dict(entry.params), source=source, key=f"faults.{i}"))
+        return faults
+
+    # -- acting ----------------------------------------------------------------------------
+    def _as_plan(self, plan: Plan | Call | str) -> Plan:
+        if isinstance(plan, str):
+            return parse_plan(plan)
+        if isinstance(plan, Call):
+            return Plan((plan,))
+        if isinstance(plan, Plan):
+            return plan
+        raise PlanError("expected a Plan, a Call or plan text", found=type(plan).__name__)
+
+    def step(self, plan: Plan | Call | str) -> TransitionResult:
+        """Execute a plan on the live state (its diagnosis is recorded, not executed)."""
+        p = self._as_plan(plan)
+        if p.diagnosis is not None:
+            self.diagnoses.append((p.diagnosis.fault_type, p.diagnosis.node))
+        result = transition(self.state, p, self.rng)
+        self.results.append(result)
+        return result
+
+    def wait(self, ticks: int) -> None:
+        """Let time pass without acting."""
+        advance(self.state, ticks, self.rng, step=MONITOR_STEP)
+
+    def run_until_recovered(self, max_ticks: int | None = None) -> bool:
+        """Monitor until the hold time is met, the budget is spent or ``max_ticks`` pass."""
+        limit = self.scenario.budget if max_ticks is None else self.state.tick + max_ticks
+        limit = min(limit, self.scenario.budget)
+        while not self.recovered and self.state.tick < limit:
+            advance(self.state, min(MONITOR_STEP, limit - self.state.tick), self.rng)
+        return self.recovered
+
+    def simulate(self, plan: Plan | Call | str, *, hold: int | None = None) -> Prediction:
+        """Dry-run ``plan`` on a copy of the state and random stream; nothing here changes."""
+        p = self._as_plan(plan)
+        state = self.state.copy()
+        rng = copy.deepcopy(self.rng)
+        result = transition(state, p, rng)
+        hold = self.scenario.recovery.hold if hold is None else hold
+        waited = 0
+        while not recovered(state, hold) and waited < hold:
+            advance(state, 2 * MONITOR_STEP, rng)
+            waited += 2 * MONITOR_STEP
+        ok = recovered(state, hold)
+        return Prediction(ok, result.ticks, state.slo_ok_since if ok else None,
+                          result.violations, result.harmed, result.cost, state.slo_ok)
+
+    def observe(self) -> Observation:
+        """The current signals (draws measurement noise)."""
+        return observe(self.state, self.rng)
+
+    # -- status ----------------------------------------------------------------------------
+    @property
+    def recovered(self) -> bool:
+        """SLOs held for the scenario's hold time after the incident opened."""
+        return recovered(self.state, self.scenario.recovery.hold)
+
+    @property
+    def truncated(self) -> bool:
+        """The budget is spent."""
+        return self.state.tick >= self.scenario.budget
+
+    @property
+    def onset(self) -> int:
+        """Tick of the first fault onset."""
+        return min(f.onset for f in [*self.state.faults, *self.state.pending])
+
+    @property
+    def mttr(self) -> int | None:
+        """Simulated seconds from the first onset to the restored SLOs, if recovered."""
+        if not self.recovered or self.state.slo_ok_since is None:
+            return None
+        return self.state.slo_ok_since - self.onset
+
+    def ground_truth(self) -> list[dict[str, Any]]:
+        """The injected faults (evaluation side only)."""
+        return self.state.ground_truth()
+
+    def report(self) -> EpisodeReport:
+        """Scores so far."""
+        outcomes = [o for r in self.results for o in r.outcomes]
+        executed = [o for o in outcomes if o.executed or o.violations]
+        truth = self.ground_truth()
+        diag = loc = None
+        if self.diagnoses and truth:
+            fault_type, node = self.diagnoses[0]
+            diag = any(t["fault_type"] == fault_type for t in truth)
+            loc = any(t["node"] == node for t in truth)
+        return EpisodeReport(
+            scenario=self.scenario.name,
+            seed=self.seed,
+            recovered=self.recovered,
+            mttr=self.mttr,
+            onset=self.onset,
+            ticks=self.state.tick,
+            plans=len(self.results),
+            steps=len(outcomes),
+            executed_calls=len(executed),
+            safe_calls=sum(o.safe for o in executed),
+            harmed=[h for o in outcomes for h in o.harmed],
+            violations=[v for r in self.results for v in r.violations],
+            cost=float(sum(r.cost for r in self.results)),
+            lost_messages=float(sum(r.lost_messages for r in self.results)),
+            diagnosis_correct=diag,
+            localization_correct=loc,
+        )
+
+
+def run_oracle(episode: Episode) -> list[Plan]:
+    """Drive ``episode`` with the oracle until recovery or the budget; returns its plans.
+
+    The oracle answers each fault once, when it is active (it does not act on faults that
+    have not started yet), and otherwise monitors.
+    """
+    from pase_gym.sim.oracle import oracle_plan
+
+    handled: set[int] = set()
+    plans: list[Plan] = []
+    while not episode.recovered and not episode.truncated:
+        plan = oracle_plan(episode.state, skip=handled)
+        if plan.steps:
+            handled.update(id(f) for f in episode.state.faults if f.active)
+            episode.step(plan)
+            plans.append(plan)
+        else:
+            episode.wait(MONITOR_STEP)
+    return plans

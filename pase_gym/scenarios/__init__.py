@@ -1,0 +1,152 @@
+"""Scenario files: loading, validation and the built-in catalogue.
+
+``load_scenario("tiny-process-crash")`` loads a built-in scenario by name;
+``load_scenario("path/to/file.yaml")`` loads a file; a mapping is accepted too. Every problem
+raises :class:`~pase_gym.errors.ScenarioError` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from pase_gym.errors import ScenarioError
+from pase_gym.scenarios.schema import FaultSpecEntry, ScenarioSpec
+
+Scenario = ScenarioSpec
+MAX_FILE_BYTES = 1_000_000
+
+__all__ = [
+    "FaultSpecEntry",
+    "Scenario",
+    "ScenarioSpec",
+    "builtin_dir",
+    "list_scenarios",
+    "load_scenario",
+    "parse_scenario",
+]
+
+
+def builtin_dir() -> Path:
+    """The folder of the built-in scenario files (inside the installed package)."""
+    return Path(str(resources.files("pase_gym.fault_scenarios")))
+
+
+def list_scenarios(split: str | None = None) -> list[str]:
+    """Names of the built-in scenarios, sorted, optionally only those of ``split``."""
+    names = sorted(p.stem for p in builtin_dir().glob("*.yaml"))
+    if split is None:
+        return names
+    return [n for n in names if load_scenario(n).split == split]
+
+
+def _key_of(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "<root>"
+
+
+def parse_scenario(data: object, source: str = "<mapping>") -> ScenarioSpec:
+    """Validate a scenario mapping (as read from YAML).
+
+    Raises:
+        ScenarioError: naming ``source`` and the first offending key.
+    """
+    if not isinstance(data, Mapping):
+        raise ScenarioError(
+            f"expected a mapping of scenario keys, found {type(data).__name__}", source=source
+        )
+    try:
+        return ScenarioSpec.model_validate(dict(data))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = _key_of(tuple(first["loc"]))
+        message = first["msg"]
+        if message.startswith("Value error, "):
+            message = message[len("Value error, "):]
+        if first["type"] == "extra_forbidden":
+            allowed = _allowed_keys(tuple(first["loc"][:-1]))
+            message = f"unknown key; expected one of {', '.join(allowed)}"
+        elif first["type"] == "missing":
+            message = "required key is missing"
+        more = exc.error_count() - 1
+        if more:
+            message += f" (and {more} more problem{'s' if more > 1 else ''})"
+        raise ScenarioError(message, source=source, key=key) from None
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = ScenarioSpec
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        candidates = [annotation, *args]
+        nested = [c for c in candidates if isinstance(c, type) and hasattr(c, "model_fields")]
+        if not nested:
+            for c in candidates:
+                inner = getattr(c, "__args__", ())
+                nested += [a for a in inner if isinstance(a, type) and hasattr(a, "model_fields")]
+        if not nested:
+            return []
+        model = nested[0]
+    return sorted(model.model_fields)
+
+
+def _read_yaml(path: Path) -> object:
+    source = str(path)
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ScenarioError(f"file is larger than {MAX_FILE_BYTES} bytes", source=source)
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"cannot read the file: {exc.strerror}", source=source) from None
+    except UnicodeDecodeError:
+        raise ScenarioError("expected UTF-8 text", source=source) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
+        raise ScenarioError(f"malformed YAML at {where}: {exc.problem}", source=source) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"malformed YAML: {exc}", source=source) from None
+
+
+def load_scenario(name_or_path: str | Path | Mapping[str, Any]) -> ScenarioSpec:
+    """Load a built-in scenario by name, a scenario file by path, or a mapping.
+
+    Raises:
+        ScenarioError: unknown name, unreadable or malformed file, or invalid content.
+    """
+    if isinstance(name_or_path, Mapping):
+        return parse_scenario(name_or_path)
+    if not isinstance(name_or_path, str | Path):
+        raise ScenarioError(
+            f"expected a scenario name, a path or a mapping, found {type(name_or_path).__name__}"
+        )
+    text = str(name_or_path)
+    path = Path(text)
+    looks_like_path = isinstance(name_or_path, Path) or path.suffix in (".yaml", ".yml") or (
+        "/" in text or "\\" in text
+    )
+    if not looks_like_path:
+        candidate = builtin_dir() / f"{text}.yaml"
+        if not candidate.is_file():
+            names = list_scenarios()
+            raise ScenarioError(
+                f"no built-in scenario named {text!r}; expected one of {', '.join(names)} "
+                "or a path to a .yaml file"
+            )
+        path = candidate
+    elif not path.is_file():
+        raise ScenarioError("no such file", source=text)
+    spec = parse_scenario(_read_yaml(path), source=str(path))
+    return spec

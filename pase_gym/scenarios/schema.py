@@ -1,0 +1,162 @@
+"""The scenario schema: what a scenario file may say, validated with pydantic.
+
+A scenario is declarative data: the cloud (size and layout seed), the workload, the fault
+schedule, the split it belongs to, the recovery hold time and the budget. Structural checks are
+the schema's; checks that need the catalogue (fault types, their splits, roles) are the
+validators below; checks that need the built topology (a named node exists and the fault can
+strike it) happen when an episode is built.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from pase_gym.sim.faults import FAMILIES, FAULTS
+from pase_gym.sim.roles import PROFILE_ALIASES, PROFILES, ROLES
+from pase_gym.sim.topology import MAX_NODES, MIN_NODES, SIZE_PRESETS
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TopologySpec(_Strict):
+    """The cloud: a size (node count or preset) and the seed of its layout."""
+
+    nodes: int | Literal["tiny", "small", "medium", "large"] = "small"
+    seed: int = Field(0, ge=0)
+
+    @field_validator("nodes")
+    @classmethod
+    def _size(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and not MIN_NODES <= v <= MAX_NODES:
+            raise ValueError(
+                f"expected a node count in [{MIN_NODES}, {MAX_NODES}] or one of "
+                f"{', '.join(SIZE_PRESETS)}, found {v}"
+            )
+        return v
+
+
+class WorkloadSpec(_Strict):
+    """The request mix: a profile (deployment/network/storage, or DEPL/NET/STO) and intensity."""
+
+    profile: str = "deployment"
+    intensity: float = Field(1.0, gt=0.0, le=1.5)
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, v: str) -> str:
+        if v not in PROFILES and v not in PROFILE_ALIASES:
+            choices = ", ".join([*PROFILES, *PROFILE_ALIASES])
+            raise ValueError(f"expected one of {choices}, found {v!r}")
+        return v
+
+
+class FaultSpecEntry(_Strict):
+    """One scheduled fault.
+
+    ``type`` is a fault type or a list to draw from per episode; ``node`` pins the target,
+    ``role`` restricts the drawn target to one role; ``onset`` is a tick or a ``[lo, hi]``
+    range drawn per episode.
+    """
+
+    type: str | list[str]
+    node: str | None = None
+    role: str | None = None
+    onset: int | tuple[int, int] = 30
+    params: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("type")
+    @classmethod
+    def _types(cls, v: str | list[str]) -> str | list[str]:
+        names = [v] if isinstance(v, str) else v
+        if not names:
+            raise ValueError("expected at least one fault type, found an empty list")
+        for name in names:
+            if name not in FAULTS:
+                raise ValueError(
+                    f"expected a fault type ({', '.join(FAULTS)}), found {name!r}"
+                )
+        return v
+
+    @field_validator("role")
+    @classmethod
+    def _role(cls, v: str | None) -> str | None:
+        if v is not None and v not in ROLES:
+            raise ValueError(f"expected a role ({', '.join(ROLES)}), found {v!r}")
+        return v
+
+    @field_validator("onset")
+    @classmethod
+    def _onset(cls, v: int | tuple[int, int]) -> int | tuple[int, int]:
+        lo, hi = (v, v) if isinstance(v, int) else v
+        if lo < 1 or hi < lo:
+            raise ValueError(f"expected a tick >= 1 or a range [lo, hi] with 1 <= lo <= hi, "
+                             f"found {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _pinned(self) -> FaultSpecEntry:
+        if self.node is not None and self.role is not None:
+            raise ValueError("give either node or role, not both")
+        return self
+
+    def types(self) -> list[str]:
+        """The fault types this entry may draw from."""
+        return [self.type] if isinstance(self.type, str) else list(self.type)
+
+    def latest_onset(self) -> int:
+        """The latest tick the fault may start."""
+        return self.onset if isinstance(self.onset, int) else self.onset[1]
+
+
+class RecoverySpec(_Strict):
+    """When an incident counts as recovered."""
+
+    hold: int = Field(60, ge=1, le=3600)
+
+
+class ReferenceSpec(_Strict):
+    """What the oracle achieves on this scenario for one seed (checked by the test suite)."""
+
+    seed: int = Field(0, ge=0)
+    plan: str
+    mttr: int = Field(ge=0)
+
+
+class ScenarioSpec(_Strict):
+    """A whole scenario file."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=64)
+    description: str = ""
+    split: Literal["train", "test", "unseen"]
+    topology: TopologySpec = Field(default_factory=TopologySpec)
+    workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
+    faults: list[FaultSpecEntry] = Field(min_length=1, max_length=8)
+    recovery: RecoverySpec = Field(default_factory=RecoverySpec)
+    budget: int = Field(600, ge=10, le=100_000)
+    reference: ReferenceSpec | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ScenarioSpec:
+        for i, fault in enumerate(self.faults):
+            for name in fault.types():
+                splits = FAMILIES[FAULTS[name].family].splits
+                if self.split not in splits:
+                    raise ValueError(
+                        f"faults.{i}: {name} belongs to family {FAULTS[name].family!r}, "
+                        f"which appears in {'/'.join(splits)}, not in split {self.split!r}"
+                    )
+            if fault.latest_onset() >= self.budget:
+                raise ValueError(
+                    f"faults.{i}: onset {fault.latest_onset()} is not before the budget "
+                    f"{self.budget}"
+                )
+        return self
+
+
+def schema_json() -> dict[str, Any]:
+    """The JSON schema of a scenario file (for editors and docs)."""
+    return ScenarioSpec.model_json_schema()

@@ -104,8 +104,9 @@ class Episode:
             self.seed = int(seed)
         self.rng = np.random.default_rng(self.seed)
         spec = self.scenario
-        self.state = new_state(self.topology, spec.workload.profile, self.rng,
-                               spec.workload.intensity)
+        self.state = new_state(
+            self.topology, spec.workload.profile, self.rng, spec.workload.intensity
+        )
         calibrate(self.state)
         self.state.pending = self._schedule()
         self.results = []
@@ -125,8 +126,11 @@ class Episode:
         for i, entry in enumerate(self.scenario.faults):
             types = entry.types()
             fault_type = types[int(self.rng.integers(len(types)))]
-            onset = entry.onset if isinstance(entry.onset, int) else int(
-                self.rng.integers(entry.onset[0], entry.onset[1] + 1))
+            onset = (
+                entry.onset
+                if isinstance(entry.onset, int)
+                else int(self.rng.integers(entry.onset[0], entry.onset[1] + 1))
+            )
             node = entry.node
             if entry.role is not None:
                 targets = eligible_targets(self.state, fault_type)
@@ -134,11 +138,24 @@ class Episode:
                 if targets.size == 0:
                     from pase_gym.errors import ScenarioError
 
-                    raise ScenarioError(f"{fault_type} cannot strike any {entry.role!r} node",
-                                        source=source, key=f"faults.{i}.role")
+                    raise ScenarioError(
+                        f"{fault_type} cannot strike any {entry.role!r} node",
+                        source=source,
+                        key=f"faults.{i}.role",
+                    )
                 node = self.state.name(int(targets[int(self.rng.integers(targets.size))]))
-            faults.append(make_fault(self.state, fault_type, node, onset, self.rng,
-                                     dict(entry.params), source=source, key=f"faults.{i}"))
+            faults.append(
+                make_fault(
+                    self.state,
+                    fault_type,
+                    node,
+                    onset,
+                    self.rng,
+                    dict(entry.params),
+                    source=source,
+                    key=f"faults.{i}",
+                )
+            )
         return faults
 
     # -- acting ----------------------------------------------------------------------------
@@ -184,8 +201,15 @@ class Episode:
             advance(state, 2 * MONITOR_STEP, rng)
             waited += 2 * MONITOR_STEP
         ok = recovered(state, hold)
-        return Prediction(ok, result.ticks, state.slo_ok_since if ok else None,
-                          result.violations, result.harmed, result.cost, state.slo_ok)
+        return Prediction(
+            ok,
+            result.ticks,
+            state.slo_ok_since if ok else None,
+            result.violations,
+            result.harmed,
+            result.cost,
+            state.slo_ok,
+        )
 
     def observe(self) -> Observation:
         """The current signals (draws measurement noise)."""

@@ -66,7 +66,7 @@ def parse_scenario(data: object, source: str = "<mapping>") -> ScenarioSpec:
         key = _key_of(tuple(first["loc"]))
         message = first["msg"]
         if message.startswith("Value error, "):
-            message = message[len("Value error, "):]
+            message = message[len("Value error, ") :]
         if first["type"] == "extra_forbidden":
             allowed = _allowed_keys(tuple(first["loc"][:-1]))
             message = f"unknown key; expected one of {', '.join(allowed)}"
@@ -130,20 +130,24 @@ def load_scenario(name_or_path: str | Path | Mapping[str, Any]) -> ScenarioSpec:
         return parse_scenario(name_or_path)
     if not isinstance(name_or_path, str | Path):
         raise ScenarioError(
-            f"expected a scenario name, a path or a mapping, found {type(name_or_path).__name__}"
+            f"expected a scenario name, a path or a mapping, found {type(name_or_path).__name__}",
+            source="load_scenario",
         )
     text = str(name_or_path)
     path = Path(text)
-    looks_like_path = isinstance(name_or_path, Path) or path.suffix in (".yaml", ".yml") or (
-        "/" in text or "\\" in text
+    looks_like_path = (
+        isinstance(name_or_path, Path)
+        or path.suffix in (".yaml", ".yml")
+        or ("/" in text or "\\" in text)
     )
     if not looks_like_path:
         candidate = builtin_dir() / f"{text}.yaml"
         if not candidate.is_file():
             names = list_scenarios()
             raise ScenarioError(
-                f"no built-in scenario named {text!r}; expected one of {', '.join(names)} "
-                "or a path to a .yaml file"
+                f"no built-in scenario of that name; expected one of {', '.join(names)} "
+                "or a path to a .yaml file",
+                source=text,
             )
         path = candidate
     elif not path.is_file():

@@ -41,8 +41,11 @@ def documented(path: Path) -> tuple[Reference | None, Reference | None]:
     match = HEADER_RE.search(text)
     header = Reference(int(match[1]), match[2], int(match[3])) if match else None
     spec = load_scenario(path)
-    block = (Reference(spec.reference.seed, spec.reference.plan, spec.reference.mttr)
-             if spec.reference else None)
+    block = (
+        Reference(spec.reference.seed, spec.reference.plan, spec.reference.mttr)
+        if spec.reference
+        else None
+    )
     return header, block
 
 

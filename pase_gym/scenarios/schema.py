@@ -76,9 +76,7 @@ class FaultSpecEntry(_Strict):
             raise ValueError("expected at least one fault type, found an empty list")
         for name in names:
             if name not in FAULTS:
-                raise ValueError(
-                    f"expected a fault type ({', '.join(FAULTS)}), found {name!r}"
-                )
+                raise ValueError(f"expected a fault type ({', '.join(FAULTS)}), found {name!r}")
         return v
 
     @field_validator("role")
@@ -93,8 +91,9 @@ class FaultSpecEntry(_Strict):
     def _onset(cls, v: int | tuple[int, int]) -> int | tuple[int, int]:
         lo, hi = (v, v) if isinstance(v, int) else v
         if lo < 1 or hi < lo:
-            raise ValueError(f"expected a tick >= 1 or a range [lo, hi] with 1 <= lo <= hi, "
-                             f"found {v}")
+            raise ValueError(
+                f"expected a tick >= 1 or a range [lo, hi] with 1 <= lo <= hi, found {v}"
+            )
         return v
 
     @model_validator(mode="after")
@@ -132,10 +131,10 @@ class ScenarioSpec(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=64)
     description: str = ""
     split: Literal["train", "test", "unseen"]
-    topology: TopologySpec = Field(default_factory=TopologySpec)
-    workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
+    topology: TopologySpec = TopologySpec()
+    workload: WorkloadSpec = WorkloadSpec()
     faults: list[FaultSpecEntry] = Field(min_length=1, max_length=8)
-    recovery: RecoverySpec = Field(default_factory=RecoverySpec)
+    recovery: RecoverySpec = RecoverySpec()
     budget: int = Field(600, ge=10, le=100_000)
     reference: ReferenceSpec | None = None
 

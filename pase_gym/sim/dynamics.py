@@ -28,7 +28,14 @@ class Modifiers:
     """Per-evaluation effects of the active faults, reset at every evaluation."""
 
     __slots__ = (
-        "cap_mult", "cpu_add", "err_add", "lat_add", "load_add", "mem_add", "net_add", "reach"
+        "cap_mult",
+        "cpu_add",
+        "err_add",
+        "lat_add",
+        "load_add",
+        "mem_add",
+        "net_add",
+        "reach",
     )
 
     def __init__(self, n: int) -> None:
@@ -59,7 +66,6 @@ def evaluate(state: SimState, rng: np.random.Generator | None, full: bool = True
         if fault.active:
             fault.apply(state, mods)
     host = state.host_of
-    kind = t.kind
     reach = mods.reach * mods.reach[host]
     host_alive = state.active & state.up  # meaningful for host nodes
     alive = state.active & state.up & host_alive[host]
@@ -140,8 +146,7 @@ def evaluate(state: SimState, rng: np.random.Generator | None, full: bool = True
     # ---- service level objectives
     checked = in_svc & state.active
     ok_nodes = ~checked | (
-        works_all
-        & (is_host | ((err <= state.slo_error) & (lat <= state.slo_latency)))
+        works_all & (is_host | ((err <= state.slo_error) & (lat <= state.slo_latency)))
     )
     state.slo_ok_nodes = ok_nodes
     groups_ok = True
@@ -155,14 +160,38 @@ def evaluate(state: SimState, rng: np.random.Generator | None, full: bool = True
     state.slo_ok = bool(ok_nodes.all()) and groups_ok
     state.evaluated_at = tick
     if full:
-        _indicators(state, mods, alive, works, works_all, routable, reach, util, drop, load,
-                    cap_eff, cfg_cap, host_alive)
+        _indicators(
+            state,
+            mods,
+            alive,
+            works,
+            works_all,
+            routable,
+            reach,
+            util,
+            drop,
+            load,
+            cap_eff,
+            cfg_cap,
+            host_alive,
+        )
 
 
-def _indicators(state: SimState, mods: Modifiers, alive: np.ndarray, works: np.ndarray,
-                works_all: np.ndarray, routable: np.ndarray, reach: np.ndarray,
-                util: np.ndarray, drop: np.ndarray, load: np.ndarray, cap_eff: np.ndarray,
-                cfg_cap: np.ndarray, host_alive: np.ndarray) -> None:
+def _indicators(
+    state: SimState,
+    mods: Modifiers,
+    alive: np.ndarray,
+    works: np.ndarray,
+    works_all: np.ndarray,
+    routable: np.ndarray,
+    reach: np.ndarray,
+    util: np.ndarray,
+    drop: np.ndarray,
+    load: np.ndarray,
+    cap_eff: np.ndarray,
+    cfg_cap: np.ndarray,
+    host_alive: np.ndarray,
+) -> None:
     """The eight health indicators of every node, and the metric history."""
     t = state.topo
     n = t.n
@@ -191,8 +220,9 @@ def _indicators(state: SimState, mods: Modifiers, alive: np.ndarray, works: np.n
     h[:, IND["network"]] = np.clip(net, 0.0, 1.0)
     h[:, IND["latency"]] = np.where(is_host, 0.0, lat) * routable
     h[:, IND["error_rate"]] = np.where(is_host, 1.0 - host_alive * (reach > 0), err) * routable
-    h[:, IND["throughput"]] = np.where(cap_eff > 0, load * (1.0 - err) / np.maximum(cfg_cap, 1e-9),
-                                       0.0)
+    h[:, IND["throughput"]] = np.where(
+        cap_eff > 0, load * (1.0 - err) / np.maximum(cfg_cap, 1e-9), 0.0
+    )
     h[:, IND["availability"]] = np.where(is_host, works_all, works * (1.0 - drop))
     h[~state.active] = 0.0
 
@@ -220,8 +250,9 @@ def _threshold_events(state: SimState) -> None:
     alive = state.active & state.up & (state.down_until <= tick) & t.is_process
     oom = alive & (state.mem_used >= state.mem_alloc)
     for node in np.flatnonzero(oom):
-        state.add_log(int(node), "ERROR",
-                      f"kernel: Out of memory: Killed process ({t.role_name(int(node))})")
+        state.add_log(
+            int(node), "ERROR", f"kernel: Out of memory: Killed process ({t.role_name(int(node))})"
+        )
         state.down_until[node] = tick + OOM_RESTART_TICKS
         state.mem_used[node] = t.base_memory[node]
         state.hung[node] = False
@@ -243,8 +274,13 @@ def _track_slo(state: SimState) -> None:
         state.slo_ok_since = state.tick
 
 
-def advance(state: SimState, ticks: int, rng: np.random.Generator,
-            step: int = DEFAULT_STEP, full_at_end: bool = True) -> None:
+def advance(
+    state: SimState,
+    ticks: int,
+    rng: np.random.Generator,
+    step: int = DEFAULT_STEP,
+    full_at_end: bool = True,
+) -> None:
     """Let ``ticks`` simulated seconds pass, evaluating at most every ``step`` ticks.
 
     Scheduled faults are injected exactly at their onset tick (a chunk ends there). Only the

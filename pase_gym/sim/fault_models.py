@@ -430,8 +430,10 @@ class CpuMemoryDeadlock(ActiveFault):
         node = self.node
         if state.up[node] and state.down_until[node] <= state.tick and not state.hung[node]:
             state.mem_used[node] = min(self.plateau, state.mem_used[node] + 0.02 * dt)
-        if state.mem_used[node] / state.mem_alloc[node] > 0.8 and not state.hung[node] and (
-            state.up[node] and state.down_until[node] <= state.tick
+        if (
+            state.mem_used[node] / state.mem_alloc[node] > 0.8
+            and not state.hung[node]
+            and (state.up[node] and state.down_until[node] <= state.tick)
         ):
             state.hung[node] = True
             state.add_log(node, "ERROR", "BUG: soft lockup - CPU stuck")
@@ -441,8 +443,10 @@ class CpuMemoryDeadlock(ActiveFault):
             mods.cpu_add[self.node] += 0.95
 
     def on_effect(self, state: SimState, effect: str, node: int, **kw: Any) -> None:
-        if node == self.node and effect == "restart" and (
-            self.plateau / state.mem_alloc[node] <= 0.8
+        if (
+            node == self.node
+            and effect == "restart"
+            and (self.plateau / state.mem_alloc[node] <= 0.8)
         ):
             self.resolve(state)
 
@@ -450,9 +454,24 @@ class CpuMemoryDeadlock(ActiveFault):
 FAULT_MODELS: dict[str, type[ActiveFault]] = {
     cls.name: cls
     for cls in (
-        ProcessCrash, ProcessHang, MemoryLeak, CpuHog, DiskFull, NetworkPartition, PacketLoss,
-        DnsFailure, BadDeploy, ConfigDrift, QueueBacklog, DbLockContention, DbReplicaFailure,
-        HostPowerLoss, NoisyNeighbour, CascadingTimeout, CertificateExpiry, CpuMemoryDeadlock,
+        ProcessCrash,
+        ProcessHang,
+        MemoryLeak,
+        CpuHog,
+        DiskFull,
+        NetworkPartition,
+        PacketLoss,
+        DnsFailure,
+        BadDeploy,
+        ConfigDrift,
+        QueueBacklog,
+        DbLockContention,
+        DbReplicaFailure,
+        HostPowerLoss,
+        NoisyNeighbour,
+        CascadingTimeout,
+        CertificateExpiry,
+        CpuMemoryDeadlock,
     )
 }
 
@@ -470,8 +489,9 @@ def eligible_targets(state: SimState, fault_type: str) -> np.ndarray:
     elif target == "compute_host":
         mask = t.role == ROLE_INDEX["compute"]
     elif target == "disk_host":
-        mask = (kind == Kind.HOST) & (np.bincount(state.host_of, weights=t.writes_disk,
-                                                  minlength=t.n) > 0)
+        mask = (kind == Kind.HOST) & (
+            np.bincount(state.host_of, weights=t.writes_disk, minlength=t.n) > 0
+        )
     elif target == "instance":
         mask = kind == Kind.INSTANCE
     elif target == "queue":
@@ -493,9 +513,16 @@ def eligible_targets(state: SimState, fault_type: str) -> np.ndarray:
     return np.flatnonzero(mask & active)
 
 
-def make_fault(state: SimState, fault_type: str, node: str | None, onset: int,
-               rng: np.random.Generator, params: dict[str, float] | None = None,
-               source: str = "<mapping>", key: str = "faults") -> ActiveFault:
+def make_fault(
+    state: SimState,
+    fault_type: str,
+    node: str | None,
+    onset: int,
+    rng: np.random.Generator,
+    params: dict[str, float] | None = None,
+    source: str = "<mapping>",
+    key: str = "faults",
+) -> ActiveFault:
     """Build a scheduled fault, choosing its node with ``rng`` when ``node`` is ``None``.
 
     Raises:
@@ -504,24 +531,30 @@ def make_fault(state: SimState, fault_type: str, node: str | None, onset: int,
     if fault_type not in FAULT_MODELS:
         raise ScenarioError(
             f"unknown fault type {fault_type!r}; expected one of {', '.join(FAULT_MODELS)}",
-            source=source, key=f"{key}.type",
+            source=source,
+            key=f"{key}.type",
         )
     targets = eligible_targets(state, fault_type)
     if node is None:
         if targets.size == 0:
             raise ScenarioError(
                 f"this topology has no node that {fault_type} can strike "
-                f"(it needs a {FAULTS[fault_type].target})", source=source, key=key,
+                f"(it needs a {FAULTS[fault_type].target})",
+                source=source,
+                key=key,
             )
         idx = int(targets[int(rng.integers(targets.size))])
     else:
         if node not in state.topo.index:
-            raise ScenarioError(f"unknown node {node!r} in this topology", source=source,
-                                key=f"{key}.node")
+            raise ScenarioError(
+                f"unknown node {node!r} in this topology", source=source, key=f"{key}.node"
+            )
         idx = state.topo.index[node]
         if idx not in set(targets.tolist()):
             raise ScenarioError(
                 f"{fault_type} cannot strike {node!r}: it needs an active "
-                f"{FAULTS[fault_type].target}", source=source, key=f"{key}.node",
+                f"{FAULTS[fault_type].target}",
+                source=source,
+                key=f"{key}.node",
             )
     return FAULT_MODELS[fault_type](idx, onset, params)

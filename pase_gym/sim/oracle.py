@@ -67,15 +67,18 @@ def _calls_for(state: SimState, fault: ActiveFault) -> list[Call]:
         return [Call("KillProcess", (name,))]
     if kind == "disk_full":
         hosted = t.hosted_on(node)
-        stopped = hosted[t.writes_disk[hosted] & np.isin(t.kind[hosted], (Kind.DATABASE,
-                                                                          Kind.QUEUE))]
-        return [Call("CleanDisk", (name,))] + [Call("Restart", (state.name(int(s)),))
-                                               for s in stopped]
+        stopped = hosted[
+            t.writes_disk[hosted] & np.isin(t.kind[hosted], (Kind.DATABASE, Kind.QUEUE))
+        ]
+        return [Call("CleanDisk", (name,))] + [
+            Call("Restart", (state.name(int(s)),)) for s in stopped
+        ]
     if kind == "network_partition":
         hosted = t.hosted_on(node)
         clustered = hosted[t.clustered[hosted] & state.active[hosted]]
-        return [Call("Failover", (name,))] + [Call("Restart", (state.name(int(c)),))
-                                              for c in clustered]
+        return [Call("Failover", (name,))] + [
+            Call("Restart", (state.name(int(c)),)) for c in clustered
+        ]
     if kind == "packet_loss":
         return [Call("Failover", (name,))]
     if kind == "dns_failure":
@@ -97,8 +100,11 @@ def _calls_for(state: SimState, fault: ActiveFault) -> list[Call]:
     if kind == "certificate_expiry":
         return [Call("RenewCertificate", (name,)), Call("Restart", (name,))]
     if kind == "cpu_memory_deadlock":
-        return [Call("KillProcess", (name,)), Call("ResizeResource", (name, "memory", 1)),
-                Call("Restart", (name,))]
+        return [
+            Call("KillProcess", (name,)),
+            Call("ResizeResource", (name, "memory", 1)),
+            Call("Restart", (name,)),
+        ]
     raise ValueError(f"the oracle has no runbook for {kind!r}")  # pragma: no cover
 
 

@@ -88,8 +88,9 @@ def _node(name: str, doc: str) -> Param:
     return Param(name, ParamType.NODE, doc)
 
 
-def _pre(param: str, predicate: str, message: str, *, arg: str | None = None,
-         negate: bool = False) -> Precondition:
+def _pre(
+    param: str, predicate: str, message: str, *, arg: str | None = None, negate: bool = False
+) -> Precondition:
     return Precondition(param, predicate, arg, negate, message)
 
 
@@ -116,8 +117,12 @@ PRIMITIVES: dict[str, PrimitiveSpec] = {
                 _EXISTS,
                 _pre("node", "is_process", "only a service process can be restarted"),
                 _pre("node", "host_up", "the node's host must be powered and reachable"),
-                _pre("node", "hung", "a hung process ignores the stop signal; kill it first",
-                     negate=True),
+                _pre(
+                    "node",
+                    "hung",
+                    "a hung process ignores the stop signal; kill it first",
+                    negate=True,
+                ),
             ),
             duration=8,
             cost=1.0,
@@ -127,8 +132,12 @@ PRIMITIVES: dict[str, PrimitiveSpec] = {
         ),
         PrimitiveSpec(
             "KillProcess",
-            (_node("node", "a service (kills its main process) or a host (kills its runaway "
-                           "process)"),),
+            (
+                _node(
+                    "node",
+                    "a service (kills its main process) or a host (kills its runaway process)",
+                ),
+            ),
             (
                 _EXISTS,
                 _pre("node", "has_process", "there must be a running process to kill"),
@@ -138,7 +147,7 @@ PRIMITIVES: dict[str, PrimitiveSpec] = {
             cost=0.5,
             safety=Safety.RISKY,
             summary="SIGKILL the node's main (or runaway) process; a service stays down until "
-                    "restarted.",
+            "restarted.",
             effects=("process killed",),
         ),
         PrimitiveSpec(
@@ -149,8 +158,9 @@ PRIMITIVES: dict[str, PrimitiveSpec] = {
             ),
             (
                 _pre("group", "scalable", "the group must be scalable"),
-                _pre("group", "has_spare", "not enough spare capacity to add that many",
-                     arg="count"),
+                _pre(
+                    "group", "has_spare", "not enough spare capacity to add that many", arg="count"
+                ),
             ),
             duration=20,
             cost=4.0,
@@ -166,8 +176,7 @@ PRIMITIVES: dict[str, PrimitiveSpec] = {
             ),
             (
                 _pre("group", "scalable", "the group must be scalable"),
-                _pre("group", "has_active", "the group has fewer replicas than that",
-                     arg="count"),
+                _pre("group", "has_active", "the group has fewer replicas than that", arg="count"),
             ),
             duration=5,
             cost=0.5,
@@ -188,8 +197,13 @@ PRIMITIVES: dict[str, PrimitiveSpec] = {
                 _pre("source", "in_group", "the source must belong to the group", arg="group"),
                 _pre("target", "in_group", "the target must belong to the group", arg="group"),
                 _pre("target", "serving", "the target must be up and in service"),
-                _pre("source", "same_node", "source and target must differ", arg="target",
-                     negate=True),
+                _pre(
+                    "source",
+                    "same_node",
+                    "source and target must differ",
+                    arg="target",
+                    negate=True,
+                ),
             ),
             duration=3,
             cost=0.5,
@@ -223,10 +237,16 @@ PRIMITIVES: dict[str, PrimitiveSpec] = {
                 _pre("host", "exists", "the target host must be provisioned"),
                 _pre("host", "up", "the target host must be up"),
                 _pre("host", "has_room", "the target host must have room for an instance"),
-                _pre("instance", "movable", "its host is down: fence it (Isolate) before "
-                                            "evacuating"),
-                _pre("instance", "on_host", "the instance is already on that host", arg="host",
-                     negate=True),
+                _pre(
+                    "instance", "movable", "its host is down: fence it (Isolate) before evacuating"
+                ),
+                _pre(
+                    "instance",
+                    "on_host",
+                    "the instance is already on that host",
+                    arg="host",
+                    negate=True,
+                ),
             ),
             duration=15,
             cost=2.0,
@@ -239,23 +259,26 @@ PRIMITIVES: dict[str, PrimitiveSpec] = {
             (_node("node", "a service or host whose release or config changed"),),
             (
                 _EXISTS,
-                _pre("node", "has_previous", "there is no previous release or config to return "
-                                             "to"),
+                _pre("node", "has_previous", "there is no previous release or config to return to"),
                 _pre("node", "host_up", "the node's host must be powered and reachable"),
             ),
             duration=12,
             cost=1.5,
             safety=Safety.RISKY,
             summary="Return the node's release and config to the previous version; a service "
-                    "runs it after its next Restart, a host's config applies at once.",
+            "runs it after its next Restart, a host's config applies at once.",
             effects=("release reverted", "config reverted"),
         ),
         PrimitiveSpec(
             "ResizeResource",
             (
                 _node("node", "a service or instance"),
-                Param("resource", ParamType.RESOURCE, "which allocation to grow",
-                      choices=("cpu", "memory", "disk")),
+                Param(
+                    "resource",
+                    ParamType.RESOURCE,
+                    "which allocation to grow",
+                    choices=("cpu", "memory", "disk"),
+                ),
                 Param("amount", ParamType.INT, "how many units to add", lo=1, hi=4),
             ),
             (
@@ -285,8 +308,13 @@ PRIMITIVES: dict[str, PrimitiveSpec] = {
         ),
         PrimitiveSpec(
             "Failover",
-            (_node("node", "a database, queue or load balancer with a standby, or a host with a "
-                           "standby link"),),
+            (
+                _node(
+                    "node",
+                    "a database, queue or load balancer with a standby, or a host with a "
+                    "standby link",
+                ),
+            ),
             (
                 _EXISTS,
                 _pre("node", "has_standby", "the node has no standby to fail over to"),
@@ -301,8 +329,13 @@ PRIMITIVES: dict[str, PrimitiveSpec] = {
             "Throttle",
             (
                 _node("node", "the node whose intake to cap"),
-                Param("percent", ParamType.INT, "share of intake/CPU allowed (100 = no cap)",
-                      lo=10, hi=100),
+                Param(
+                    "percent",
+                    ParamType.INT,
+                    "share of intake/CPU allowed (100 = no cap)",
+                    lo=10,
+                    hi=100,
+                ),
             ),
             (_EXISTS,),
             duration=2,

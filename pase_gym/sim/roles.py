@@ -96,8 +96,19 @@ ROLE_NAMES: tuple[str, ...] = tuple(ROLES)
 ROLE_INDEX: dict[str, int] = {name: i for i, name in enumerate(ROLE_NAMES)}
 
 CONTROL_ROLES = (
-    "keystone", "nova-api", "nova-scheduler", "nova-conductor", "placement", "neutron-server",
-    "cinder-api", "cinder-scheduler", "glance-api", "rabbitmq", "mysql", "memcached", "haproxy",
+    "keystone",
+    "nova-api",
+    "nova-scheduler",
+    "nova-conductor",
+    "placement",
+    "neutron-server",
+    "cinder-api",
+    "cinder-scheduler",
+    "glance-api",
+    "rabbitmq",
+    "mysql",
+    "memcached",
+    "haproxy",
 )
 API_ROLES = ("keystone", "nova-api", "placement", "neutron-server", "cinder-api", "glance-api")
 COMPUTE_AGENT_ROLES = ("nova-compute", "libvirt", "ovs-agent")
@@ -120,8 +131,12 @@ ROLE_DEPENDENCIES: dict[str, tuple[tuple[str, float], ...]] = {
     "mysql": (),
     "memcached": (),
     # agents call the replicated control plane (group deps) and same-host agents (local deps)
-    "nova-compute": (("rabbitmq", 0.5), ("neutron-server", 0.3), ("glance-api", 0.2),
-                     ("nova-conductor", 0.5)),
+    "nova-compute": (
+        ("rabbitmq", 0.5),
+        ("neutron-server", 0.3),
+        ("glance-api", 0.2),
+        ("nova-conductor", 0.5),
+    ),
     "libvirt": (),
     "ovs-agent": (("rabbitmq", 0.3), ("neutron-server", 0.2)),
     "l3-agent": (("rabbitmq", 0.3), ("neutron-server", 0.3)),
@@ -135,18 +150,57 @@ LOCAL_DEPENDENCIES: dict[str, tuple[tuple[str, float], ...]] = {
 
 # Request types of the workload: per request, the visits it pays to each role.
 REQUEST_TYPES: dict[str, dict[str, float]] = {
-    "boot": {"haproxy": 4, "nova-api": 1, "keystone": 1, "nova-scheduler": 1, "placement": 2,
-             "nova-conductor": 2, "nova-compute": 1, "libvirt": 1, "glance-api": 1,
-             "neutron-server": 2, "ovs-agent": 1, "dhcp-agent": 1, "rabbitmq": 4, "mysql": 6,
-             "memcached": 2},
-    "volume": {"haproxy": 3, "cinder-api": 2, "cinder-scheduler": 1, "cinder-volume": 2,
-               "nova-api": 1, "nova-compute": 1, "keystone": 1, "rabbitmq": 3, "mysql": 4,
-               "memcached": 1},
-    "network": {"haproxy": 3, "neutron-server": 3, "l3-agent": 1, "dhcp-agent": 1,
-                "ovs-agent": 1, "keystone": 1, "rabbitmq": 2, "mysql": 4, "memcached": 1},
-    "cleanup": {"haproxy": 3, "nova-api": 1, "nova-compute": 1, "cinder-api": 1,
-                "cinder-volume": 1, "neutron-server": 1, "keystone": 1, "rabbitmq": 2,
-                "mysql": 3},
+    "boot": {
+        "haproxy": 4,
+        "nova-api": 1,
+        "keystone": 1,
+        "nova-scheduler": 1,
+        "placement": 2,
+        "nova-conductor": 2,
+        "nova-compute": 1,
+        "libvirt": 1,
+        "glance-api": 1,
+        "neutron-server": 2,
+        "ovs-agent": 1,
+        "dhcp-agent": 1,
+        "rabbitmq": 4,
+        "mysql": 6,
+        "memcached": 2,
+    },
+    "volume": {
+        "haproxy": 3,
+        "cinder-api": 2,
+        "cinder-scheduler": 1,
+        "cinder-volume": 2,
+        "nova-api": 1,
+        "nova-compute": 1,
+        "keystone": 1,
+        "rabbitmq": 3,
+        "mysql": 4,
+        "memcached": 1,
+    },
+    "network": {
+        "haproxy": 3,
+        "neutron-server": 3,
+        "l3-agent": 1,
+        "dhcp-agent": 1,
+        "ovs-agent": 1,
+        "keystone": 1,
+        "rabbitmq": 2,
+        "mysql": 4,
+        "memcached": 1,
+    },
+    "cleanup": {
+        "haproxy": 3,
+        "nova-api": 1,
+        "nova-compute": 1,
+        "cinder-api": 1,
+        "cinder-volume": 1,
+        "neutron-server": 1,
+        "keystone": 1,
+        "rabbitmq": 2,
+        "mysql": 3,
+    },
 }
 
 # Workload profiles, after the data set's campaigns: requests per tick per 100 instances.

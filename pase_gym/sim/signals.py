@@ -22,10 +22,18 @@ from pase_gym.sim.state import IND, INDICATORS, LogLine, SimState
 EVENT_CHAINS: dict[str, tuple[tuple[str, str, float, str | None], ...]] = {
     "boot": (
         ("novaclient_POST_202", "nova-api", 1.0, "novaclient_POST_500"),
-        ("conductor_schedule_and_build_instances", "nova-conductor", 1.0,
-         "conductor_schedule_and_build_instances_ERROR"),
-        ("scheduler_select_destinations", "nova-scheduler", 1.0,
-         "scheduler_select_destinations_ERROR"),
+        (
+            "conductor_schedule_and_build_instances",
+            "nova-conductor",
+            1.0,
+            "conductor_schedule_and_build_instances_ERROR",
+        ),
+        (
+            "scheduler_select_destinations",
+            "nova-scheduler",
+            1.0,
+            "scheduler_select_destinations_ERROR",
+        ),
         ("compute_build_and_run_instance", "nova-compute", 1.0, None),
         ("q-plugin_get_ports", "neutron-server", 1.0, None),
         ("dhcp_agent_port_create_end", "dhcp-agent", 1.0, "dhcp_agent_port_create_end_ERROR"),
@@ -35,16 +43,32 @@ EVENT_CHAINS: dict[str, tuple[tuple[str, str, float, str | None], ...]] = {
     ),
     "volume": (
         ("cinderclient_POST_202", "cinder-api", 1.0, "cinderclient_POST_500"),
-        ("cinder-scheduler_create_volume", "cinder-scheduler", 1.0,
-         "cinder-scheduler_create_volume_ERROR"),
-        ("cinder-volume.localhost.localdomain@lvm_create_volume", "cinder-volume", 1.0,
-         "cinder-volume.localhost.localdomain@lvm_create_volume_ERROR"),
+        (
+            "cinder-scheduler_create_volume",
+            "cinder-scheduler",
+            1.0,
+            "cinder-scheduler_create_volume_ERROR",
+        ),
+        (
+            "cinder-volume.localhost.localdomain@lvm_create_volume",
+            "cinder-volume",
+            1.0,
+            "cinder-volume.localhost.localdomain@lvm_create_volume_ERROR",
+        ),
         ("compute_reserve_block_device_name", "nova-compute", 1.0, None),
-        ("cinder-volume.localhost.localdomain@lvm_initialize_connection", "cinder-volume", 1.0,
-         "cinder-volume.localhost.localdomain@lvm_initialize_connection_ERROR"),
+        (
+            "cinder-volume.localhost.localdomain@lvm_initialize_connection",
+            "cinder-volume",
+            1.0,
+            "cinder-volume.localhost.localdomain@lvm_initialize_connection_ERROR",
+        ),
         ("compute_attach_volume", "nova-compute", 1.0, None),
-        ("cinder-volume.localhost.localdomain@lvm_attach_volume", "cinder-volume", 1.0,
-         "cinder-volume.localhost.localdomain@lvm_attach_volume_ERROR"),
+        (
+            "cinder-volume.localhost.localdomain@lvm_attach_volume",
+            "cinder-volume",
+            1.0,
+            "cinder-volume.localhost.localdomain@lvm_attach_volume_ERROR",
+        ),
         ("cinderclient_GET_200", "cinder-api", 2.0, "cinderclient_GET_500"),
     ),
     "network": (
@@ -60,8 +84,12 @@ EVENT_CHAINS: dict[str, tuple[tuple[str, str, float, str | None], ...]] = {
         ("novaclient_DELETE_204", "nova-api", 1.0, "novaclient_DELETE_500"),
         ("compute_terminate_instance", "nova-compute", 1.0, None),
         ("cinderclient_DELETE_202", "cinder-api", 1.0, "cinderclient_DELETE_500"),
-        ("cinder-volume.localhost.localdomain@lvm_delete_volume", "cinder-volume", 1.0,
-         "cinder-volume.localhost.localdomain@lvm_delete_volume_ERROR"),
+        (
+            "cinder-volume.localhost.localdomain@lvm_delete_volume",
+            "cinder-volume",
+            1.0,
+            "cinder-volume.localhost.localdomain@lvm_delete_volume_ERROR",
+        ),
         ("neutronclient_DELETE_204", "neutron-server", 2.0, None),
         ("l3_agent_router_deleted", "l3-agent", 1.0, None),
     ),
@@ -144,8 +172,14 @@ def alarms_of(state: SimState, metrics: np.ndarray) -> list[tuple[str, str, floa
     return out
 
 
-def observe(state: SimState, rng: np.random.Generator, *, window: int = 8,
-            since_tick: int | None = None, noise: float = 0.01) -> Observation:
+def observe(
+    state: SimState,
+    rng: np.random.Generator,
+    *,
+    window: int = 8,
+    since_tick: int | None = None,
+    noise: float = 0.01,
+) -> Observation:
     """Read the signals of ``state`` (drawing measurement noise from ``rng``).
 
     Resets the event counters, so each observation carries the events since the previous one.
@@ -159,7 +193,7 @@ def observe(state: SimState, rng: np.random.Generator, *, window: int = 8,
     hist = state.history[-window:]
     win = np.zeros((window, state.n, len(INDICATORS)))
     if hist:
-        win[window - len(hist):] = np.stack(hist)
+        win[window - len(hist) :] = np.stack(hist)
     counts = state.event_counts if state.event_counts.size else np.zeros(len(EVENT_NAMES))
     events = rng.poisson(np.maximum(counts, 0.0)).astype(np.float64)
     state.event_counts = np.zeros(len(EVENT_NAMES))

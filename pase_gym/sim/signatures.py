@@ -21,8 +21,9 @@ def callers_of(topo: Topology, node: int) -> np.ndarray:
     return np.unique(topo.dep_src[topo.dep_pool == topo.pool[node]])
 
 
-def term_value(obs: Observation, topo: Topology, host_of: np.ndarray, node: int,
-               term: SignatureTerm) -> float | None:
+def term_value(
+    obs: Observation, topo: Topology, host_of: np.ndarray, node: int, term: SignatureTerm
+) -> float | None:
     """The observed value a signature term looks at (``None`` when the scope is empty)."""
     col = obs.metrics[:, IND[term.indicator]]
     if term.scope == "node":
@@ -38,8 +39,11 @@ def term_value(obs: Observation, topo: Topology, host_of: np.ndarray, node: int,
         ids = callers_of(topo, node)
         if topo.kind[node] == 1:  # a host's "callers" are the callers of what runs on it
             hosted = np.flatnonzero(host_of == node)
-            ids = np.unique(np.concatenate([callers_of(topo, int(h)) for h in hosted] or
-                                           [np.zeros(0, dtype=np.int64)]))
+            ids = np.unique(
+                np.concatenate(
+                    [callers_of(topo, int(h)) for h in hosted] or [np.zeros(0, dtype=np.int64)]
+                )
+            )
             ids = ids[host_of[ids] != node]
         if ids.size == 0:
             return None
@@ -48,8 +52,9 @@ def term_value(obs: Observation, topo: Topology, host_of: np.ndarray, node: int,
     raise ValueError(f"unknown signature scope {term.scope!r}")  # pragma: no cover
 
 
-def signature_matches(obs: Observation, topo: Topology, host_of: np.ndarray, fault_type: str,
-                      node: int) -> bool:
+def signature_matches(
+    obs: Observation, topo: Topology, host_of: np.ndarray, fault_type: str, node: int
+) -> bool:
     """Whether every term of ``fault_type``'s signature holds at ``node`` in ``obs``.
 
     A term whose scope is empty (a node nobody calls) is skipped rather than failed.

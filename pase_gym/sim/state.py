@@ -21,7 +21,14 @@ if TYPE_CHECKING:
     from pase_gym.sim.fault_models import ActiveFault
 
 INDICATORS = (
-    "cpu", "memory", "disk", "network", "latency", "error_rate", "throughput", "availability"
+    "cpu",
+    "memory",
+    "disk",
+    "network",
+    "latency",
+    "error_rate",
+    "throughput",
+    "availability",
 )
 IND = {name: i for i, name in enumerate(INDICATORS)}
 TIMEOUT = 5.0  # seconds a caller waits before it gives up on a call
@@ -149,8 +156,9 @@ class SimState:
         return [f.describe(self) for f in [*self.faults, *self.pending]]
 
 
-def new_state(topo: Topology, profile: str, rng: np.random.Generator,
-              intensity: float = 1.0) -> SimState:
+def new_state(
+    topo: Topology, profile: str, rng: np.random.Generator, intensity: float = 1.0
+) -> SimState:
     """A healthy state of ``topo`` under ``profile``, with capacities sized by ``rng``.
 
     Every replica gets the capacity that runs it at a seeded utilisation between 0.30 and 0.50

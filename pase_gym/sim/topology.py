@@ -130,14 +130,20 @@ class _Builder:
         self.g = nx.DiGraph()
         self.counters: dict[str, int] = {}
 
-    def add(self, role: str, *, host: str | None, active: bool = True, name: str | None = None,
-            group: str | None = None) -> str:
+    def add(
+        self,
+        role: str,
+        *,
+        host: str | None,
+        active: bool = True,
+        name: str | None = None,
+        group: str | None = None,
+    ) -> str:
         if name is None:
             self.counters[role] = self.counters.get(role, 0) + 1
             name = f"{role}-{self.counters[role]}"
         r = ROLES[role]
-        self.g.add_node(name, role=role, kind=r.kind, host=host or name, active=active,
-                        group=group)
+        self.g.add_node(name, role=role, kind=r.kind, host=host or name, active=active, group=group)
         if host is not None:
             self.g.add_edge(name, host, type="runs_on")
         return name
@@ -226,8 +232,7 @@ def build_topology(nodes: int | str = "small", seed: int = 0) -> Topology:
             for callee_role, calls in deps:
                 for callee in replicas[callee_role]:
                     b.edge(caller, callee, "depends_on", calls)
-    for role in ("keystone", "nova-api", "placement", "neutron-server", "cinder-api",
-                 "glance-api"):
+    for role in ("keystone", "nova-api", "placement", "neutron-server", "cinder-api", "glance-api"):
         for lb in replicas["haproxy"]:
             for backend in replicas[role]:
                 b.edge(lb, backend, "routes_to")

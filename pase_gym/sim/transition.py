@@ -69,8 +69,9 @@ class TransitionResult:
     @property
     def violations(self) -> list[str]:
         """Every violated precondition, prefixed with its step."""
-        return [f"step {i + 1} {o.call}: {v}" for i, o in enumerate(self.outcomes)
-                for v in o.violations]
+        return [
+            f"step {i + 1} {o.call}: {v}" for i, o in enumerate(self.outcomes) for v in o.violations
+        ]
 
     @property
     def harmed(self) -> list[str]:
@@ -171,14 +172,16 @@ def _kill(state: SimState, ids: dict[str, int], call: Call, duration: int) -> li
     return [node]
 
 
-def _scale(state: SimState, ids: dict[str, int], call: Call, duration: int,
-           out: bool) -> list[int]:
+def _scale(state: SimState, ids: dict[str, int], call: Call, duration: int, out: bool) -> list[int]:
     t = state.topo
     group = ids["group"]
     count = ids["count"]
     members = t.group_members[group]
-    chosen = members[~state.active[members]][:count] if out else \
-        members[state.active[members]][::-1][:count]
+    chosen = (
+        members[~state.active[members]][:count]
+        if out
+        else members[state.active[members]][::-1][:count]
+    )
     touched: list[int] = []
     for node in chosen.tolist():
         nodes = [node]
@@ -335,8 +338,13 @@ def duration_of(call: Call) -> int:
     return spec.duration
 
 
-def execute_call(state: SimState, call: Call, rng: np.random.Generator,
-                 resolution: int | None = None, last: bool = True) -> CallOutcome:
+def execute_call(
+    state: SimState,
+    call: Call,
+    rng: np.random.Generator,
+    resolution: int | None = None,
+    last: bool = True,
+) -> CallOutcome:
     """Run one primitive call on ``state`` in place and let its duration pass.
 
     ``last`` says whether the full indicator matrix is needed when the call ends (it is not
@@ -358,12 +366,12 @@ def execute_call(state: SimState, call: Call, rng: np.random.Generator,
         advance(state, duration, rng, step=resolution or duration, full_at_end=last)
     elif last and state.health_at != state.tick:
         evaluate(state, rng)
-    return CallOutcome(call, start, state.tick, executed=True, harmed=harmed,
-                       cost=call.spec().cost)
+    return CallOutcome(call, start, state.tick, executed=True, harmed=harmed, cost=call.spec().cost)
 
 
-def transition(state: SimState, action: Plan | Call, rng: np.random.Generator, *,
-               resolution: int | None = None) -> TransitionResult:
+def transition(
+    state: SimState, action: Plan | Call, rng: np.random.Generator, *, resolution: int | None = None
+) -> TransitionResult:
     """Apply a plan (or a single call) to ``state`` in place.
 
     Args:
@@ -383,8 +391,9 @@ def transition(state: SimState, action: Plan | Call, rng: np.random.Generator, *
         execute_call(state, call, rng, resolution, last=i == len(calls) - 1)
         for i, call in enumerate(calls)
     ]
-    return TransitionResult(outcomes, start, state.tick, state.slo_ok,
-                            state.lost_messages - lost_before)
+    return TransitionResult(
+        outcomes, start, state.tick, state.slo_ok, state.lost_messages - lost_before
+    )
 
 
 _ = ROLE_INDEX, GROUP_PREDICATES  # re-exported names used by mask builders

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from pase_gym.sim.fault_models import ActiveFault
+from pase_gym.sim.fault_base import ActiveFault
 from pase_gym.sim.plan import Call, Diagnosis, Plan
 from pase_gym.sim.predicates import PREDICATES
 from pase_gym.sim.roles import ROLE_INDEX, ROLE_NAMES, Kind

@@ -18,7 +18,7 @@ from pase_gym.sim.topology import Topology
 from pase_gym.sim.workload import resolve_profile, role_demand
 
 if TYPE_CHECKING:
-    from pase_gym.sim.fault_models import ActiveFault
+    from pase_gym.sim.fault_base import ActiveFault
 
 INDICATORS = (
     "cpu",

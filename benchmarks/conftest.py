@@ -44,6 +44,8 @@ class SimCase:
     topo: Topology
     healthy: SimState
     faulted: SimState
+    fault_node: str
+    plan_text: str
     plan: Plan
 
 
@@ -82,7 +84,7 @@ def _build_case(nodes: int) -> SimCase:
     advance(faulted, 2, rng, step=1)  # past the onset: the fault is injected and active
     if not fault.active:
         raise RuntimeError(f"the process_hang fault on {FAULT_NODE} did not become active")
-    return SimCase(nodes, topo, healthy, faulted, parse_plan(PLAN_TEXT))
+    return SimCase(nodes, topo, healthy, faulted, FAULT_NODE, PLAN_TEXT, parse_plan(PLAN_TEXT))
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,11 @@ resolution of recovery times is the chunk length (1 tick with ``step=1``).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-from pase_gym.sim.roles import ROLE_NAMES, Kind
+from pase_gym.sim.roles import ROLE_NAMES
 from pase_gym.sim.state import IND, INDICATORS, TIMEOUT, SimState
 
 RETRY_FACTOR = 2.0  # extra load per unit of error a role returned at the last evaluation
@@ -25,9 +27,13 @@ DEFAULT_STEP = 5  # ticks per chunk when advancing time
 
 
 class Modifiers:
-    """Per-evaluation effects of the active faults, reset at every evaluation."""
+    """Per-evaluation effects of the active faults, reset at every evaluation.
+
+    The eight rows live in one block so that a reset is a single allocation.
+    """
 
     __slots__ = (
+        "block",
         "cap_mult",
         "cpu_add",
         "err_add",
@@ -39,14 +45,35 @@ class Modifiers:
     )
 
     def __init__(self, n: int) -> None:
-        self.cap_mult = np.ones(n)
-        self.err_add = np.zeros(n)
-        self.lat_add = np.zeros(n)
-        self.cpu_add = np.zeros(n)
-        self.net_add = np.zeros(n)
-        self.mem_add = np.zeros(n)
-        self.reach = np.ones(n)
-        self.load_add = np.zeros(n)
+        block = np.zeros((8, n))
+        block[0] = 1.0
+        block[6] = 1.0
+        self.block = block
+        (
+            self.cap_mult,
+            self.err_add,
+            self.lat_add,
+            self.cpu_add,
+            self.net_add,
+            self.mem_add,
+            self.reach,
+            self.load_add,
+        ) = block
+
+
+class _Derived(NamedTuple):
+    """Intermediate arrays of the last evaluation, kept for the (lazy) indicator pass."""
+
+    alive: np.ndarray
+    cap_eff: np.ndarray
+    cfg_cap: np.ndarray
+    host_alive: np.ndarray
+    mods: Modifiers
+    reach_ok: np.ndarray
+    routable: np.ndarray
+    util: np.ndarray
+    works: np.ndarray
+    works_all: np.ndarray
 
 
 def evaluate(state: SimState, rng: np.random.Generator | None, full: bool = True) -> None:
@@ -55,8 +82,8 @@ def evaluate(state: SimState, rng: np.random.Generator | None, full: bool = True
     Args:
         state: the state to evaluate.
         rng: draws the workload noise; ``None`` evaluates the noiseless expectation.
-        full: also compute the eight indicators and append them to the metric history
-            (needed before observing; intermediate evaluations inside a plan skip it).
+        full: also compute the eight indicators and append them to the metric history now
+            (otherwise :func:`ensure_indicators` does it when someone observes).
     """
     t = state.topo
     n = t.n
@@ -66,115 +93,130 @@ def evaluate(state: SimState, rng: np.random.Generator | None, full: bool = True
         if fault.active:
             fault.apply(state, mods)
     host = state.host_of
-    reach = mods.reach * mods.reach[host]
+    reach_ok = (mods.reach * mods.reach[host]) > 0
     host_alive = state.active & state.up  # meaningful for host nodes
-    alive = state.active & state.up & host_alive[host]
-    proc_ok = alive & (state.down_until <= tick)
-    in_svc = state.in_service()
-    routable = proc_ok & in_svc
-    works = routable & ~state.hung & ~state.desynced & (reach > 0)
+    alive = host_alive & host_alive[host]
+    out = state.isolated | state.drained
+    in_svc = state.active & ~(out | out[host])
+    routable = alive & (state.down_until <= tick) & in_svc
+    works = routable & reach_ok & ~(state.hung | state.desynced)
 
     # ---- workload spread over the replicas that receive traffic
     n_roles = len(ROLE_NAMES)
     role = t.role
     cfg_cap = state.cap0 * state.cpu_alloc
-    w = cfg_cap * state.route_w * routable
+    w = cfg_cap * routable * state.route_w
     role_w = np.bincount(role, weights=w, minlength=n_roles)
-    # when every weighted replica is out, the balancer falls back to any routable one
-    fallback = role_w[role] <= 0
-    if fallback.any():
+    if (role_w[t.shared_roles] <= 0).any():
+        # every weighted replica is out: the balancer falls back to any routable one
+        fallback = role_w[role] <= 0
         w = np.where(fallback, cfg_cap * routable, w)
         role_w = np.bincount(role, weights=w, minlength=n_roles)
     demand = state.demand * (1.0 + RETRY_FACTOR * state.role_err)
     if rng is not None:
-        demand = demand * (1.0 + WORKLOAD_NOISE * rng.standard_normal(n_roles))
-    safe_role_w = np.where(role_w > 0, role_w, 1.0)
-    load = demand[role] * (w / safe_role_w[role])
-    load = np.where(t.pinned, state.pinned_load * routable, load) + mods.load_add * routable
+        demand *= 1.0 + WORKLOAD_NOISE * rng.standard_normal(n_roles)
+    per_weight = demand / (role_w + (role_w <= 0))
+    load = per_weight[role] * w
+    pinned = t.pinned_ids
+    load[pinned] = state.pinned_load[pinned] * routable[pinned]
+    load += mods.load_add * routable
     cap_eff = cfg_cap * mods.cap_mult * state.throttle
-    util = load / np.maximum(cap_eff, 1e-9)
-    drop = 1.0 - 1.0 / np.maximum(util, 1.0)
-    own_err = np.where(works, 1.0 - (1.0 - drop) * (1.0 - np.minimum(mods.err_add, 1.0)), 1.0)
-    base_lat = t.base_latency
-    own_lat = (
-        base_lat / (1.0 - np.minimum(util, 0.95))
-        + base_lat * 20.0 * np.maximum(util - 0.95, 0.0)
-        + mods.lat_add
-    )
-    # memory pressure past 85% of the allocation means swapping: service times stretch
+    util = load / (cap_eff + 1e-12)
+    served = 1.0 / np.maximum(util, 1.0)  # share not dropped by overload
+    ok_own = works * served * (1.0 - np.minimum(mods.err_add, 1.0))
+    own_err = 1.0 - ok_own
+    # M/M/1 service time, a steep queue past 95% utilisation, and swapping past 85% memory
     mem_frac = state.mem_used / state.mem_alloc + mods.mem_add
-    own_lat = own_lat + base_lat * 40.0 * np.maximum(mem_frac - 0.85, 0.0) / 0.15
-    own_lat = np.where(works | ~routable, own_lat, TIMEOUT)
+    factor = (
+        1.0 / (1.0 - np.minimum(util, 0.95))
+        + 20.0 * np.maximum(util - 0.95, 0.0)
+        + (40.0 / 0.15) * np.maximum(mem_frac - 0.85, 0.0)
+    )
+    own_lat = t.base_latency * factor + mods.lat_add
+    own_lat[routable & ~works] = TIMEOUT  # broken but still sent traffic: calls time out
 
-    # ---- propagation along dependencies, callee pools to callers
-    pool = t.pool
+    # ---- propagation along dependencies, callee pools to callers (err and lat fused)
     n_pools = t.n_pools
-    # A pool with no replica taking traffic fails every call (error 1, latency TIMEOUT).
-    wsum = np.bincount(pool, weights=w, minlength=n_pools)
-    empty = (wsum <= 0).astype(np.float64)
-    inv_wsum = 1.0 / (wsum + empty)
-    empty_lat = empty * TIMEOUT
-    err = own_err
-    lat = own_lat
-    src, dpool, calls = t.dep_src, t.dep_pool, t.dep_calls
-    ok_own = 1.0 - own_err
+    wsum = np.bincount(t.pool, weights=w, minlength=n_pools)
+    empty = wsum <= 0  # a pool nobody serves fails every call
+    inv = 1.0 / (wsum + empty)
+    fill = np.empty((2, n_pools))
+    fill[0] = empty
+    fill[1] = empty * TIMEOUT
+    v = np.empty((2, n))
+    v[0] = own_err
+    v[1] = own_lat
+    n_edges = t.dep_src.size
+    buf = np.empty((2, n_edges))
+    pool2, src2, dpool2, calls = t.pool2, t.src2, t.dpool2, t.dep_calls
+    k = 2.0 / TIMEOUT
     # After k rounds every node at most k hops above a leaf is exact; depth rounds suffice.
     for _ in range(t.depth):
-        perr = np.bincount(pool, weights=w * err, minlength=n_pools) * inv_wsum + empty
-        plat = np.bincount(pool, weights=w * lat, minlength=n_pools) * inv_wsum + empty_lat
-        edge_lat = np.minimum(plat[dpool], TIMEOUT)
+        sums_p = np.bincount(pool2, weights=(v * w).ravel(), minlength=2 * n_pools)
+        agg = sums_p.reshape(2, n_pools) * inv + fill
+        gathered = agg.ravel().take(dpool2).reshape(2, n_edges)
+        edge_lat = np.minimum(gathered[1], TIMEOUT, out=buf[1])
         # calls slower than half the timeout start to time out
-        e = np.maximum(perr[dpool], edge_lat * (2.0 / TIMEOUT) - 1.0)
-        log_ok = np.bincount(src, weights=np.log1p(-np.minimum(e, 1.0 - 1e-9)), minlength=n)
-        err = 1.0 - ok_own * np.exp(log_ok)
-        lat = own_lat + np.bincount(src, weights=calls * edge_lat, minlength=n)
-    lat = np.minimum(lat, 4.0 * TIMEOUT)
+        e = np.maximum(gathered[0], edge_lat * k - 1.0)
+        np.log1p(-np.minimum(e, 1.0 - 1e-9), out=buf[0])
+        buf[1] *= calls
+        sums = np.bincount(src2, weights=buf.ravel(), minlength=2 * n).reshape(2, n)
+        v[0] = 1.0 - ok_own * np.exp(sums[0])
+        np.add(own_lat, sums[1], out=v[1])
+    err = v[0]
+    lat = np.minimum(v[1], 4.0 * TIMEOUT)
 
     is_host = t.is_host
-    works_all = np.where(is_host, host_alive & (reach > 0), works)
+    works_all = np.where(is_host, host_alive & reach_ok, works)
     state.err = err
     state.lat = lat
     state.load = load
     state.util = util
     role_load = np.bincount(role, weights=load, minlength=n_roles)
-    state.role_err = np.where(
-        role_load > 0,
-        np.bincount(role, weights=load * err, minlength=n_roles) / np.maximum(role_load, 1e-9),
-        0.0,
-    )
+    state.role_err = np.bincount(role, weights=load * err, minlength=n_roles) / (role_load + 1e-12)
     state.works = works_all
     # ---- service level objectives
-    checked = in_svc & state.active
-    ok_nodes = ~checked | (
+    checked = in_svc
+    bad = checked & ~(
         works_all & (is_host | ((err <= state.slo_error) & (lat <= state.slo_latency)))
     )
-    state.slo_ok_nodes = ok_nodes
+    state.slo_ok_nodes = ~bad
     groups_ok = True
     if t.groups:
         counts_g = np.bincount(
-            t.group_of[t.group_of >= 0],
-            weights=(checked & works_all)[t.group_of >= 0].astype(float),
+            t.grouped_ids_group,
+            weights=(checked & works_all)[t.grouped_ids],
             minlength=len(t.groups),
         )
-        groups_ok = bool(np.all(counts_g >= state.desired))
-    state.slo_ok = bool(ok_nodes.all()) and groups_ok
+        groups_ok = bool((counts_g >= state.desired).all())
+    state.slo_ok = groups_ok and not bad.any()
     state.evaluated_at = tick
+    state.derived = _Derived(
+        alive, cap_eff, cfg_cap, host_alive, mods, reach_ok, routable, util, works, works_all
+    )
     if full:
-        _indicators(
-            state,
-            mods,
-            alive,
-            works,
-            works_all,
-            routable,
-            reach,
-            util,
-            drop,
-            load,
-            cap_eff,
-            cfg_cap,
-            host_alive,
-        )
+        ensure_indicators(state)
+
+
+def ensure_indicators(state: SimState) -> None:
+    """Compute the indicator matrix for the last evaluation if it is not there yet."""
+    if state.health_at == state.evaluated_at or state.derived is None:
+        return
+    d = state.derived
+    _indicators(
+        state,
+        d.mods,
+        d.alive,
+        d.works,
+        d.works_all,
+        d.routable,
+        d.reach_ok,
+        d.util,
+        state.load,
+        d.cap_eff,
+        d.cfg_cap,
+        d.host_alive,
+    )
 
 
 def _indicators(
@@ -184,15 +226,14 @@ def _indicators(
     works: np.ndarray,
     works_all: np.ndarray,
     routable: np.ndarray,
-    reach: np.ndarray,
+    reach_ok: np.ndarray,
     util: np.ndarray,
-    drop: np.ndarray,
     load: np.ndarray,
     cap_eff: np.ndarray,
     cfg_cap: np.ndarray,
     host_alive: np.ndarray,
 ) -> None:
-    """The eight health indicators of every node, and the metric history."""
+    """The eight health indicators of every node, and the metric history (one row each)."""
     t = state.topo
     n = t.n
     host = state.host_of
@@ -208,10 +249,10 @@ def _indicators(
     host_mem = np.bincount(host, weights=mem * hosted, minlength=n) / counts
     cpu = np.where(is_host, host_cpu + mods.cpu_add, cpu)
     mem = np.where(is_host, host_mem, mem)
-    net = np.where(reach > 0, np.minimum(0.05 + 0.3 * np.minimum(util, 1.5), 1.0), 0.0)
+    net = np.where(reach_ok, np.minimum(0.05 + 0.3 * np.minimum(util, 1.5), 1.0), 0.0)
     host_net = np.bincount(host, weights=net * hosted, minlength=n) / counts
-    net = np.where(is_host, np.where(reach > 0, np.maximum(host_net, 0.05), 0.0), net)
-    net = net + mods.net_add * (reach > 0)
+    net = np.where(is_host, np.where(reach_ok, np.maximum(host_net, 0.05), 0.0), net)
+    net = net + mods.net_add * reach_ok
     disk = np.where(is_host, state.disk_used, state.disk_used[host])
     h = state.health
     h[:, IND["cpu"]] = np.clip(cpu, 0.0, 1.0) * alive
@@ -219,14 +260,14 @@ def _indicators(
     h[:, IND["disk"]] = np.clip(disk, 0.0, 1.0)
     h[:, IND["network"]] = np.clip(net, 0.0, 1.0)
     h[:, IND["latency"]] = np.where(is_host, 0.0, lat) * routable
-    h[:, IND["error_rate"]] = np.where(is_host, 1.0 - host_alive * (reach > 0), err) * routable
+    h[:, IND["error_rate"]] = np.where(is_host, 1.0 - host_alive * reach_ok, err) * routable
     h[:, IND["throughput"]] = np.where(
         cap_eff > 0, load * (1.0 - err) / np.maximum(cfg_cap, 1e-9), 0.0
     )
-    h[:, IND["availability"]] = np.where(is_host, works_all, works * (1.0 - drop))
+    h[:, IND["availability"]] = np.where(is_host, works_all, works / np.maximum(util, 1.0))
     h[~state.active] = 0.0
 
-    state.health_at = state.tick
+    state.health_at = state.evaluated_at
     state.history.append(h.copy())
     state.history_ticks.append(state.tick)
     if len(state.history) > state.history_len:
@@ -247,19 +288,20 @@ def _threshold_events(state: SimState) -> None:
     """Generic consequences of accumulators crossing limits: OOM kills, full disks."""
     t = state.topo
     tick = state.tick
+    over = state.mem_used >= state.mem_alloc
+    full = state.disk_used >= 0.99  # only hosts carry disk usage
+    if not (over.any() or full.any()):
+        return
     alive = state.active & state.up & (state.down_until <= tick) & t.is_process
-    oom = alive & (state.mem_used >= state.mem_alloc)
-    for node in np.flatnonzero(oom):
+    for node in np.flatnonzero(alive & over):
         state.add_log(
             int(node), "ERROR", f"kernel: Out of memory: Killed process ({t.role_name(int(node))})"
         )
         state.down_until[node] = tick + OOM_RESTART_TICKS
         state.mem_used[node] = t.base_memory[node]
         state.hung[node] = False
-    full_hosts = (t.kind == Kind.HOST) & (state.disk_used >= 0.99)
-    if full_hosts.any():
-        victims = alive & t.writes_disk & full_hosts[state.host_of]
-        stops = victims & np.isin(t.kind, (Kind.DATABASE, Kind.QUEUE))
+    if full.any():
+        stops = alive & t.stops_on_full_disk & full[state.host_of]
         for node in np.flatnonzero(stops):
             state.up[node] = False
             state.add_log(int(node), "ERROR", "No space left on device; shutting down")

@@ -15,6 +15,8 @@ import numpy as np
 from pase_gym.sim.roles import ROLE_INDEX, ROLES, Kind
 from pase_gym.sim.state import SimState
 
+_HOST, _INSTANCE, _QUEUE = int(Kind.HOST), int(Kind.INSTANCE), int(Kind.QUEUE)
+
 Predicate = Callable[[SimState, np.ndarray, int | None], np.ndarray]
 _COMPUTE = ROLE_INDEX["compute"]
 
@@ -28,7 +30,7 @@ def _is_process(s: SimState, ids: np.ndarray, arg: int | None) -> np.ndarray:
 
 
 def _is_resizable(s: SimState, ids: np.ndarray, arg: int | None) -> np.ndarray:
-    return s.topo.is_process[ids] | (s.topo.kind[ids] == Kind.INSTANCE)
+    return s.topo.is_process[ids] | (s.topo.kind[ids] == _INSTANCE)
 
 
 def _host_up(s: SimState, ids: np.ndarray, arg: int | None) -> np.ndarray:
@@ -48,12 +50,12 @@ def _has_process(s: SimState, ids: np.ndarray, arg: int | None) -> np.ndarray:
     # a service with a live process, or a host (there is always something to kill on a host)
     t = s.topo
     proc = t.is_process[ids] & s.up[ids] & (s.down_until[ids] <= s.tick)
-    return proc | (t.kind[ids] == Kind.HOST) & s.up[ids]
+    return proc | (t.kind[ids] == _HOST) & s.up[ids]
 
 
 def _has_previous(s: SimState, ids: np.ndarray, arg: int | None) -> np.ndarray:
     # Every service and host keeps its previous release and config (deploy history).
-    return s.topo.is_process[ids] | (s.topo.kind[ids] == Kind.HOST)
+    return s.topo.is_process[ids] | (s.topo.kind[ids] == _HOST)
 
 
 def _has_standby(s: SimState, ids: np.ndarray, arg: int | None) -> np.ndarray:
@@ -69,15 +71,15 @@ def _serving(s: SimState, ids: np.ndarray, arg: int | None) -> np.ndarray:
 
 
 def _is_instance(s: SimState, ids: np.ndarray, arg: int | None) -> np.ndarray:
-    return s.topo.kind[ids] == Kind.INSTANCE
+    return s.topo.kind[ids] == _INSTANCE
 
 
 def _is_queue(s: SimState, ids: np.ndarray, arg: int | None) -> np.ndarray:
-    return s.topo.kind[ids] == Kind.QUEUE
+    return s.topo.kind[ids] == _QUEUE
 
 
 def _is_host(s: SimState, ids: np.ndarray, arg: int | None) -> np.ndarray:
-    return s.topo.kind[ids] == Kind.HOST
+    return s.topo.kind[ids] == _HOST
 
 
 def _is_compute_host(s: SimState, ids: np.ndarray, arg: int | None) -> np.ndarray:
@@ -85,7 +87,7 @@ def _is_compute_host(s: SimState, ids: np.ndarray, arg: int | None) -> np.ndarra
 
 
 def _has_room(s: SimState, ids: np.ndarray, arg: int | None) -> np.ndarray:
-    inst = (s.topo.kind == Kind.INSTANCE) & s.active
+    inst = (s.topo.kind == _INSTANCE) & s.active
     counts = np.bincount(s.host_of[inst], minlength=s.n)
     return counts[ids] < s.topo.slots_per_host
 

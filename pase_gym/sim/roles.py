@@ -138,9 +138,12 @@ ROLE_DEPENDENCIES: dict[str, tuple[tuple[str, float], ...]] = {
         ("nova-conductor", 0.5),
     ),
     "libvirt": (),
-    "ovs-agent": (("rabbitmq", 0.3), ("neutron-server", 0.2)),
-    "l3-agent": (("rabbitmq", 0.3), ("neutron-server", 0.3)),
-    "dhcp-agent": (("rabbitmq", 0.3), ("neutron-server", 0.3)),
+    # The agents' serving path (the tenant data plane) needs only the broker to stay in sync;
+    # their calls into neutron-server happen on the control plane's request path, which the
+    # event chains model.
+    "ovs-agent": (("rabbitmq", 0.3),),
+    "l3-agent": (("rabbitmq", 0.3),),
+    "dhcp-agent": (("rabbitmq", 0.3),),
     "cinder-volume": (("rabbitmq", 0.5), ("mysql", 0.5)),
 }
 # Same-host dependencies: caller role -> roles on the same host.

@@ -122,25 +122,68 @@ ALARM_RULES: tuple[tuple[str, str, float, str], ...] = (
 )
 
 
+def _compile_chains() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Matrices that turn per-role success rates into expected event counts in one pass.
+
+    For every (request, event) step k of a chain, ``before[k]`` counts the roles of the steps
+    before it and ``upto[k]`` those up to and including it, so that the share of requests
+    reaching step k is ``exp(before[k] @ log ok)`` and the share completing it
+    ``exp(upto[k] @ log ok)``.
+    """
+    n_roles = len(ROLE_INDEX)
+    steps = [(r, step) for r, chain in EVENT_CHAINS.items() for step in chain]
+    before = np.zeros((len(steps), n_roles))
+    upto = np.zeros((len(steps), n_roles))
+    request = np.zeros(len(steps), dtype=np.intp)
+    target = np.zeros(len(steps), dtype=np.intp)
+    error = np.full(len(steps), -1, dtype=np.intp)
+    names = list(EVENT_CHAINS)
+    k = 0
+    for r, chain in EVENT_CHAINS.items():
+        seen = np.zeros(n_roles)
+        for name, role, _per, err in chain:
+            before[k] = seen * 1.0
+            seen[ROLE_INDEX[role]] += 1.0
+            upto[k] = seen
+            request[k] = names.index(r)
+            target[k] = EVENT_INDEX[name]
+            error[k] = EVENT_INDEX[err] if err else -1
+            k += 1
+    per = np.array([step[2] for _, step in steps])
+    return np.vstack([before, upto]), request, target, error, per
+
+
+_CHAIN_MATRIX, _CHAIN_REQUEST, _CHAIN_EVENT, _CHAIN_ERROR, _CHAIN_PER = _compile_chains()
+_N_STEPS = _CHAIN_EVENT.size
+_HAS_ERROR = _CHAIN_ERROR >= 0
+# per profile: requests per tick per 100 instances behind each chain step, times events/request
+_STEP_RATES = {
+    profile: np.array([rates.get(r, 0.0) for r in EVENT_CHAINS])[_CHAIN_REQUEST] * _CHAIN_PER
+    for profile, rates in PROFILES.items()
+}
+
+
 def accumulate_events(state: SimState, dt: int, rng: np.random.Generator | None) -> None:
-    """Add the API/RPC events of the last ``dt`` ticks to ``state.event_counts``."""
+    """Add the expected API/RPC events of the last ``dt`` ticks to ``state.event_counts``.
+
+    A request that fails at one step emits none of the later events of its chain (the
+    omission signature of the data set); a failing step with an error variant emits it for
+    30% of its failures. Counts are expectations; :func:`observe` draws the noise.
+    """
     if state.event_counts.shape != (len(EVENT_NAMES),):
         state.event_counts = np.zeros(len(EVENT_NAMES))
-    role_ok = 1.0 - np.clip(state.role_err, 0.0, 1.0)
-    instances = float(np.count_nonzero(state.active & (state.topo.kind == 2)))
-    rates = PROFILES[state.profile]
-    counts = state.event_counts
-    for request, chain in EVENT_CHAINS.items():
-        expected = rates.get(request, 0.0) * instances / 100.0 * dt * EVENT_SCALE
-        alive = expected
-        for name, role, per, error in chain:
-            ok = float(role_ok[ROLE_INDEX[role]])
-            if error is not None:
-                counts[EVENT_INDEX[error]] += alive * per * (1.0 - ok) * 0.3
-            alive *= ok
-            counts[EVENT_INDEX[name]] += alive * per
-    if rng is not None:
-        state.event_counts = counts  # noise is added when the counts are read
+    log_ok = np.log(np.clip(1.0 - state.role_err, 1e-12, 1.0))
+    shares = np.exp(_CHAIN_MATRIX @ log_ok)
+    reach, done = shares[:_N_STEPS], shares[_N_STEPS:]
+    instances = float(np.count_nonzero(state.active[state.topo.instance_ids]))
+    expected = _STEP_RATES[state.profile] * (instances / 100.0 * dt * EVENT_SCALE)
+    n_events = len(EVENT_NAMES)
+    state.event_counts += np.bincount(_CHAIN_EVENT, weights=expected * done, minlength=n_events)
+    state.event_counts += np.bincount(
+        _CHAIN_ERROR[_HAS_ERROR],
+        weights=(expected * (reach - done))[_HAS_ERROR] * 0.3,
+        minlength=n_events,
+    )
 
 
 @dataclass
@@ -184,10 +227,11 @@ def observe(
 
     Resets the event counters, so each observation carries the events since the previous one.
     """
-    if state.health_at != state.tick:
-        from pase_gym.sim.dynamics import evaluate  # local: dynamics imports signals lazily
+    from pase_gym.sim.dynamics import ensure_indicators, evaluate  # local: avoids a cycle
 
+    if state.evaluated_at != state.tick:
         evaluate(state, None)
+    ensure_indicators(state)
     metrics = state.health + noise * rng.standard_normal(state.health.shape) * (state.health > 0)
     metrics = np.clip(metrics, 0.0, None)
     hist = state.history[-window:]

@@ -73,7 +73,7 @@ class SimState:
     cpu_alloc: np.ndarray
     mem_alloc: np.ndarray
     disk_alloc: np.ndarray
-    host_of: np.ndarray  # int32: mutable because instances migrate
+    host_of: np.ndarray  # intp: mutable because instances migrate
     # accumulators
     mem_used: np.ndarray  # in units of the original allocation
     disk_used: np.ndarray  # hosts: share of disk
@@ -96,6 +96,7 @@ class SimState:
     role_err: np.ndarray  # per role, last evaluation (drives retries)
     evaluated_at: int = -1
     health_at: int = -1
+    derived: Any = None  # intermediates of the last evaluation (see dynamics.ensure_indicators)
     slo_ok: bool = True
     slo_ok_since: int | None = 0
     incident_open_at: int | None = None

@@ -78,19 +78,19 @@ class Topology:
     names: tuple[str, ...]
     index: dict[str, int]
     kind: np.ndarray  # int8, :class:`Kind`
-    role: np.ndarray  # int16, index into ROLE_NAMES
-    host_of: np.ndarray  # int32, host node id (a host is its own host)
-    pool: np.ndarray  # int32, dependency pool (replicas of a group share one pool)
+    role: np.ndarray  # intp, index into ROLE_NAMES
+    host_of: np.ndarray  # intp, host node id (a host is its own host)
+    pool: np.ndarray  # intp, dependency pool (replicas of a group share one pool)
     n_pools: int
-    group_of: np.ndarray  # int32, scaling group id or -1
+    group_of: np.ndarray  # intp, scaling group id or -1
     groups: tuple[str, ...]
     group_members: tuple[np.ndarray, ...]  # node ids of each group, spares last
     initially_active: np.ndarray  # bool
     standby_capable: np.ndarray  # bool: Failover has somewhere to go
     base_latency: np.ndarray  # float64, seconds at zero load
     base_memory: np.ndarray  # float64, share of allocation when healthy
-    dep_src: np.ndarray  # int32, caller node of each dependency
-    dep_pool: np.ndarray  # int32, callee pool of each dependency
+    dep_src: np.ndarray  # intp, caller node of each dependency
+    dep_pool: np.ndarray  # intp, callee pool of each dependency
     dep_calls: np.ndarray  # float64, calls per request (latency composition)
     depth: int  # longest dependency chain, in hops
     is_process: np.ndarray  # bool: a process that can be restarted/killed
@@ -98,9 +98,18 @@ class Topology:
     writes_disk: np.ndarray  # bool
     clustered: np.ndarray  # bool
     pinned: np.ndarray  # bool: instances, tenant networks, volumes (their load stays put)
+    pinned_ids: np.ndarray  # int: node ids of the pinned nodes
+    shared_roles: np.ndarray  # int: roles whose demand is shared among replicas
+    pool2: np.ndarray  # int: pool ids, then pool ids + n_pools (fused err/lat aggregation)
+    src2: np.ndarray  # int: dep_src, then dep_src + n
+    dpool2: np.ndarray  # int: dep_pool, then dep_pool + n_pools
+    instance_ids: np.ndarray  # int: node ids of the instances
+    stops_on_full_disk: np.ndarray  # bool: databases and brokers stop when their disk fills
+    grouped_ids: np.ndarray  # int: node ids that belong to a scaling group
+    grouped_ids_group: np.ndarray  # int: their group ids
     is_host: np.ndarray  # bool
-    libvirt_of: np.ndarray  # int32, per compute host: its libvirt node (-1 elsewhere)
-    ovs_of: np.ndarray  # int32, per compute host: its ovs-agent node (-1 elsewhere)
+    libvirt_of: np.ndarray  # intp, per compute host: its libvirt node (-1 elsewhere)
+    ovs_of: np.ndarray  # intp, per compute host: its ovs-agent node (-1 elsewhere)
     slots_per_host: int  # instances a compute host can hold
     group_index: dict[str, int] = field(default_factory=dict)
 
@@ -249,9 +258,9 @@ def compile_topology(g: nx.DiGraph, *, seed: int, layout: Layout) -> Topology:
     names = tuple(g.nodes)
     index = {name: i for i, name in enumerate(names)}
     n = len(names)
-    role = np.array([ROLE_INDEX[g.nodes[v]["role"]] for v in names], dtype=np.int16)
+    role = np.array([ROLE_INDEX[g.nodes[v]["role"]] for v in names], dtype=np.intp)
     kind = np.array([int(g.nodes[v]["kind"]) for v in names], dtype=np.int8)
-    host_of = np.array([index[g.nodes[v]["host"]] for v in names], dtype=np.int32)
+    host_of = np.array([index[g.nodes[v]["host"]] for v in names], dtype=np.intp)
     active = np.array([bool(g.nodes[v]["active"]) for v in names])
     group_names = sorted({g.nodes[v]["group"] for v in names if g.nodes[v]["group"]})
     group_index = {name: i for i, name in enumerate(group_names)}
@@ -262,7 +271,7 @@ def compile_topology(g: nx.DiGraph, *, seed: int, layout: Layout) -> Topology:
     members = tuple(np.flatnonzero(group_of == i).astype(np.int32) for i in range(len(group_names)))
     # Replicated control-plane roles share one dependency pool per role; everything else
     # (per-host agents, tenant resources, hosts) is a pool of its own.
-    pool = np.full(n, -1, dtype=np.int32)
+    pool = np.full(n, -1, dtype=np.intp)
     next_pool = 0
     for r in CONTROL_ROLES:
         ids = np.flatnonzero(role == ROLE_INDEX[r])
@@ -270,7 +279,7 @@ def compile_topology(g: nx.DiGraph, *, seed: int, layout: Layout) -> Topology:
             pool[ids] = next_pool
             next_pool += 1
     rest = np.flatnonzero(pool < 0)
-    pool[rest] = np.arange(next_pool, next_pool + rest.size, dtype=np.int32)
+    pool[rest] = np.arange(next_pool, next_pool + rest.size, dtype=np.intp)
     n_pools = int(next_pool + rest.size)
 
     seen: set[tuple[int, int]] = set()
@@ -299,6 +308,7 @@ def compile_topology(g: nx.DiGraph, *, seed: int, layout: Layout) -> Topology:
         ids = np.flatnonzero(role == ROLE_INDEX[r])
         if ids.size > 1:
             standby[ids] = True
+    pinned = np.isin(kind, (Kind.INSTANCE, Kind.NETWORK, Kind.VOLUME))
     libvirt_of = np.full(n, -1, dtype=np.int32)
     ovs_of = np.full(n, -1, dtype=np.int32)
     for agent_role, table in (("libvirt", libvirt_of), ("ovs-agent", ovs_of)):
@@ -322,15 +332,27 @@ def compile_topology(g: nx.DiGraph, *, seed: int, layout: Layout) -> Topology:
         standby_capable=standby,
         base_latency=np.array([r.latency for r in roles]),
         base_memory=np.array([r.memory for r in roles]),
-        dep_src=np.array(src, dtype=np.int32),
-        dep_pool=np.array(dst_pool, dtype=np.int32),
+        dep_src=np.array(src, dtype=np.intp),
+        dep_pool=np.array(dst_pool, dtype=np.intp),
         dep_calls=np.array(calls),
         depth=int(depth),
         is_process=is_process,
         tls=np.array([r.tls for r in roles]),
         writes_disk=np.array([r.writes_disk for r in roles]),
         clustered=np.array([r.clustered for r in roles]),
-        pinned=np.isin(kind, (Kind.INSTANCE, Kind.NETWORK, Kind.VOLUME)),
+        pinned=pinned,
+        pinned_ids=np.flatnonzero(pinned),
+        shared_roles=np.unique(role[~pinned]).astype(np.int64),
+        pool2=np.concatenate([pool, pool + n_pools]).astype(np.intp),
+        src2=np.concatenate([np.array(src, dtype=np.intp), np.array(src, dtype=np.intp) + n]),
+        dpool2=np.concatenate(
+            [np.array(dst_pool, dtype=np.intp), np.array(dst_pool, dtype=np.intp) + n_pools]
+        ),
+        instance_ids=np.flatnonzero(kind == Kind.INSTANCE),
+        stops_on_full_disk=np.array([r.writes_disk for r in roles])
+        & np.isin(kind, (Kind.DATABASE, Kind.QUEUE)),
+        grouped_ids=np.flatnonzero(group_of >= 0),
+        grouped_ids_group=group_of[group_of >= 0],
         is_host=kind == Kind.HOST,
         libvirt_of=libvirt_of,
         ovs_of=ovs_of,

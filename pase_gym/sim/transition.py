@@ -22,7 +22,7 @@ from pase_gym.sim.dynamics import advance, evaluate
 from pase_gym.sim.plan import Call, Plan
 from pase_gym.sim.predicates import GROUP_PREDICATES, PREDICATES
 from pase_gym.sim.primitives import ParamType, PrimitiveSpec
-from pase_gym.sim.roles import ROLE_INDEX, Kind
+from pase_gym.sim.roles import ROLE_INDEX
 from pase_gym.sim.state import SimState
 
 FAILED_CALL_TICKS = 1
@@ -154,7 +154,7 @@ def _restart(state: SimState, ids: dict[str, int], call: Call, duration: int) ->
 def _kill(state: SimState, ids: dict[str, int], call: Call, duration: int) -> list[int]:
     node = ids["node"]
     t = state.topo
-    if t.kind[node] == Kind.HOST:
+    if t.is_host[node]:
         rogue = any(f.active and f.name == "cpu_hog" and f.node == node for f in state.faults)
         _notify(state, "kill", node)
         if rogue:
@@ -185,7 +185,7 @@ def _scale(state: SimState, ids: dict[str, int], call: Call, duration: int, out:
     touched: list[int] = []
     for node in chosen.tolist():
         nodes = [node]
-        if t.kind[node] == Kind.HOST:  # a compute host brings (or takes) its agents along
+        if t.is_host[node]:  # a compute host brings (or takes) its agents along
             nodes = np.flatnonzero(state.host_of == node).tolist()
         for m in nodes:
             state.active[m] = out
@@ -210,7 +210,7 @@ def _isolate(state: SimState, ids: dict[str, int], call: Call, duration: int) ->
     node = ids["node"]
     state.isolated[node] = True
     _notify(state, "isolate", node)
-    if state.topo.kind[node] == Kind.HOST:
+    if state.topo.is_host[node]:
         return [node, *state.topo.hosted_on(node).tolist()]
     return [node]
 
@@ -257,7 +257,7 @@ def _failover(state: SimState, ids: dict[str, int], call: Call, duration: int) -
     node = ids["node"]
     t = state.topo
     _notify(state, "failover", node)
-    if t.kind[node] == Kind.HOST:
+    if t.is_host[node]:
         return []
     peers = t.nodes_of_role(t.role_name(node))
     standby = peers[(peers != node) & state.active[peers] & state.works[peers]]
@@ -321,13 +321,14 @@ EFFECTS: dict[str, Callable[..., list[int]]] = {
 
 def healthy_nodes(state: SimState) -> np.ndarray:
     """Nodes meeting their SLO and untouched by any active fault (for collateral damage)."""
-    impacted = np.zeros(state.n, dtype=bool)
+    healthy = state.slo_ok_nodes & state.works & state.active
+    is_host = state.topo.is_host
     for fault in state.faults:
         if fault.active:
-            impacted[fault.node] = True
-            if state.topo.kind[fault.node] == Kind.HOST:
-                impacted[state.host_of == fault.node] = True
-    return state.slo_ok_nodes & state.works & state.active & ~impacted
+            healthy[fault.node] = False
+            if is_host[fault.node]:
+                healthy[state.host_of == fault.node] = False
+    return healthy
 
 
 def duration_of(call: Call) -> int:
@@ -351,11 +352,11 @@ def execute_call(
     between the calls of a plan).
     """
     if state.evaluated_at != state.tick:
-        evaluate(state, rng)
+        evaluate(state, rng, full=False)
     start = state.tick
     violations = check_call(state, call)
     if violations:
-        advance(state, FAILED_CALL_TICKS, rng, step=FAILED_CALL_TICKS, full_at_end=last)
+        advance(state, FAILED_CALL_TICKS, rng, step=FAILED_CALL_TICKS, full_at_end=False)
         return CallOutcome(call, start, state.tick, executed=False, violations=violations)
     ids, _ = resolve(state, call)
     duration = duration_of(call)
@@ -363,9 +364,9 @@ def execute_call(
     touched = EFFECTS[call.name](state, ids, call, duration)
     harmed = sorted({state.name(n) for n in touched if healthy[n]})
     if duration > 0:
-        advance(state, duration, rng, step=resolution or duration, full_at_end=last)
-    elif last and state.health_at != state.tick:
-        evaluate(state, rng)
+        advance(state, duration, rng, step=resolution or duration, full_at_end=False)
+    elif state.evaluated_at != state.tick:
+        evaluate(state, rng, full=False)
     return CallOutcome(call, start, state.tick, executed=True, harmed=harmed, cost=call.spec().cost)
 
 

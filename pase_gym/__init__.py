@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pase_gym.env import ENV_IDS, register_envs
 from pase_gym.errors import PaseGymError, PlanError, ScenarioError, SimulationError, TopologyError
 from pase_gym.scenarios import list_scenarios, load_scenario
 from pase_gym.sim.faults import list_faults
@@ -10,7 +11,10 @@ from pase_gym.sim.primitives import list_primitives
 
 __version__ = "0.1.0"
 
+register_envs()
+
 __all__ = [
+    "ENV_IDS",
     "Call",
     "Diagnosis",
     "Episode",

@@ -177,9 +177,9 @@ class Episode:
         self.results.append(result)
         return result
 
-    def wait(self, ticks: int) -> None:
-        """Let time pass without acting."""
-        advance(self.state, ticks, self.rng, step=MONITOR_STEP)
+    def wait(self, ticks: int, step: int = MONITOR_STEP) -> None:
+        """Let time pass without acting, evaluating at least every ``step`` ticks."""
+        advance(self.state, ticks, self.rng, step=step)
 
     def run_until_recovered(self, max_ticks: int | None = None) -> bool:
         """Monitor until the hold time is met, the budget is spent or ``max_ticks`` pass."""

@@ -108,7 +108,7 @@ def _vocabulary() -> tuple[str, ...]:
 
 EVENT_NAMES: tuple[str, ...] = _vocabulary()
 EVENT_INDEX = {name: i for i, name in enumerate(EVENT_NAMES)}
-EVENT_SCALE = 0.05  # events traced per request (the tracer samples)
+EVENT_SCALE = 0.5  # events traced per request (the tracer samples half)
 
 # (indicator, op, threshold, alarm name); hosts are checked only on cpu/memory/disk/avail.
 ALARM_RULES: tuple[tuple[str, str, float, str], ...] = (
@@ -202,15 +202,28 @@ class Observation:
         return float(self.metrics[node, IND[indicator]])
 
 
+_ALARM_COLS = np.array([IND[rule[0]] for rule in ALARM_RULES])
+_ALARM_SIGN = np.array([1.0 if rule[1] == ">" else -1.0 for rule in ALARM_RULES])
+_ALARM_THRESHOLD = np.array([rule[2] for rule in ALARM_RULES])
+_ALARM_NAMES = tuple(rule[3] for rule in ALARM_RULES)
+
+
+def alarm_matrix(state: SimState, metrics: np.ndarray) -> np.ndarray:
+    """(n, len(ALARM_RULES)) booleans: which alarm fires on which in-service node."""
+    values = metrics[:, _ALARM_COLS]
+    firing = (values - _ALARM_THRESHOLD) * _ALARM_SIGN > 0
+    firing &= state.in_service()[:, None]
+    return firing
+
+
 def alarms_of(state: SimState, metrics: np.ndarray) -> list[tuple[str, str, float]]:
     """Threshold alarms on in-service nodes, sorted by node then alarm name."""
-    out: list[tuple[str, str, float]] = []
-    watched = state.in_service()
-    for indicator, op, threshold, alarm in ALARM_RULES:
-        col = metrics[:, IND[indicator]]
-        hit = (col > threshold) if op == ">" else (col < threshold)
-        for node in np.flatnonzero(hit & watched):
-            out.append((state.name(int(node)), alarm, float(col[node])))
+    nodes, rules = np.nonzero(alarm_matrix(state, metrics))
+    names = state.topo.names
+    out = [
+        (names[i], _ALARM_NAMES[r], float(metrics[i, _ALARM_COLS[r]]))
+        for i, r in zip(nodes.tolist(), rules.tolist(), strict=True)
+    ]
     out.sort()
     return out
 
@@ -242,5 +255,15 @@ def observe(
     events = rng.poisson(np.maximum(counts, 0.0)).astype(np.float64)
     state.event_counts = np.zeros(len(EVENT_NAMES))
     start = since_tick if since_tick is not None else state.tick - 30
-    logs = [line for line in state.log if line.tick >= start]
+    first = len(state.log)
+    while first > 0 and state.log[first - 1].tick >= start:  # the log is in tick order
+        first -= 1
+    logs = state.log[first:]
     return Observation(state.tick, metrics, win, alarms_of(state, metrics), logs, events)
+
+
+def baseline_event_rates(state: SimState) -> np.ndarray:
+    """Expected events per tick of a healthy cloud under the state's workload."""
+    instances = float(np.count_nonzero(state.active[state.topo.instance_ids]))
+    expected = _STEP_RATES[state.profile] * (instances / 100.0 * EVENT_SCALE)
+    return np.bincount(_CHAIN_EVENT, weights=expected, minlength=len(EVENT_NAMES))

@@ -103,6 +103,8 @@ class Topology:
     pool2: np.ndarray  # int: pool ids, then pool ids + n_pools (fused err/lat aggregation)
     src2: np.ndarray  # int: dep_src, then dep_src + n
     dpool2: np.ndarray  # int: dep_pool, then dep_pool + n_pools
+    edge_index: np.ndarray  # int64 (2, E): every typed edge of the graph, as node ids
+    edge_type: np.ndarray  # int64 (E,): index into EDGE_TYPES
     instance_ids: np.ndarray  # int: node ids of the instances
     stops_on_full_disk: np.ndarray  # bool: databases and brokers stop when their disk fills
     grouped_ids: np.ndarray  # int: node ids that belong to a scaling group
@@ -309,6 +311,10 @@ def compile_topology(g: nx.DiGraph, *, seed: int, layout: Layout) -> Topology:
         if ids.size > 1:
             standby[ids] = True
     pinned = np.isin(kind, (Kind.INSTANCE, Kind.NETWORK, Kind.VOLUME))
+    edge_arr = np.array(
+        [(index[a], index[b], EDGE_TYPES.index(d["type"])) for a, b, d in g.edges(data=True)],
+        dtype=np.int64,
+    ).reshape(-1, 3)
     libvirt_of = np.full(n, -1, dtype=np.int32)
     ovs_of = np.full(n, -1, dtype=np.int32)
     for agent_role, table in (("libvirt", libvirt_of), ("ovs-agent", ovs_of)):
@@ -348,6 +354,8 @@ def compile_topology(g: nx.DiGraph, *, seed: int, layout: Layout) -> Topology:
         dpool2=np.concatenate(
             [np.array(dst_pool, dtype=np.intp), np.array(dst_pool, dtype=np.intp) + n_pools]
         ),
+        edge_index=edge_arr[:, :2].T.copy(),
+        edge_type=edge_arr[:, 2].copy(),
         instance_ids=np.flatnonzero(kind == Kind.INSTANCE),
         stops_on_full_disk=np.array([r.writes_disk for r in roles])
         & np.isin(kind, (Kind.DATABASE, Kind.QUEUE)),

@@ -1,0 +1,77 @@
+"""The Gymnasium environment and its registered ids.
+
+Every id is generated from :data:`ENV_TABLE`; ``import pase_gym`` registers them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+
+ENTRY_POINT = "pase_gym.env.core:PaseOpenStackEnv"
+
+
+@dataclass(frozen=True)
+class EnvVariant:
+    """One registered id: its name, version, what it runs and how long it may take."""
+
+    name: str
+    version: int
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    max_episode_steps: int = 200
+    doc: str = ""
+
+    @property
+    def id(self) -> str:
+        """The Gymnasium id, ``PASE-<name>-v<version>``."""
+        return f"PASE-{self.name}-v{self.version}"
+
+
+ENV_TABLE: tuple[EnvVariant, ...] = (
+    EnvVariant(
+        "OpenStack",
+        0,
+        {"scenario": "default"},
+        doc="~200-node cloud; one fault drawn from the train/test families",
+    ),
+    EnvVariant(
+        "OpenStack-Tiny",
+        0,
+        {"scenario": "tiny-mix-train"},
+        doc="~20-node all-in-one cloud; one fault drawn per episode (fast, for RL)",
+    ),
+    EnvVariant(
+        "OpenStack-Train",
+        0,
+        {"suite": "train"},
+        doc="every train-split scenario, one drawn per episode",
+    ),
+    EnvVariant(
+        "OpenStack-Test",
+        0,
+        {"suite": "test"},
+        doc="every test-split scenario, one drawn per episode",
+    ),
+    EnvVariant(
+        "OpenStack-Unseen",
+        0,
+        {"suite": "unseen"},
+        doc="the held-out families (certificate expiry, CPU-memory deadlock)",
+    ),
+)
+ENV_IDS: tuple[str, ...] = tuple(v.id for v in ENV_TABLE)
+
+
+def register_envs() -> None:
+    """Register every id of :data:`ENV_TABLE` (idempotent)."""
+    for variant in ENV_TABLE:
+        if variant.id in gym.registry:
+            continue
+        gym.register(
+            id=variant.id,
+            entry_point=ENTRY_POINT,
+            kwargs=dict(variant.kwargs),
+            max_episode_steps=variant.max_episode_steps,
+        )

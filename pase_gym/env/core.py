@@ -1,0 +1,311 @@
+"""The Gymnasium environment: ``gym.make("PASE-OpenStack-v0")``."""
+
+from __future__ import annotations
+
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+
+from pase_gym.episode import Episode, Prediction, cached_topology
+from pase_gym.errors import PaseGymError, PlanError, ScenarioError
+from pase_gym.scenarios import ScenarioSpec, list_scenarios, load_scenario
+from pase_gym.sim.plan import Call, Plan, parse_plan
+from pase_gym.sim.primitives import PRIMITIVES, Safety
+from pase_gym.sim.signals import Observation, baseline_event_rates
+from pase_gym.sim.transition import TransitionResult
+
+from .describe import describe
+from .render import render_ansi, render_rgb
+from .spaces import (
+    OBS_PARTS,
+    Shapes,
+    action_space,
+    decode_action,
+    encode_observation,
+    observation_space,
+    topology_edges,
+)
+
+# reward weights (documented in the env card)
+TIME_PENALTY = 0.01  # per simulated second while an incident is open
+COST_PENALTY = 0.05  # per unit of primitive resource cost
+HARM_PENALTY = 1.0  # per healthy node a call interrupted
+VIOLATION_PENALTY = 0.5  # per call whose preconditions failed
+MALFORMED_PENALTY = 0.5  # per plan that did not parse
+SAFETY_PENALTY = {Safety.SAFE: 0.0, Safety.RISKY: 0.1, Safety.DESTRUCTIVE: 0.5}
+RECOVERY_BONUS = 10.0
+
+
+class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
+    """A simulated OpenStack cloud in which an agent answers faults with recovery plans.
+
+    ## Description
+    A seeded cloud (controllers with the replicated control plane behind haproxy, compute,
+    network and storage nodes, instances, tenant networks, volumes) runs a workload. At a
+    seeded tick one or more faults strike (process crash, memory leak, partition, bad deploy,
+    queue backlog, ... 18 types). Each step the agent submits one recovery *plan*: an optional
+    ``Diagnose(fault_type, node)`` and typed primitive calls (``Restart(nova-api-2);
+    ScaleOut(nova-api, 1)``); ``Wait(ticks)`` is a legal plan. The simulator runs the plan
+    through its durations, then monitors for ``monitor_ticks`` more.
+
+    ## Action Space
+    A ``Dict``: ``diagnosis`` (``fault`` in 0..18, 0 = none; ``node`` slot) and ``steps``, a
+    ``Sequence`` of calls (``primitive`` id, argument slots ``node``, ``target``, ``group``,
+    ``number``, ``resource``; see :func:`pase_gym.env.spaces.action_space`). ``step`` also
+    accepts a :class:`~pase_gym.sim.plan.Plan`, a ``Call`` or plan text. Wrappers:
+    ``TextPlanAction`` (text), ``DiscretePlanAction`` (flat ``Discrete`` with action masks).
+
+    ## Observation Space
+    A ``Dict`` of fixed-shape arrays (``N`` node slots, ``E`` edge slots, ``W`` window):
+
+    | key | shape | meaning |
+    |---|---|---|
+    | metrics | (N, 8) | cpu, memory, disk, network, latency (s), error rate, throughput, |
+    |         |        | availability |
+    | window | (W, N, 8) | the last W observed metric snapshots, oldest first |
+    | alarms | (N, 7) | NodeDown, HighErrorRate, HighLatency, HighCPU, HighMemory, DiskFull, |
+    |        |        | NetworkSaturation |
+    | events | (46,) | OpenStack API/RPC event counts since the last step (data-set vocabulary) |
+    | nodes | (N, 29) | role one-hot, provisioned, in service, is a process |
+    | node_mask | (N,) | 1 for provisioned nodes |
+    | edge_index, edge_type, edge_mask | (2, E), (E,), (E,) | typed topology edges |
+    | clock | (1,) | tick / budget |
+
+    ``info["description"]`` is the natural-language scene description D_t for language-model
+    agents. Neither the observation nor ``info`` names the injected fault or its location; the
+    evaluation side reads :meth:`ground_truth`.
+
+    ## Rewards
+    Per step: ``-0.01`` per simulated second an incident is open, ``-0.05`` per unit of resource
+    cost, ``-1`` per healthy node harmed, ``-0.5`` per call with failed preconditions, ``-0.5``
+    for a plan that does not parse (a no-op step), ``-0.1``/``-0.5`` per risky/destructive
+    call, and ``+10`` on recovery. A fast clean recovery scores about +9; doing nothing until
+    the budget about -5.
+
+    ## Starting State
+    Normal operation at tick ``warmup`` (faults have not struck yet) with ``start="normal"``;
+    with ``start="incident"`` the clock runs until the first fault shows in the SLOs.
+
+    ## Episode End
+    Terminates when every SLO has held for the scenario's hold time after the incident opened
+    (recovered). Truncates when the scenario's budget (simulated seconds) is spent.
+
+    ## Arguments
+    ``scenario`` (name, path or spec), or ``suite`` (a split name or a list of scenarios, one
+    drawn per episode); ``nodes`` (override the cloud size); ``obs_parts``; ``window``;
+    ``start``; ``monitor_ticks``; ``render_mode`` (``"ansi"`` or ``"rgb_array"``).
+
+    ## Version History
+    * v0: initial release.
+    """
+
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}  # noqa: RUF012
+
+    def __init__(
+        self,
+        scenario: str | ScenarioSpec | None = None,
+        suite: str | list[str] | None = None,
+        nodes: int | str | None = None,
+        obs_parts: tuple[str, ...] | list[str] = OBS_PARTS,
+        window: int = 4,
+        start: str = "normal",
+        warmup: int = 10,
+        monitor_ticks: int = 10,
+        render_mode: str | None = None,
+    ) -> None:
+        self.specs = _resolve_scenarios(scenario, suite, nodes)
+        unknown = [p for p in obs_parts if p not in OBS_PARTS]
+        if unknown or not obs_parts:
+            raise ValueError(
+                f"obs_parts must be a non-empty subset of {OBS_PARTS}, found {list(obs_parts)}"
+            )
+        if start not in ("normal", "incident"):
+            raise ValueError(f"start must be 'normal' or 'incident', found {start!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be one of {self.metadata['render_modes']}, found {render_mode!r}"
+            )
+        if window < 1 or monitor_ticks < 0 or warmup < 0:
+            raise ValueError("window must be >= 1, monitor_ticks and warmup >= 0")
+        self.obs_parts = tuple(obs_parts)
+        self.start = start
+        self.warmup = int(warmup)
+        self.monitor_ticks = int(monitor_ticks)
+        self.render_mode = render_mode
+        topologies = [cached_topology(s.topology.nodes, s.topology.seed) for s in self.specs]
+        edges = max(topology_edges(t)[0].shape[1] for t in topologies)
+        self.shapes = Shapes(max(t.n for t in topologies), edges, int(window), topologies[0].groups)
+        self.observation_space = observation_space(self.shapes, self.obs_parts)  # type: ignore[assignment]
+        self.action_space = action_space(self.shapes)
+        self.episode: Episode | None = None
+        self._baseline: np.ndarray | None = None
+        self._context_cache: dict[int, str] = {}
+        self._last_obs_tick = 0
+        self._last_obs: Observation | None = None
+        self._last_plan: str = ""
+        self._last_result: TransitionResult | None = None
+        self._last_info: dict[str, Any] = {}
+
+    # -- gymnasium API -----------------------------------------------------------------------
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Start an episode of one of the env's scenarios (drawn with the env's generator)."""
+        super().reset(seed=seed)
+        spec = self.specs[int(self.np_random.integers(len(self.specs)))]
+        episode_seed = int(self.np_random.integers(2**31 - 1))
+        self.episode = Episode(spec, episode_seed)
+        self.episode.reset(skip_to_incident=self.start == "incident")
+        if self.start == "normal" and self.warmup:
+            self.episode.wait(self.warmup)
+        self._baseline = baseline_event_rates(self.episode.state)
+        self._context_cache = {}
+        self._last_obs_tick = 0
+        self._last_plan = ""
+        self._last_result = None
+        return self._observe(reward_info={})
+
+    def step(
+        self, action: Any
+    ) -> tuple[dict[str, np.ndarray], SupportsFloat, bool, bool, dict[str, Any]]:
+        """Run one plan (then monitor), and score it."""
+        episode = self._require_episode()
+        state = episode.state
+        t0 = state.tick
+        open_before = state.incident_open_at is not None
+        reward = 0.0
+        plan_error: str | None = None
+        try:
+            plan = self._to_plan(action)
+        except PlanError as exc:
+            plan, plan_error = Plan.empty(), str(exc)
+            reward -= MALFORMED_PENALTY
+        result = episode.step(plan) if plan_error is None else None
+        if result is not None and not result.outcomes:
+            result = None  # a diagnosis alone: recorded, nothing executed
+        if self.monitor_ticks and not episode.recovered and not episode.truncated:
+            episode.wait(self.monitor_ticks, step=self.monitor_ticks)
+        elapsed = state.tick - t0
+        if open_before or state.incident_open_at is not None:
+            reward -= TIME_PENALTY * elapsed
+        if result is not None:
+            reward -= COST_PENALTY * result.cost
+            reward -= HARM_PENALTY * len(result.harmed)
+            reward -= VIOLATION_PENALTY * sum(bool(o.violations) for o in result.outcomes)
+            reward -= sum(
+                SAFETY_PENALTY[PRIMITIVES[o.call.name].safety]
+                for o in result.outcomes
+                if o.executed
+            )
+        terminated = episode.recovered
+        if terminated:
+            reward += RECOVERY_BONUS
+        truncated = episode.truncated and not terminated
+        self._last_plan = str(plan) if plan_error is None else f"<malformed: {plan_error}>"
+        self._last_result = result
+        info_extra: dict[str, Any] = {"plan": str(plan), "plan_error": plan_error}
+        if result is not None:
+            info_extra.update(
+                violations=result.violations,
+                harmed=result.harmed,
+                cost=result.cost,
+                plan_ticks=result.ticks,
+            )
+        obs, info = self._observe(reward_info=info_extra)
+        return obs, float(reward), bool(terminated), bool(truncated), info
+
+    def render(self) -> str | np.ndarray | None:
+        """The incident view as text (``ansi``) or a picture of the topology (``rgb_array``)."""
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode=...")
+            return None
+        episode = self._require_episode()
+        if self.render_mode == "ansi":
+            return render_ansi(episode.state, self._last_obs, self._last_plan, self._last_result)
+        return render_rgb(episode.state)
+
+    # -- the evaluation side and the verifier hook --------------------------------------------
+    def simulate(self, plan: Any) -> Prediction:
+        """Dry-run ``plan`` on a copy of the state; the episode is left untouched."""
+        return self._require_episode().simulate(self._to_plan(plan))
+
+    def node_names(self) -> list[str]:
+        """Names of the provisioned nodes (public: what an operator's inventory lists)."""
+        state = self._require_episode().state
+        return [state.name(int(i)) for i in np.flatnonzero(state.active)]
+
+    def ground_truth(self) -> list[dict[str, Any]]:
+        """The injected faults (evaluation side only: never give this to an agent)."""
+        return self._require_episode().ground_truth()
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _require_episode(self) -> Episode:
+        if self.episode is None:
+            raise gym.error.ResetNeeded("call reset() before using the environment")
+        return self.episode
+
+    def _to_plan(self, action: Any) -> Plan:
+        if isinstance(action, Plan):
+            return action
+        if isinstance(action, Call):
+            return Plan((action,))
+        if isinstance(action, str):
+            return parse_plan(action)
+        return decode_action(action, self._require_episode().topology, self.shapes)
+
+    def _observe(self, reward_info: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        episode = self._require_episode()
+        state = episode.state
+        obs = episode.observe()
+        interval = max(state.tick - self._last_obs_tick, 1)
+        self._last_obs_tick = state.tick
+        self._last_obs = obs
+        encoded = encode_observation(
+            state, obs, self.shapes, self.obs_parts, episode.scenario.budget
+        )
+        info: dict[str, Any] = {
+            "description": describe(
+                state, obs, interval=interval, baseline=self._baseline, cache=self._context_cache
+            ),
+            "tick": state.tick,
+            "slo_ok": state.slo_ok,
+            "alarms": len(obs.alarms),
+            **reward_info,
+        }
+        self._last_info = info
+        return encoded, info
+
+
+def _resolve_scenarios(
+    scenario: str | ScenarioSpec | None, suite: str | list[str] | None, nodes: int | str | None
+) -> list[ScenarioSpec]:
+    if scenario is not None and suite is not None:
+        raise ValueError("give either scenario or suite, not both")
+    if suite is None:
+        specs = [
+            scenario if isinstance(scenario, ScenarioSpec) else load_scenario(scenario or "default")
+        ]
+    elif isinstance(suite, str):
+        if suite not in ("train", "test", "unseen"):
+            raise ScenarioError(
+                "expected a split name (train, test, unseen) or a list of scenario names",
+                source="suite",
+                key=suite,
+            )
+        specs = [load_scenario(n) for n in list_scenarios(suite)]
+    else:
+        if not suite:
+            raise ScenarioError("expected at least one scenario", source="suite")
+        specs = [load_scenario(n) for n in suite]
+    if nodes is not None:
+        try:
+            specs = [
+                s.model_copy(update={"topology": s.topology.model_copy(update={"nodes": nodes})})
+                for s in specs
+            ]
+            for s in specs:
+                cached_topology(s.topology.nodes, s.topology.seed)
+        except PaseGymError as exc:
+            raise ScenarioError(str(exc), source="nodes") from None
+    return specs

@@ -1,0 +1,116 @@
+"""The scene description D_t: what a language-model agent reads about the incident.
+
+It summarises the symptoms (alarms, SLO violations, event-stream anomalies, recent logs), the
+affected components and their topology context (host, role, what they depend on, who calls
+them). It is built from observable signals and the public topology only; it never names the
+injected fault or reads the ground truth.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+import numpy as np
+
+from pase_gym.sim.roles import ROLE_NAMES
+from pase_gym.sim.signals import EVENT_NAMES, Observation, baseline_event_rates
+from pase_gym.sim.state import SimState
+
+MAX_COMPONENTS = 6
+MAX_LOGS = 5
+MAX_EVENTS = 4
+
+
+def _context(state: SimState, node: int) -> str:
+    t = state.topo
+    name = state.name(node)
+    role = ROLE_NAMES[int(t.role[node])]
+    host = state.name(int(state.host_of[node]))
+    deps = sorted(
+        {
+            state.name(int(n))
+            for p in t.dep_pool[t.dep_src == node]
+            for n in np.flatnonzero(t.pool == p)[:1]
+        }
+    )
+    dep_roles = sorted({ROLE_NAMES[int(t.role[t.index[d]])] for d in deps})
+    callers = t.dep_src[t.dep_pool == t.pool[node]]
+    caller_roles = sorted({ROLE_NAMES[int(t.role[c])] for c in callers})
+    where = "" if host == name else f" on {host}"
+    text = f"{name} ({role}{where}"
+    if dep_roles:
+        text += f"; depends on {', '.join(dep_roles[:5])}"
+    if caller_roles:
+        text += f"; called by {', '.join(caller_roles[:5])}"
+    return text + ")"
+
+
+def describe(
+    state: SimState,
+    obs: Observation,
+    *,
+    interval: int,
+    baseline: np.ndarray | None = None,
+    cache: dict[int, str] | None = None,
+) -> str:
+    """A concise natural-language description of the scene in ``obs``.
+
+    Args:
+        state: the state the observation was read from (for the public topology).
+        obs: the observation.
+        interval: ticks the observation's event counts cover.
+        baseline: healthy events per tick (computed from the state when omitted).
+        cache: node id -> topology context line, reused across steps of one episode.
+    """
+    t = state.topo
+    layout = t.layout
+    active = int(state.active.sum())
+    parts = [
+        f"t={obs.tick}s. Cloud of {active} active nodes ({layout.controllers} controllers, "
+        f"{layout.compute_hosts} compute hosts), {state.profile} workload."
+    ]
+    bad = np.flatnonzero(~state.slo_ok_nodes)
+    if bad.size == 0 and not obs.alarms:
+        parts.append("All service level objectives are met; no alarms.")
+    else:
+        parts.append(f"{bad.size} node(s) violate their SLO.")
+    if obs.alarms:
+        by_node: dict[str, list[str]] = defaultdict(list)
+        for node, alarm, value in obs.alarms:
+            by_node[node].append(f"{alarm} {value:.2f}")
+        hosts = Counter(state.name(int(state.host_of[t.index[n]])) for n in by_node)
+        ranked = sorted(by_node, key=lambda n: -len(by_node[n]))
+        shown = "; ".join(f"{n}: {', '.join(by_node[n])}" for n in ranked[:MAX_COMPONENTS])
+        parts.append(f"Alarms on {len(by_node)} node(s): {shown}.")
+        common = [h for h, c in hosts.most_common(2) if c > 1]
+        if common:
+            parts.append(f"Alarmed nodes share host(s): {', '.join(common)}.")
+        affected = [t.index[n] for n in ranked[:MAX_COMPONENTS]]
+        memo = {} if cache is None else cache
+        for a in affected:
+            if a not in memo:
+                memo[a] = _context(state, a)
+        parts.append("Affected components: " + "; ".join(memo[a] for a in affected) + ".")
+    if baseline is None:
+        baseline = baseline_event_rates(state)
+    expected = baseline * max(interval, 1)
+    notes: list[str] = []
+    for i in np.argsort(-(expected - obs.events)):
+        if len(notes) >= MAX_EVENTS or expected[i] < 10:
+            break
+        drop = 1.0 - obs.events[i] / expected[i]
+        if drop > 0.5:
+            notes.append(f"{EVENT_NAMES[i]} {drop:.0%} below normal")
+    errors = [
+        EVENT_NAMES[i]
+        for i in np.flatnonzero(obs.events > 0)
+        if EVENT_NAMES[i].endswith(("_ERROR", "_500"))
+    ][:MAX_EVENTS]
+    if errors:
+        notes.append("error events seen: " + ", ".join(errors))
+    if notes:
+        parts.append("API/RPC event stream: " + "; ".join(notes) + ".")
+    if obs.logs:
+        lines = [f"{line.node}: {line.text}" for line in obs.logs[-MAX_LOGS:]]
+        parts.append("Recent logs: " + " | ".join(lines) + ".")
+    return " ".join(parts)

@@ -1,0 +1,212 @@
+"""Observation and action spaces of the env, and the encoders between them and the simulator.
+
+Shapes are fixed per env: node slots ``N`` (the largest topology of the env's scenarios, spares
+included), edge slots ``E`` and the metric window ``W``. Smaller topologies are zero-padded and
+masked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from pase_gym.errors import PlanError
+from pase_gym.sim.faults import FAULT_NAMES
+from pase_gym.sim.plan import Call, Diagnosis, Plan
+from pase_gym.sim.primitives import PRIMITIVES, ParamType
+from pase_gym.sim.roles import ROLE_NAMES
+from pase_gym.sim.signals import ALARM_RULES, EVENT_NAMES, Observation
+from pase_gym.sim.state import INDICATORS, SimState
+from pase_gym.sim.topology import EDGE_TYPES, Topology
+
+OBS_PARTS = (
+    "metrics",
+    "window",
+    "alarms",
+    "events",
+    "nodes",
+    "node_mask",
+    "edge_index",
+    "edge_type",
+    "edge_mask",
+    "clock",
+)
+EDGE_TYPE_IDS = {name: i for i, name in enumerate(EDGE_TYPES)}
+METRIC_HIGH = 20.0  # latency tops out at 4 x TIMEOUT seconds; the other indicators at 1.5
+EVENT_HIGH = 1e6
+PRIMITIVE_NAMES = tuple(PRIMITIVES)
+RESOURCE_CHOICES = ("cpu", "memory", "disk")
+NUMBER_SLOTS = 600  # INT parameters are read as lo + number % (hi - lo + 1)
+N_NODE_FEATURES = len(ROLE_NAMES) + 3  # role one-hot, provisioned, in service, process
+
+
+@dataclass(frozen=True)
+class Shapes:
+    """The fixed sizes of an env's spaces."""
+
+    nodes: int
+    edges: int
+    window: int
+    groups: tuple[str, ...]
+
+
+def topology_edges(topo: Topology) -> tuple[np.ndarray, np.ndarray]:
+    """(2, E) node-id edge index and (E,) edge type ids of a topology's typed graph."""
+    return topo.edge_index, topo.edge_type
+
+
+def observation_space(shapes: Shapes, parts: tuple[str, ...]) -> spaces.Dict:
+    """The numeric observation space for the chosen parts."""
+    n, e, w = shapes.nodes, shapes.edges, shapes.window
+    f32 = np.float32
+    table: dict[str, spaces.Space[Any]] = {
+        "metrics": spaces.Box(0.0, METRIC_HIGH, (n, len(INDICATORS)), f32),
+        "window": spaces.Box(0.0, METRIC_HIGH, (w, n, len(INDICATORS)), f32),
+        "alarms": spaces.Box(0.0, 1.0, (n, len(ALARM_RULES)), f32),
+        "events": spaces.Box(0.0, EVENT_HIGH, (len(EVENT_NAMES),), f32),
+        "nodes": spaces.Box(0.0, 1.0, (n, N_NODE_FEATURES), f32),
+        "node_mask": spaces.Box(0.0, 1.0, (n,), f32),
+        "edge_index": spaces.Box(0, max(n - 1, 0), (2, e), np.int64),
+        "edge_type": spaces.Box(0, len(EDGE_TYPE_IDS) - 1, (e,), np.int64),
+        "edge_mask": spaces.Box(0.0, 1.0, (e,), f32),
+        "clock": spaces.Box(0.0, 1.0, (1,), f32),
+    }
+    return spaces.Dict({k: table[k] for k in parts})
+
+
+def encode_observation(
+    state: SimState, obs: Observation, shapes: Shapes, parts: tuple[str, ...], budget: int
+) -> dict[str, np.ndarray]:
+    """Fill the numeric observation (zero-padded to the env's fixed shapes)."""
+    t = state.topo
+    n = t.n
+    out: dict[str, np.ndarray] = {}
+    if "metrics" in parts:
+        m = np.zeros((shapes.nodes, len(INDICATORS)), np.float32)
+        m[:n] = np.clip(obs.metrics, 0.0, METRIC_HIGH)
+        out["metrics"] = m
+    if "window" in parts:
+        win = np.zeros((shapes.window, shapes.nodes, len(INDICATORS)), np.float32)
+        k = min(shapes.window, obs.window.shape[0])
+        win[shapes.window - k :, :n] = np.clip(obs.window[-k:], 0.0, METRIC_HIGH)
+        out["window"] = win
+    if "alarms" in parts:
+        a = np.zeros((shapes.nodes, len(ALARM_RULES)), np.float32)
+        names = [rule[3] for rule in ALARM_RULES]
+        for node, alarm, _ in obs.alarms:
+            a[t.index[node], names.index(alarm)] = 1.0
+        out["alarms"] = a
+    if "events" in parts:
+        out["events"] = np.clip(obs.events, 0.0, EVENT_HIGH).astype(np.float32)
+    if "nodes" in parts:
+        f = np.zeros((shapes.nodes, N_NODE_FEATURES), np.float32)
+        f[np.arange(n), t.role] = 1.0
+        base = len(ROLE_NAMES)
+        f[:n, base] = state.active
+        f[:n, base + 1] = state.in_service()
+        f[:n, base + 2] = t.is_process
+        out["nodes"] = f
+    if "node_mask" in parts:
+        mask = np.zeros(shapes.nodes, np.float32)
+        mask[:n] = state.active
+        out["node_mask"] = mask
+    if {"edge_index", "edge_type", "edge_mask"} & set(parts):
+        index, types = topology_edges(t)
+        k = index.shape[1]
+        if "edge_index" in parts:
+            ei = np.zeros((2, shapes.edges), np.int64)
+            ei[:, :k] = index
+            out["edge_index"] = ei
+        if "edge_type" in parts:
+            et = np.zeros(shapes.edges, np.int64)
+            et[:k] = types
+            out["edge_type"] = et
+        if "edge_mask" in parts:
+            em = np.zeros(shapes.edges, np.float32)
+            em[:k] = 1.0
+            out["edge_mask"] = em
+    if "clock" in parts:
+        out["clock"] = np.array([min(state.tick / max(budget, 1), 1.0)], np.float32)
+    return out
+
+
+def action_space(shapes: Shapes) -> spaces.Dict:
+    """The raw env's structured plan space: an optional diagnosis and a sequence of calls.
+
+    A call is a primitive id plus argument slots; each primitive reads the slots its
+    parameters need, in order: NODE parameters ``node`` then ``target``; GROUP ``group``;
+    INT ``number`` (read as ``lo + number % (hi - lo + 1)``); RESOURCE ``resource``.
+    ``diagnosis.fault`` 0 means no diagnosis, ``k`` means the k-th fault type.
+    """
+    n = max(shapes.nodes, 1)
+    call = spaces.Dict(
+        {
+            "primitive": spaces.Discrete(len(PRIMITIVE_NAMES)),
+            "node": spaces.Discrete(n),
+            "target": spaces.Discrete(n),
+            "group": spaces.Discrete(max(len(shapes.groups), 1)),
+            "number": spaces.Discrete(NUMBER_SLOTS),
+            "resource": spaces.Discrete(len(RESOURCE_CHOICES)),
+        }
+    )
+    return spaces.Dict(
+        {
+            "diagnosis": spaces.Dict(
+                {"fault": spaces.Discrete(len(FAULT_NAMES) + 1), "node": spaces.Discrete(n)}
+            ),
+            "steps": spaces.Sequence(call, stack=False),
+        }
+    )
+
+
+def _node_name(topo: Topology, slot: object, where: str) -> str:
+    index = int(slot)  # type: ignore[call-overload]
+    if not 0 <= index < topo.n:
+        raise PlanError(
+            f"{where}: node slot {index} is padding in this topology",
+            expected=f"a slot below {topo.n}",
+            found=str(index),
+        )
+    return topo.names[index]
+
+
+def decode_action(action: Any, topo: Topology, shapes: Shapes) -> Plan:
+    """Turn a structured action (a sample of :func:`action_space`) into a :class:`Plan`.
+
+    Raises:
+        PlanError: malformed action, or node slots that are padding in this topology.
+    """
+    if not isinstance(action, dict) or "steps" not in action:
+        raise PlanError(
+            "expected a dict with 'steps' (and optionally 'diagnosis')", found=type(action).__name__
+        )
+    calls = []
+    try:
+        for i, raw in enumerate(action["steps"]):
+            where = f"step {i}"
+            spec = PRIMITIVES[PRIMITIVE_NAMES[int(raw["primitive"])]]
+            args: list[str | int] = []
+            nodes = iter(("node", "target"))
+            for param in spec.params:
+                if param.type is ParamType.NODE:
+                    args.append(_node_name(topo, raw[next(nodes)], where))
+                elif param.type is ParamType.GROUP:
+                    args.append(shapes.groups[int(raw["group"]) % len(shapes.groups)])
+                elif param.type is ParamType.INT:
+                    args.append(param.lo + int(raw["number"]) % (param.hi - param.lo + 1))
+                else:
+                    args.append(RESOURCE_CHOICES[int(raw["resource"]) % 3])
+            calls.append(Call(spec.name, tuple(args)))
+        diag = None
+        d = action.get("diagnosis")
+        if d is not None and int(d["fault"]) > 0:
+            fault = FAULT_NAMES[(int(d["fault"]) - 1) % len(FAULT_NAMES)]
+            diag = Diagnosis(fault, _node_name(topo, d["node"], "diagnosis"))
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        if isinstance(exc, PlanError):
+            raise
+        raise PlanError(f"malformed structured action: {exc!r}") from None
+    return Plan(tuple(calls), diag)

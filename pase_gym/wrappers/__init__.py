@@ -1,0 +1,222 @@
+"""Wrappers: text plans, a flat discrete action space with masks, SB3-friendly observations.
+
+* :class:`TextPlanAction`: the action is plan text, as a language model writes it; text that
+  does not parse is a penalised no-op step with the :class:`~pase_gym.errors.PlanError`
+  message in ``info["plan_error"]``.
+* :class:`DiscretePlanAction`: a flat ``Discrete`` over single-call plans with exact
+  ``action_masks()`` derived from the primitives' preconditions (for sb3-contrib MaskablePPO).
+* :class:`SB3Observation`: keeps the observation parts a stable-baselines3
+  ``MultiInputPolicy`` can take (float32 boxes, no graph index).
+* :func:`make_sb3_env`: the stack that makes ``PPO("MultiInputPolicy", env)`` just train.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from pase_gym.sim.plan import Call, Plan
+from pase_gym.sim.predicates import GROUP_PREDICATES, PREDICATES
+from pase_gym.sim.primitives import PRIMITIVES, ParamType
+from pase_gym.sim.roles import Kind
+from pase_gym.sim.state import SimState
+
+MAX_TEXT = 20_000
+SB3_PARTS = ("metrics", "alarms", "events", "nodes", "node_mask", "clock")
+
+
+class TextPlanAction(gym.ActionWrapper[dict[str, np.ndarray], str, Any]):
+    """Actions are plan text (``"Diagnose(...); Restart(nova-api-2)"``)."""
+
+    def __init__(self, env: gym.Env[Any, Any]) -> None:
+        super().__init__(env)
+        self.action_space = spaces.Text(max_length=MAX_TEXT, min_length=0, charset=_PLAN_CHARSET)
+
+    def action(self, action: str) -> Any:
+        # The env parses text itself and turns a PlanError into a penalised no-op step.
+        if not isinstance(action, str):
+            return f"<not text: {type(action).__name__}>"
+        return action
+
+
+_PLAN_CHARSET = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.@:=(),; '\"#\n"
+)
+
+# ---- the flat discrete action table -----------------------------------------------------------
+# (primitive, fixed extra arguments); one action per node slot, or per group for group
+# primitives. Migrate picks its target host when decoded (the live host with the most room).
+_NODE_ACTIONS: tuple[tuple[str, tuple[Any, ...]], ...] = (
+    ("Restart", ()),
+    ("KillProcess", ()),
+    ("Isolate", ()),
+    ("Rollback", ()),
+    ("Drain", ()),
+    ("Failover", ()),
+    ("CleanDisk", ()),
+    ("RenewCertificate", ()),
+    ("FlushCache", ()),
+    ("FlushQueue", ()),
+    ("Throttle", (40,)),
+    ("ResizeResource", ("cpu", 1)),
+    ("ResizeResource", ("memory", 1)),
+    ("Migrate", ()),
+)
+_GROUP_ACTIONS: tuple[tuple[str, tuple[Any, ...]], ...] = (
+    ("ScaleOut", (1,)),
+    ("ScaleOut", (2,)),
+    ("ScaleIn", (1,)),
+)
+_WAITS = (10, 30)
+
+
+def _best_host(state: SimState) -> int | None:
+    t = state.topo
+    hosts = np.flatnonzero(
+        (t.role == t.role[t.group_members[t.group_index["compute"]][0]])
+        & state.active
+        & state.up
+        & ~state.isolated
+    )
+    if hosts.size == 0:
+        return None
+    counts = np.bincount(state.host_of[t.instance_ids[state.active[t.instance_ids]]], minlength=t.n)
+    room = t.slots_per_host - counts[hosts]
+    best = int(np.argmax(room))
+    return int(hosts[best]) if room[best] > 0 else None
+
+
+class DiscretePlanAction(gym.ActionWrapper[dict[str, np.ndarray], int, Any]):
+    """A flat ``Discrete`` over one-call plans, with exact precondition masks.
+
+    Layout: ``len(_NODE_ACTIONS)`` blocks of ``N`` node slots, then one block per group
+    action over the groups, then the waits. ``action_masks()`` evaluates the same
+    precondition predicates as the transition function, vectorised over all slots.
+    """
+
+    def __init__(self, env: gym.Env[Any, Any]) -> None:
+        super().__init__(env)
+        base = env.unwrapped
+        self.slots = int(base.shapes.nodes)  # type: ignore[attr-defined]
+        self.groups = tuple(base.shapes.groups)  # type: ignore[attr-defined]
+        self._node_block = len(_NODE_ACTIONS) * self.slots
+        self._group_block = len(_GROUP_ACTIONS) * len(self.groups)
+        self.n_actions = self._node_block + self._group_block + len(_WAITS)
+        self.action_space = spaces.Discrete(self.n_actions)  # type: ignore[assignment]
+
+    def _state(self) -> SimState:
+        state: SimState = self.env.unwrapped.episode.state  # type: ignore[attr-defined]
+        return state
+
+    def decode(self, action: int) -> Plan:
+        """The one-call plan of action index ``action``."""
+        a = int(action)
+        if not 0 <= a < self.n_actions:
+            raise ValueError(f"action {a} is outside Discrete({self.n_actions})")
+        state = self._state()
+        if a < self._node_block:
+            kind, slot = divmod(a, self.slots)
+            name, extra = _NODE_ACTIONS[kind]
+            if slot >= state.n:
+                return Plan((Call("Wait", (1,)),))  # a padding slot: harmless
+            node = state.name(slot)
+            if name == "Migrate":
+                host = _best_host(state)
+                target = state.name(host) if host is not None else node
+                return Plan((Call(name, (node, target)),))
+            return Plan((Call(name, (node, *extra)),))
+        a -= self._node_block
+        if a < self._group_block:
+            kind, g = divmod(a, len(self.groups))
+            name, extra = _GROUP_ACTIONS[kind]
+            return Plan((Call(name, (self.groups[g], *extra)),))
+        return Plan((Call("Wait", (_WAITS[a - self._group_block],)),))
+
+    def action(self, action: int) -> Plan:
+        return self.decode(action)
+
+    def action_masks(self) -> np.ndarray:
+        """Which actions' preconditions hold now (bool, one per action)."""
+        state = self._state()
+        n = state.n
+        mask = np.zeros(self.n_actions, dtype=np.bool_)
+        ids = np.arange(n)
+        for k, (name, _) in enumerate(_NODE_ACTIONS):
+            ok = _node_preconditions(state, name, ids)
+            if name == "Migrate":
+                host = _best_host(state)
+                if host is None:
+                    ok[:] = False
+                else:
+                    ok &= state.host_of != host
+            mask[k * self.slots : k * self.slots + n] = ok
+        gids = np.arange(len(self.groups))
+        for k, (name, extra) in enumerate(_GROUP_ACTIONS):
+            ok = np.ones(len(gids), dtype=bool)
+            for pre in PRIMITIVES[name].preconditions:
+                arg = int(extra[0]) if pre.arg == "count" else None
+                holds = PREDICATES[pre.predicate](state, gids, arg)
+                ok &= ~holds if pre.negate else holds
+            start = self._node_block + k * len(self.groups)
+            mask[start : start + len(gids)] = ok
+        mask[self._node_block + self._group_block :] = True
+        return mask
+
+
+def _node_preconditions(state: SimState, name: str, ids: np.ndarray) -> np.ndarray:
+    """Vectorised preconditions of primitive ``name`` over node ids (first NODE parameter).
+
+    Preconditions on a second node parameter (Migrate's host, Reroute's target) are left to
+    the caller.
+    """
+    spec = PRIMITIVES[name]
+    first = next(p.name for p in spec.params if p.type is ParamType.NODE)
+    ok = np.ones(ids.size, dtype=bool)
+    for pre in spec.preconditions:
+        if pre.param != first or pre.arg is not None or pre.predicate in GROUP_PREDICATES:
+            continue
+        holds = PREDICATES[pre.predicate](state, ids, None)
+        ok &= ~holds if pre.negate else holds
+    return ok
+
+
+class SB3Observation(gym.ObservationWrapper[dict[str, np.ndarray], Any, dict[str, np.ndarray]]):
+    """Keep the parts a stable-baselines3 ``MultiInputPolicy`` takes, as float32 boxes."""
+
+    def __init__(self, env: gym.Env[Any, Any], parts: tuple[str, ...] = SB3_PARTS) -> None:
+        super().__init__(env)
+        source = env.observation_space
+        assert isinstance(source, spaces.Dict)
+        missing = [p for p in parts if p not in source.spaces]
+        if missing:
+            raise ValueError(f"the env does not observe {missing}; pass obs_parts including them")
+        self.parts = parts
+        boxes: dict[str, spaces.Space[Any]] = {}
+        for p in parts:
+            box = source.spaces[p]
+            assert isinstance(box, spaces.Box)
+            boxes[p] = spaces.Box(
+                box.low.astype(np.float32), box.high.astype(np.float32), box.shape, np.float32
+            )
+        self.observation_space = spaces.Dict(boxes)  # type: ignore[assignment]
+
+    def observation(self, observation: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {p: observation[p].astype(np.float32, copy=False) for p in self.parts}
+
+    def action_masks(self) -> np.ndarray:
+        """Forward the inner ``DiscretePlanAction`` masks (sb3-contrib looks here)."""
+        masks: np.ndarray = self.env.get_wrapper_attr("action_masks")()
+        return masks
+
+
+def make_sb3_env(env_id: str = "PASE-OpenStack-Tiny-v0", **kwargs: Any) -> gym.Env[Any, Any]:
+    """``gym.make(env_id)`` wrapped for stable-baselines3: discrete masked actions, flat obs."""
+    env = gym.make(env_id, **kwargs)
+    return SB3Observation(DiscretePlanAction(env))
+
+
+__all__ = ["DiscretePlanAction", "SB3Observation", "TextPlanAction", "make_sb3_env"]
+_ = Kind

@@ -122,7 +122,7 @@ class Episode:
 
     def _schedule(self) -> list[ActiveFault]:
         faults = []
-        source = self.scenario.name
+        source = self.scenario.source
         for i, entry in enumerate(self.scenario.faults):
             types = entry.types()
             fault_type = types[int(self.rng.integers(len(types)))]

@@ -38,15 +38,30 @@ def builtin_dir() -> Path:
 
 
 def list_scenarios(split: str | None = None) -> list[str]:
-    """Names of the built-in scenarios, sorted, optionally only those of ``split``."""
+    """Names of the built-in scenarios, sorted, optionally only those of ``split``.
+
+    Raises:
+        ScenarioError: ``split`` is not train, test or unseen.
+    """
     names = sorted(p.stem for p in builtin_dir().glob("*.yaml"))
     if split is None:
         return names
+    if split not in ("train", "test", "unseen"):
+        raise ScenarioError(
+            f"expected a split (train, test, unseen), found {split!r}", source="list_scenarios"
+        )
     return [n for n in names if load_scenario(n).split == split]
 
 
 def _key_of(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "<root>"
+    # drop pydantic's union-branch tags (``int``, ``list[str]``, ``function-before[...]``)
+    parts = [
+        str(p)
+        for p in loc
+        if isinstance(p, int)
+        or ("[" not in str(p) and str(p) not in ("int", "str", "float", "bool", "list", "tuple"))
+    ]
+    return ".".join(parts) or "<root>"
 
 
 def parse_scenario(data: object, source: str = "<mapping>") -> ScenarioSpec:
@@ -67,6 +82,9 @@ def parse_scenario(data: object, source: str = "<mapping>") -> ScenarioSpec:
         message = first["msg"]
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
+        if message.startswith("@"):  # a cross-field check names its key as @key@
+            inner, _, message = message[1:].partition("@ ")
+            key = inner if key == "<root>" else f"{key}.{inner}"
         if first["type"] == "extra_forbidden":
             allowed = _allowed_keys(tuple(first["loc"][:-1]))
             message = f"unknown key; expected one of {', '.join(allowed)}"
@@ -112,6 +130,10 @@ def _read_yaml(path: Path) -> object:
         raise ScenarioError("expected UTF-8 text", source=source) from None
     try:
         return yaml.safe_load(text)
+    except RecursionError:
+        raise ScenarioError(
+            "the YAML is nested too deeply to be a scenario", source=source
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
@@ -150,7 +172,10 @@ def load_scenario(name_or_path: str | Path | Mapping[str, Any]) -> ScenarioSpec:
                 source=text,
             )
         path = candidate
+    elif path.is_dir():
+        raise ScenarioError("is a directory; expected a scenario .yaml file", source=text)
     elif not path.is_file():
         raise ScenarioError("no such file", source=text)
     spec = parse_scenario(_read_yaml(path), source=str(path))
+    spec._source = str(path)
     return spec

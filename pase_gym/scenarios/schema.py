@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from pase_gym.sim.faults import FAMILIES, FAULTS
 from pase_gym.sim.roles import PROFILE_ALIASES, PROFILES, ROLES
@@ -25,18 +25,18 @@ class _Strict(BaseModel):
 class TopologySpec(_Strict):
     """The cloud: a size (node count or preset) and the seed of its layout."""
 
-    nodes: int | Literal["tiny", "small", "medium", "large"] = "small"
+    nodes: int | str = "small"
     seed: int = Field(0, ge=0)
 
-    @field_validator("nodes")
+    @field_validator("nodes", mode="before")
     @classmethod
-    def _size(cls, v: int | str) -> int | str:
-        if isinstance(v, int) and not MIN_NODES <= v <= MAX_NODES:
-            raise ValueError(
-                f"expected a node count in [{MIN_NODES}, {MAX_NODES}] or one of "
-                f"{', '.join(SIZE_PRESETS)}, found {v}"
-            )
-        return v
+    def _size(cls, v: object) -> int | str:
+        expected = f"a node count in [{MIN_NODES}, {MAX_NODES}] or one of {', '.join(SIZE_PRESETS)}"
+        if isinstance(v, str) and v in SIZE_PRESETS:
+            return v
+        if isinstance(v, int) and not isinstance(v, bool) and MIN_NODES <= v <= MAX_NODES:
+            return v
+        raise ValueError(f"expected {expected}, found {v!r}")
 
 
 class WorkloadSpec(_Strict):
@@ -137,6 +137,19 @@ class ScenarioSpec(_Strict):
     recovery: RecoverySpec = RecoverySpec()
     budget: int = Field(600, ge=10, le=100_000)
     reference: ReferenceSpec | None = None
+    _source: str = PrivateAttr(default="<mapping>")
+
+    @property
+    def source(self) -> str:
+        """The file this scenario was read from (``<mapping>`` when built in code)."""
+        return self._source
+
+    def __eq__(self, other: object) -> bool:
+        # where a scenario was read from does not make it a different scenario
+        return isinstance(other, ScenarioSpec) and self.model_dump() == other.model_dump()
+
+    def __hash__(self) -> int:
+        return hash(self.model_dump_json())
 
     @model_validator(mode="after")
     def _consistent(self) -> ScenarioSpec:
@@ -145,13 +158,14 @@ class ScenarioSpec(_Strict):
                 splits = FAMILIES[FAULTS[name].family].splits
                 if self.split not in splits:
                     raise ValueError(
-                        f"faults.{i}: {name} belongs to family {FAULTS[name].family!r}, "
-                        f"which appears in {'/'.join(splits)}, not in split {self.split!r}"
+                        f"@faults.{i}.type@ {name} belongs to family "
+                        f"{FAULTS[name].family!r}, which appears in {'/'.join(splits)}, not "
+                        f"in split {self.split!r}"
                     )
             if fault.latest_onset() >= self.budget:
                 raise ValueError(
-                    f"faults.{i}: onset {fault.latest_onset()} is not before the budget "
-                    f"{self.budget}"
+                    f"@faults.{i}.onset@ onset {fault.latest_onset()} is not before the "
+                    f"budget {self.budget}"
                 )
         return self
 

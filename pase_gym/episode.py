@@ -27,6 +27,7 @@ from pase_gym.sim.transition import TransitionResult, transition
 
 MONITOR_STEP = 5  # ticks between evaluations while waiting for recovery
 MAX_DETECTION_WAIT = 150  # ticks reset() waits for a fault to show before handing over
+SIMULATE_SETTLE = 120  # ticks a dry run waits beyond the hold time for the SLOs to return
 
 
 @functools.lru_cache(maxsize=16)
@@ -197,7 +198,8 @@ class Episode:
         result = transition(state, p, rng)
         hold = self.scenario.recovery.hold if hold is None else hold
         waited = 0
-        while not recovered(state, hold) and waited < hold:
+        # SLOs may come back a little after the plan ends (a queue drains, a restart settles)
+        while not recovered(state, hold) and waited < hold + SIMULATE_SETTLE:
             advance(state, 2 * MONITOR_STEP, rng)
             waited += 2 * MONITOR_STEP
         ok = recovered(state, hold)

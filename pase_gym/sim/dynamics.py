@@ -112,7 +112,7 @@ def evaluate(state: SimState, rng: np.random.Generator | None, full: bool = True
         fallback = role_w[role] <= 0
         w = np.where(fallback, cfg_cap * routable, w)
         role_w = np.bincount(role, weights=w, minlength=n_roles)
-    demand = state.demand * (1.0 + RETRY_FACTOR * state.role_err)
+    demand = state.demand * (1.0 + RETRY_FACTOR * state.retry_err)
     if rng is not None:
         demand *= 1.0 + WORKLOAD_NOISE * rng.standard_normal(n_roles)
     per_weight = demand / (role_w + (role_w <= 0))
@@ -173,7 +173,11 @@ def evaluate(state: SimState, rng: np.random.Generator | None, full: bool = True
     state.load = load
     state.util = util
     role_load = np.bincount(role, weights=load, minlength=n_roles)
-    state.role_err = np.bincount(role, weights=load * err, minlength=n_roles) / (role_load + 1e-12)
+    weighted = np.bincount(role, weights=load * err, minlength=n_roles) / (role_load + 1e-12)
+    # Retries amplify load on a role that answers with errors; a role with nobody to serve
+    # it fails every request (clients get refused at once and do not hammer it).
+    state.retry_err = weighted
+    state.role_err = np.where(role_w > 0, weighted, (state.demand > 0).astype(np.float64))
     state.works = works_all
     # ---- service level objectives
     checked = in_svc
@@ -191,6 +195,7 @@ def evaluate(state: SimState, rng: np.random.Generator | None, full: bool = True
         groups_ok = bool((counts_g >= state.desired).all())
     state.slo_ok = groups_ok and not bad.any()
     state.evaluated_at = tick
+    state.health_at = -1  # the indicator matrix no longer describes this evaluation
     state.derived = _Derived(
         alive, cap_eff, cfg_cap, host_alive, mods, reach_ok, routable, util, works, works_all
     )

@@ -93,7 +93,8 @@ class SimState:
     util: np.ndarray
     works: np.ndarray
     slo_ok_nodes: np.ndarray
-    role_err: np.ndarray  # per role, last evaluation (drives retries)
+    role_err: np.ndarray  # per role, last evaluation: share of its requests that failed
+    retry_err: np.ndarray  # per role: error share among the replicas serving it (retries)
     evaluated_at: int = -1
     health_at: int = -1
     derived: Any = None  # intermediates of the last evaluation (see dynamics.ensure_indicators)
@@ -230,6 +231,7 @@ def new_state(
         works=active.copy(),
         slo_ok_nodes=np.ones(n, dtype=bool),
         role_err=np.zeros(len(ROLE_NAMES)),
+        retry_err=np.zeros(len(ROLE_NAMES)),
     )
     return state
 

@@ -96,7 +96,7 @@ def describe(
     expected = baseline * max(interval, 1)
     notes: list[str] = []
     for i in np.argsort(-(expected - obs.events)):
-        if len(notes) >= MAX_EVENTS or expected[i] < 10:
+        if len(notes) >= MAX_EVENTS or expected[i] < 20:
             break
         drop = 1.0 - obs.events[i] / expected[i]
         if drop > 0.5:

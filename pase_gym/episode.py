@@ -30,7 +30,7 @@ MAX_DETECTION_WAIT = 150  # ticks reset() waits for a fault to show before handi
 SIMULATE_SETTLE = 120  # ticks a dry run waits beyond the hold time for the SLOs to return
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=64)
 def cached_topology(nodes: int | str, seed: int) -> Topology:
     """Topologies are immutable, so episodes of one scenario share one build."""
     return build_topology(nodes, seed)

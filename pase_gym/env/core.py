@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
@@ -10,9 +11,11 @@ import numpy as np
 from pase_gym.episode import Episode, Prediction, cached_topology
 from pase_gym.errors import PaseGymError, PlanError, ScenarioError
 from pase_gym.scenarios import ScenarioSpec, list_scenarios, load_scenario
+from pase_gym.sim.fault_base import eligible_targets
 from pase_gym.sim.plan import Call, Plan, parse_plan
 from pase_gym.sim.primitives import PRIMITIVES, Safety
 from pase_gym.sim.signals import Observation, baseline_event_rates
+from pase_gym.sim.state import new_state
 from pase_gym.sim.transition import TransitionResult
 
 from .describe import describe
@@ -26,6 +29,8 @@ from .spaces import (
     observation_space,
     topology_edges,
 )
+
+logger = logging.getLogger(__name__)
 
 # reward weights (documented in the env card)
 TIME_PENALTY = 0.01  # per simulated second while an incident is open
@@ -184,8 +189,9 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
         result = episode.step(plan) if plan_error is None else None
         if result is not None and not result.outcomes:
             result = None  # a diagnosis alone: recorded, nothing executed
-        if self.monitor_ticks and not episode.recovered and not episode.truncated:
-            episode.wait(self.monitor_ticks, step=self.monitor_ticks)
+        monitor = min(self.monitor_ticks, episode.scenario.budget - state.tick)
+        if monitor > 0 and not episode.recovered:
+            episode.wait(monitor, step=monitor)
         elapsed = state.tick - t0
         if open_before or state.incident_open_at is not None:
             reward -= TIME_PENALTY * elapsed
@@ -299,13 +305,40 @@ def _resolve_scenarios(
             raise ScenarioError("expected at least one scenario", source="suite")
         specs = [load_scenario(n) for n in suite]
     if nodes is not None:
-        try:
-            specs = [
-                s.model_copy(update={"topology": s.topology.model_copy(update={"nodes": nodes})})
-                for s in specs
-            ]
-            for s in specs:
-                cached_topology(s.topology.nodes, s.topology.seed)
-        except PaseGymError as exc:
-            raise ScenarioError(str(exc), source="nodes") from None
+        specs = [_resized(s, nodes) for s in specs]
     return specs
+
+
+def _resized(spec: ScenarioSpec, nodes: int | str) -> ScenarioSpec:
+    """``spec`` on a cloud of another size, keeping only the fault types that fit it.
+
+    A fault type that has no target on the resized cloud (a database replica failure on an
+    all-in-one cloud with one database) is dropped from the draw with a warning; an entry
+    left with none is an error, raised here rather than at some later reset.
+    """
+    try:
+        topo = cached_topology(nodes, spec.topology.seed)
+    except PaseGymError as exc:
+        raise ScenarioError(str(exc), source="nodes") from None
+    probe = new_state(topo, spec.workload.profile, np.random.default_rng(0))
+    entries = []
+    for i, entry in enumerate(spec.faults):
+        fits = [f for f in entry.types() if eligible_targets(probe, f).size > 0]
+        if not fits:
+            raise ScenarioError(
+                f"no fault type of this entry can strike a cloud of size {nodes!r} "
+                f"({', '.join(entry.types())})",
+                source=spec.source,
+                key=f"faults.{i}.type",
+            )
+        dropped = sorted(set(entry.types()) - set(fits))
+        if dropped:
+            logger.warning(
+                "scenario %s on a %s cloud: dropping %s (no target)",
+                spec.name,
+                nodes,
+                ", ".join(dropped),
+            )
+        entries.append(entry.model_copy(update={"type": fits if len(fits) > 1 else fits[0]}))
+    topology = spec.topology.model_copy(update={"nodes": nodes})
+    return spec.model_copy(update={"topology": topology, "faults": entries})

@@ -19,6 +19,9 @@ from pase_gym.sim.state import SimState
 MAX_COMPONENTS = 6
 MAX_LOGS = 5
 MAX_EVENTS = 4
+_ERROR_EVENTS = np.array(
+    [i for i, name in enumerate(EVENT_NAMES) if name.endswith(("_ERROR", "_500"))], dtype=np.intp
+)
 
 
 def _context(state: SimState, node: int) -> str:
@@ -101,11 +104,7 @@ def describe(
         drop = 1.0 - obs.events[i] / expected[i]
         if drop > 0.5:
             notes.append(f"{EVENT_NAMES[i]} {drop:.0%} below normal")
-    errors = [
-        EVENT_NAMES[i]
-        for i in np.flatnonzero(obs.events > 0)
-        if EVENT_NAMES[i].endswith(("_ERROR", "_500"))
-    ][:MAX_EVENTS]
+    errors = [EVENT_NAMES[i] for i in _ERROR_EVENTS[obs.events[_ERROR_EVENTS] > 0]][:MAX_EVENTS]
     if errors:
         notes.append("error events seen: " + ", ".join(errors))
     if notes:

@@ -86,12 +86,12 @@ def encode_observation(
     out: dict[str, np.ndarray] = {}
     if "metrics" in parts:
         m = np.zeros((shapes.nodes, len(INDICATORS)), np.float32)
-        m[:n] = np.clip(obs.metrics, 0.0, METRIC_HIGH)
+        m[:n] = np.minimum(obs.metrics, METRIC_HIGH)
         out["metrics"] = m
     if "window" in parts:
         win = np.zeros((shapes.window, shapes.nodes, len(INDICATORS)), np.float32)
         k = min(shapes.window, obs.window.shape[0])
-        win[shapes.window - k :, :n] = np.clip(obs.window[-k:], 0.0, METRIC_HIGH)
+        win[shapes.window - k :, :n] = np.minimum(obs.window[-k:], METRIC_HIGH)
         out["window"] = win
     if "alarms" in parts:
         a = np.zeros((shapes.nodes, len(ALARM_RULES)), np.float32)
@@ -100,7 +100,7 @@ def encode_observation(
             a[t.index[node], names.index(alarm)] = 1.0
         out["alarms"] = a
     if "events" in parts:
-        out["events"] = np.clip(obs.events, 0.0, EVENT_HIGH).astype(np.float32)
+        out["events"] = np.minimum(obs.events, EVENT_HIGH).astype(np.float32)
     if "nodes" in parts:
         f = np.zeros((shapes.nodes, N_NODE_FEATURES), np.float32)
         f[np.arange(n), t.role] = 1.0

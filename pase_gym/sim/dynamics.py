@@ -260,10 +260,10 @@ def _indicators(
     net = net + mods.net_add * reach_ok
     disk = np.where(is_host, state.disk_used, state.disk_used[host])
     h = state.health
-    h[:, IND["cpu"]] = np.clip(cpu, 0.0, 1.0) * alive
-    h[:, IND["memory"]] = np.clip(mem, 0.0, 1.5)
-    h[:, IND["disk"]] = np.clip(disk, 0.0, 1.0)
-    h[:, IND["network"]] = np.clip(net, 0.0, 1.0)
+    h[:, IND["cpu"]] = np.minimum(np.maximum(cpu, 0.0), 1.0) * alive
+    h[:, IND["memory"]] = np.minimum(np.maximum(mem, 0.0), 1.5)
+    h[:, IND["disk"]] = np.minimum(disk, 1.0)
+    h[:, IND["network"]] = np.minimum(net, 1.0)
     h[:, IND["latency"]] = np.where(is_host, 0.0, lat) * routable
     h[:, IND["error_rate"]] = np.where(is_host, 1.0 - host_alive * reach_ok, err) * routable
     h[:, IND["throughput"]] = np.where(

@@ -246,7 +246,7 @@ def observe(
         evaluate(state, None)
     ensure_indicators(state)
     metrics = state.health + noise * rng.standard_normal(state.health.shape) * (state.health > 0)
-    metrics = np.clip(metrics, 0.0, None)
+    metrics = np.maximum(metrics, 0.0)
     hist = state.history[-window:]
     win = np.zeros((window, state.n, len(INDICATORS)))
     if hist:

@@ -63,6 +63,7 @@ class EpisodeReport:
     steps: int
     executed_calls: int
     safe_calls: int
+    recovery_calls: int = 0  # executed primitives other than Wait
     harmed: list[str] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     cost: float = 0.0
@@ -238,7 +239,8 @@ class Episode:
         """Simulated seconds from the first onset to the restored SLOs, if recovered."""
         if not self.recovered or self.state.slo_ok_since is None:
             return None
-        return self.state.slo_ok_since - self.onset
+        # a fault cleared before it broke any SLO caused no outage: MTTR 0
+        return max(self.state.slo_ok_since, self.onset) - self.onset
 
     def ground_truth(self) -> list[dict[str, Any]]:
         """The injected faults (evaluation side only)."""
@@ -265,6 +267,7 @@ class Episode:
             steps=len(outcomes),
             executed_calls=len(executed),
             safe_calls=sum(o.safe for o in executed),
+            recovery_calls=sum(o.executed and o.call.name != "Wait" for o in outcomes),
             harmed=[h for o in outcomes for h in o.harmed],
             violations=[v for r in self.results for v in r.violations],
             cost=float(sum(r.cost for r in self.results)),

@@ -78,7 +78,7 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
     | clock | (1,) | tick / budget |
 
     ``info["description"]`` is the natural-language scene description D_t for language-model
-    agents. Neither the observation nor ``info`` names the injected fault or its location; the
+    agents; ``info["node_names"]`` lists the provisioned nodes (the public inventory). Neither the observation nor ``info`` names the injected fault or its location; the
     evaluation side reads :meth:`ground_truth`.
 
     ## Rewards
@@ -267,6 +267,7 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
         interval = max(state.tick - self._last_obs_tick, 1)
         self._last_obs_tick = state.tick
         self._last_obs = obs
+        names = episode.topology.names
         encoded = encode_observation(
             state, obs, self.shapes, self.obs_parts, episode.scenario.budget
         )
@@ -277,6 +278,7 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
             "tick": state.tick,
             "slo_ok": state.slo_ok,
             "alarms": len(obs.alarms),
+            "node_names": [names[i] for i in np.flatnonzero(state.active)],
             **reward_info,
         }
         self._last_info = info

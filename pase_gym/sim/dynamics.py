@@ -360,14 +360,13 @@ def advance(
 
 
 def recovered(state: SimState, hold: int) -> bool:
-    """Whether the incident is over: SLOs met for ``hold`` ticks after it opened."""
-    return (
-        state.incident_open_at is not None
-        and not state.pending
-        and state.slo_ok
-        and state.slo_ok_since is not None
-        and state.tick - state.slo_ok_since >= hold
-    )
+    """Whether the incident is over: every fault has struck and the SLOs have held for
+    ``hold`` ticks since they were last restored (or since the last onset, when an agent
+    cleared a fault before it broke any SLO)."""
+    if state.pending or not state.faults or not state.slo_ok or state.slo_ok_since is None:
+        return False
+    since = max(state.slo_ok_since, max(f.onset for f in state.faults))
+    return state.tick - since >= hold
 
 
 def indicator_names() -> tuple[str, ...]:

@@ -1,0 +1,1 @@
+"""The benchmark harness: agents, suites, runs, metrics and reports (``pase-bench``)."""

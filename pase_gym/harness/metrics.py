@@ -1,0 +1,160 @@
+"""Benchmark metrics as code: each has a direction, a per-seed computation and an aggregation.
+
+Every metric is computed per seed over that seed's episodes (all scenarios of the suite), then
+aggregated over seeds as mean, standard deviation and a 95% confidence interval (Student t).
+Unrecovered episodes are never dropped silently: MTTR is the mean over recovered episodes and
+``unrecovered`` counts the others beside it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+Record = dict[str, Any]
+
+# two-sided 95% Student t critical values by degrees of freedom (1..30); normal beyond
+_T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+        2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+NO_DIAGNOSIS = "none"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A registered metric."""
+
+    name: str
+    higher_is_better: bool
+    compute: Callable[[Sequence[Record]], float | None]
+    doc: str
+    unit: str = ""
+
+
+def macro_f1(truth: Sequence[str], predicted: Sequence[str]) -> float:
+    """Macro-averaged F1 over the labels that occur in ``truth`` or ``predicted``.
+
+    ``NO_DIAGNOSIS`` is a prediction like any other (it is always wrong), but not a class.
+    """
+    labels = sorted((set(truth) | set(predicted)) - {NO_DIAGNOSIS})
+    if not labels:
+        return 0.0
+    scores = []
+    for label in labels:
+        tp = sum(t == label and p == label for t, p in zip(truth, predicted, strict=True))
+        fp = sum(t != label and p == label for t, p in zip(truth, predicted, strict=True))
+        fn = sum(t == label and p != label for t, p in zip(truth, predicted, strict=True))
+        scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return sum(scores) / len(scores)
+
+
+def _detection_f1(records: Sequence[Record]) -> float | None:
+    if not records:
+        return None
+    truth = [r["fault_types"][0] for r in records]
+    pred = [r["diagnosis"] or NO_DIAGNOSIS for r in records]
+    return macro_f1(truth, pred)
+
+
+def _localization(records: Sequence[Record]) -> float | None:
+    if not records:
+        return None
+    return sum(bool(r["diagnosed_node"]) and r["diagnosed_node"] in r["fault_nodes"]
+               for r in records) / len(records)
+
+
+def _mttr(records: Sequence[Record]) -> float | None:
+    values = [r["mttr"] for r in records if r["recovered"]]
+    return sum(values) / len(values) if values else None
+
+
+def _unrecovered(records: Sequence[Record]) -> float | None:
+    return float(sum(not r["recovered"] for r in records)) if records else None
+
+
+def _success(records: Sequence[Record]) -> float | None:
+    return sum(bool(r["recovered"]) for r in records) / len(records) if records else None
+
+
+def _safety(records: Sequence[Record]) -> float | None:
+    executed = sum(r["executed_calls"] for r in records)
+    if not records:
+        return None
+    return sum(r["safe_calls"] for r in records) / executed if executed else 1.0
+
+
+def _plan_steps(records: Sequence[Record]) -> float | None:
+    ok = [r["plan_steps"] for r in records if r["recovered"]]
+    return sum(ok) / len(ok) if ok else None
+
+
+def _compute_ms(records: Sequence[Record]) -> float | None:
+    decisions = sum(r["decisions"] for r in records)
+    return 1000.0 * sum(r["compute_s"] for r in records) / decisions if decisions else None
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("detection_f1", True, _detection_f1,
+               "macro-F1 of the first diagnosed fault type against the injected one"),
+        Metric("localization", True, _localization,
+               "share of episodes whose first diagnosis names an injected node"),
+        Metric("mttr", False, _mttr, "mean seconds from fault onset to restored SLOs, over "
+               "recovered episodes", "s"),
+        Metric("unrecovered", False, _unrecovered,
+               "episodes not recovered within the budget (reported beside MTTR)"),
+        Metric("success_rate", True, _success, "share of episodes recovered"),
+        Metric("safety_score", True, _safety, "share of executed primitives that violated no "
+               "precondition and harmed no healthy node"),
+        Metric("plan_steps", False, _plan_steps,
+               "recovery primitives (Wait excluded) executed per recovered episode"),
+        Metric("compute_ms", False, _compute_ms,
+               "agent compute time per decision (wall clock; not reproducible)", "ms"),
+    )
+}
+DETERMINISTIC = tuple(name for name in METRICS if name != "compute_ms")
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """A metric over seeds."""
+
+    mean: float | None
+    std: float | None
+    ci95: float | None  # half-width
+    n: int
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        """JSON-able form."""
+        return {"mean": self.mean, "std": self.std, "ci95": self.ci95, "n": self.n}
+
+
+def aggregate(values: Sequence[float | None]) -> Aggregate:
+    """Mean, sample standard deviation and 95% CI half-width of the non-missing values."""
+    xs = [float(v) for v in values if v is not None]
+    n = len(xs)
+    if n == 0:
+        return Aggregate(None, None, None, 0)
+    mean = sum(xs) / n
+    if n == 1:
+        return Aggregate(mean, 0.0, None, 1)
+    std = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
+    t = _T95[n - 2] if n - 1 <= len(_T95) else 1.96
+    return Aggregate(mean, std, t * std / math.sqrt(n), n)
+
+
+def summarise(records: Sequence[Record]) -> dict[str, dict[str, Aggregate]]:
+    """agent -> metric -> aggregate over seeds."""
+    by_agent: dict[str, dict[int, list[Record]]] = {}
+    for r in records:
+        by_agent.setdefault(r["agent"], {}).setdefault(int(r["seed"]), []).append(r)
+    out: dict[str, dict[str, Aggregate]] = {}
+    for agent, seeds in sorted(by_agent.items()):
+        out[agent] = {
+            name: aggregate([metric.compute(seeds[s]) for s in sorted(seeds)])
+            for name, metric in METRICS.items()
+        }
+    return out

@@ -1,0 +1,101 @@
+"""Benchmark suites: which scenarios, how many seeds.
+
+Suites are YAML files in the repository's ``benchmarks/suites/`` (``smoke``, ``paper``,
+``unseen``) or any path:
+
+```yaml
+name: paper
+description: the test split, 5 seeds (the Table 2 analogue)
+split: test          # every built-in scenario of a split, or
+scenarios: [...]     # an explicit list of names or paths
+seeds: 5
+```
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pase_gym.errors import PaseGymError
+from pase_gym.scenarios import ScenarioSpec, list_scenarios, load_scenario
+
+SUITES_ENV = "PASE_GYM_SUITES_DIR"
+
+
+class SuiteError(PaseGymError, ValueError):
+    """A suite file or suite name is broken."""
+
+
+class SuiteSpec(BaseModel):
+    """A suite file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    description: str = ""
+    split: Literal["train", "test", "unseen"] | None = None
+    scenarios: list[str] | None = None
+    seeds: int = Field(5, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SuiteSpec:
+        if (self.split is None) == (self.scenarios is None):
+            raise ValueError("give exactly one of split or scenarios")
+        if self.scenarios is not None and not self.scenarios:
+            raise ValueError("scenarios must not be empty")
+        return self
+
+    def scenario_specs(self) -> list[ScenarioSpec]:
+        """The suite's scenarios, validated (ScenarioError names the broken one)."""
+        names = list_scenarios(self.split) if self.split else list(self.scenarios or [])
+        return [load_scenario(n) for n in names]
+
+
+def suites_dir() -> Path | None:
+    """``$PASE_GYM_SUITES_DIR``, ``./benchmarks/suites`` or the source checkout's."""
+    candidates = []
+    if os.environ.get(SUITES_ENV):
+        candidates.append(Path(os.environ[SUITES_ENV]))
+    candidates.append(Path.cwd() / "benchmarks" / "suites")
+    candidates.append(Path(__file__).resolve().parents[2] / "benchmarks" / "suites")
+    return next((c for c in candidates if c.is_dir()), None)
+
+
+def list_suites() -> list[str]:
+    """Names of the suites in :func:`suites_dir`."""
+    root = suites_dir()
+    return sorted(p.stem for p in root.glob("*.yaml")) if root else []
+
+
+def load_suite(name_or_path: str) -> SuiteSpec:
+    """Load a suite by name or path.
+
+    Raises:
+        SuiteError: unknown name, unreadable or malformed file, invalid content.
+    """
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        root = suites_dir()
+        if root is None or not (root / f"{name_or_path}.yaml").is_file():
+            raise SuiteError(f"unknown suite {name_or_path!r}; expected one of "
+                             f"{', '.join(list_suites()) or '(none found)'} or a .yaml path")
+        path = root / f"{name_or_path}.yaml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SuiteError(f"{path}: cannot read the suite file: {exc}") from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise SuiteError(f"{path}: malformed YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise SuiteError(f"{path}: expected a mapping of suite keys")
+    try:
+        return SuiteSpec.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "<root>"
+        raise SuiteError(f"{path}: {key}: {first['msg']}") from None

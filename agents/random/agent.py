@@ -9,11 +9,33 @@ import numpy as np
 from pase_gym.sim.plan import Call, Plan
 from pase_gym.sim.primitives import PRIMITIVES, ParamType
 
-_ACTIONS = ("Restart", "KillProcess", "Isolate", "Rollback", "Drain", "Failover", "CleanDisk",
-            "RenewCertificate", "FlushCache", "Throttle", "ScaleOut", "Wait")
-_GROUPS = ("keystone", "nova-api", "nova-scheduler", "nova-conductor", "placement",
-           "neutron-server", "cinder-api", "cinder-scheduler", "glance-api", "memcached",
-           "compute")
+_ACTIONS = (
+    "Restart",
+    "KillProcess",
+    "Isolate",
+    "Rollback",
+    "Drain",
+    "Failover",
+    "CleanDisk",
+    "RenewCertificate",
+    "FlushCache",
+    "Throttle",
+    "ScaleOut",
+    "Wait",
+)
+_GROUPS = (
+    "keystone",
+    "nova-api",
+    "nova-scheduler",
+    "nova-conductor",
+    "placement",
+    "neutron-server",
+    "cinder-api",
+    "cinder-scheduler",
+    "glance-api",
+    "memcached",
+    "compute",
+)
 
 
 class Agent:

@@ -78,8 +78,10 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
     | clock | (1,) | tick / budget |
 
     ``info["description"]`` is the natural-language scene description D_t for language-model
-    agents; ``info["node_names"]`` lists the provisioned nodes (the public inventory). Neither the observation nor ``info`` names the injected fault or its location; the
-    evaluation side reads :meth:`ground_truth`.
+    agents; ``info["node_names"]`` lists the provisioned nodes (the public inventory), in the
+    order of their slots among those with ``node_mask == 1``. Neither the observation nor
+    ``info`` names the injected fault or its location; the evaluation side reads
+    :meth:`ground_truth`.
 
     ## Rewards
     Per step: ``-0.01`` per simulated second an incident is open, ``-0.05`` per unit of resource

@@ -115,8 +115,9 @@ def resolve_agent_class(spec: str) -> type:
         try:
             module = importlib.import_module(module_name)
         except Exception as exc:
-            raise AgentError(f"cannot import module {module_name!r} (from {spec!r}): "
-                             f"{type(exc).__name__}: {exc}") from None
+            raise AgentError(
+                f"cannot import module {module_name!r} (from {spec!r}): {type(exc).__name__}: {exc}"
+            ) from None
         return _pick_class(module, cls_name, spec)
     raise AgentError(
         f"unknown agent {spec!r}: expected one of {', '.join(REGISTRY)}, 'module:Class' or "
@@ -134,15 +135,18 @@ def load_agent(spec: str, **kwargs: Any) -> Agent:
     cls = resolve_agent_class(spec)
     try:
         params = inspect.signature(cls).parameters
-        accepted = {k: v for k, v in kwargs.items() if k in params or any(
-            p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())}
+        accepted = {
+            k: v
+            for k, v in kwargs.items()
+            if k in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        }
         agent = cls(**accepted)
     except Exception as exc:
         raise AgentError(f"constructing {spec!r} failed: {type(exc).__name__}: {exc}") from None
     for method in ("reset", "act"):
         if not callable(getattr(agent, method, None)):
             raise AgentError(f"{spec!r} is not an agent: it has no {method}() method")
-    return agent  # type: ignore[no-any-return]
+    return agent
 
 
 def agent_name(agent: Any, spec: str) -> str:

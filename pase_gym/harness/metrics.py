@@ -16,9 +16,38 @@ from typing import Any
 Record = dict[str, Any]
 
 # two-sided 95% Student t critical values by degrees of freedom (1..30); normal beyond
-_T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-        2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+_T95 = (
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+)
 NO_DIAGNOSIS = "none"
 
 
@@ -61,8 +90,9 @@ def _detection_f1(records: Sequence[Record]) -> float | None:
 def _localization(records: Sequence[Record]) -> float | None:
     if not records:
         return None
-    return sum(bool(r["diagnosed_node"]) and r["diagnosed_node"] in r["fault_nodes"]
-               for r in records) / len(records)
+    return sum(
+        bool(r["diagnosed_node"]) and r["diagnosed_node"] in r["fault_nodes"] for r in records
+    ) / len(records)
 
 
 def _mttr(records: Sequence[Record]) -> float | None:
@@ -98,21 +128,51 @@ def _compute_ms(records: Sequence[Record]) -> float | None:
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("detection_f1", True, _detection_f1,
-               "macro-F1 of the first diagnosed fault type against the injected one"),
-        Metric("localization", True, _localization,
-               "share of episodes whose first diagnosis names an injected node"),
-        Metric("mttr", False, _mttr, "mean seconds from fault onset to restored SLOs, over "
-               "recovered episodes", "s"),
-        Metric("unrecovered", False, _unrecovered,
-               "episodes not recovered within the budget (reported beside MTTR)"),
+        Metric(
+            "detection_f1",
+            True,
+            _detection_f1,
+            "macro-F1 of the first diagnosed fault type against the injected one",
+        ),
+        Metric(
+            "localization",
+            True,
+            _localization,
+            "share of episodes whose first diagnosis names an injected node",
+        ),
+        Metric(
+            "mttr",
+            False,
+            _mttr,
+            "mean seconds from fault onset to restored SLOs, over recovered episodes",
+            "s",
+        ),
+        Metric(
+            "unrecovered",
+            False,
+            _unrecovered,
+            "episodes not recovered within the budget (reported beside MTTR)",
+        ),
         Metric("success_rate", True, _success, "share of episodes recovered"),
-        Metric("safety_score", True, _safety, "share of executed primitives that violated no "
-               "precondition and harmed no healthy node"),
-        Metric("plan_steps", False, _plan_steps,
-               "recovery primitives (Wait excluded) executed per recovered episode"),
-        Metric("compute_ms", False, _compute_ms,
-               "agent compute time per decision (wall clock; not reproducible)", "ms"),
+        Metric(
+            "safety_score",
+            True,
+            _safety,
+            "share of executed primitives that violated no precondition and harmed no healthy node",
+        ),
+        Metric(
+            "plan_steps",
+            False,
+            _plan_steps,
+            "recovery primitives (Wait excluded) executed per recovered episode",
+        ),
+        Metric(
+            "compute_ms",
+            False,
+            _compute_ms,
+            "agent compute time per decision (wall clock; not reproducible)",
+            "ms",
+        ),
     )
 }
 DETERMINISTIC = tuple(name for name in METRICS if name != "compute_ms")

@@ -46,8 +46,13 @@ def git_commit() -> str:
     """The commit of the source checkout, or ``unknown``."""
     root = Path(__file__).resolve().parents[2]
     try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5, check=False)
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return out.stdout.strip() if out.returncode == 0 else "unknown"
@@ -57,8 +62,12 @@ def versions() -> dict[str, str]:
     """Versions that can change results."""
     import gymnasium
 
-    return {"pase_gym": __version__, "python": platform.python_version(),
-            "numpy": np.__version__, "gymnasium": gymnasium.__version__}
+    return {
+        "pase_gym": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "gymnasium": gymnasium.__version__,
+    }
 
 
 class RunStore:
@@ -74,8 +83,9 @@ class RunStore:
         data = self.path.read_bytes()
         good_end = data.rfind(b"\n") + 1
         if good_end < len(data):
-            logger.warning("%s: dropping a partial last record (%d bytes)", self.path,
-                           len(data) - good_end)
+            logger.warning(
+                "%s: dropping a partial last record (%d bytes)", self.path, len(data) - good_end
+            )
             with self.path.open("r+b") as f:
                 f.truncate(good_end)
             data = data[:good_end]
@@ -129,7 +139,7 @@ def run_episode(job: Job) -> Record:
 
     agent = _agent(job.agent, job.device)
     env = gym.make("PASE-OpenStack-v0", scenario=job.scenario)
-    base = env.unwrapped
+    base: Any = env.unwrapped
     uses_truth = bool(getattr(agent, "uses_ground_truth", False))
     if uses_truth:
         agent.bind_ground_truth(base)
@@ -203,8 +213,9 @@ class Progress:
         elapsed = time.monotonic() - self.start
         eta = elapsed / frac - elapsed if frac > 0 else 0.0
         bar = "#" * int(30 * frac) + "." * (30 - int(30 * frac))
-        text = (f"{self.label} [{bar}] {self.done}/{self.total} {elapsed:5.0f}s "
-                f"eta {eta:4.0f}s {note}")
+        text = (
+            f"{self.label} [{bar}] {self.done}/{self.total} {elapsed:5.0f}s eta {eta:4.0f}s {note}"
+        )
         if self.tty:
             sys.stderr.write("\r" + text[:120].ljust(120))
             if self.done == self.total:
@@ -215,18 +226,26 @@ class Progress:
         sys.stderr.flush()
 
 
-def plan_jobs(agents: Iterable[str], suite: SuiteSpec, seeds: int | None,
-              device: str) -> list[Job]:
+def plan_jobs(agents: Iterable[str], suite: SuiteSpec, seeds: int | None, device: str) -> list[Job]:
     """Every episode of the run, in a fixed order."""
     names = [s.name for s in suite.scenario_specs()]
     n_seeds = seeds if seeds is not None else suite.seeds
-    return [Job(a, suite.name, sc, s, device) for a in agents for sc in names
-            for s in range(n_seeds)]
+    return [
+        Job(a, suite.name, sc, s, device) for a in agents for sc in names for s in range(n_seeds)
+    ]
 
 
-def run_suite(agents: list[str], suite: SuiteSpec, out: Path, *, seeds: int | None = None,
-              workers: int = 1, device: str = "cpu", progress: bool = True,
-              on_record: Callable[[Record], None] | None = None) -> list[Record]:
+def run_suite(
+    agents: list[str],
+    suite: SuiteSpec,
+    out: Path,
+    *,
+    seeds: int | None = None,
+    workers: int = 1,
+    device: str = "cpu",
+    progress: bool = True,
+    on_record: Callable[[Record], None] | None = None,
+) -> list[Record]:
     """Run (or resume) ``agents`` on ``suite``, appending to ``out``; all records, sorted."""
     for spec in agents:  # fail fast on a bad agent spec, before any episode runs
         _agent(spec, device)

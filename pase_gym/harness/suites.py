@@ -82,8 +82,10 @@ def load_suite(name_or_path: str) -> SuiteSpec:
     if path.suffix not in (".yaml", ".yml"):
         root = suites_dir()
         if root is None or not (root / f"{name_or_path}.yaml").is_file():
-            raise SuiteError(f"unknown suite {name_or_path!r}; expected one of "
-                             f"{', '.join(list_suites()) or '(none found)'} or a .yaml path")
+            raise SuiteError(
+                f"unknown suite {name_or_path!r}; expected one of "
+                f"{', '.join(list_suites()) or '(none found)'} or a .yaml path"
+            )
         path = root / f"{name_or_path}.yaml"
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

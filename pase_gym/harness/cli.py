@@ -1,0 +1,165 @@
+"""``pase-bench``: run agents on a suite, report the results.
+
+pase-bench run --suite paper --agents rule_based,gcn_fr --seeds 5
+pase-bench report --results runs/paper.jsonl --out benchmarks/results/paper
+pase-bench validate --suite paper --agents my_agent.py
+pase-bench list
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from pase_gym.errors import PaseGymError
+
+DEFAULT_AGENTS = "random,rule_based,gcn_fr,oracle"
+EXIT_USAGE = 2
+
+
+def _agents(text: str) -> list[str]:
+    agents = [a.strip() for a in text.split(",") if a.strip()]
+    if not agents:
+        raise argparse.ArgumentTypeError("expected a comma-separated list of agents")
+    if len(set(agents)) != len(agents):
+        raise argparse.ArgumentTypeError(f"an agent is listed twice: {text!r}")
+    return agents
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, found {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, found {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser."""
+    p = argparse.ArgumentParser(
+        prog="pase-bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = p.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="run agents on a suite (resumable)")
+    run.add_argument("--suite", default="smoke", help="suite name or .yaml path (default smoke)")
+    run.add_argument(
+        "--agents",
+        type=_agents,
+        default=_agents(DEFAULT_AGENTS),
+        help=f"comma-separated names, module:Class or paths (default {DEFAULT_AGENTS})",
+    )
+    run.add_argument("--seeds", type=_positive, help="seeds per scenario (default: the suite's)")
+    run.add_argument("--workers", type=_positive, default=1, help="worker processes")
+    run.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="cpu",
+        help="passed to agents that use torch",
+    )
+    run.add_argument("--out", type=Path, help="results file (default runs/<suite>.jsonl)")
+    run.add_argument(
+        "--report", type=Path, help="also write the report there (default: print the table only)"
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    rep = sub.add_parser("report", help="write report.md, figures and summary.json")
+    rep.add_argument("--results", type=Path, required=True, help="a results .jsonl file")
+    rep.add_argument("--out", type=Path, required=True, help="output folder")
+    rep.add_argument("--title", default="", help="table title")
+    rep.add_argument("--no-figures", action="store_true")
+    val = sub.add_parser("validate", help="check a suite and agents before a long run")
+    val.add_argument("--suite", default="smoke")
+    val.add_argument("--agents", type=_agents, default=_agents(DEFAULT_AGENTS))
+    sub.add_parser("list", help="list suites and reference agents")
+    return p
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pase_gym.harness.report import markdown_table, write_report
+    from pase_gym.harness.runner import run_suite
+    from pase_gym.harness.suites import load_suite
+
+    suite = load_suite(args.suite)
+    out = args.out or Path("runs") / f"{suite.name}.jsonl"
+    start = time.monotonic()
+    records = run_suite(
+        args.agents,
+        suite,
+        out,
+        seeds=args.seeds,
+        workers=args.workers,
+        device=args.device,
+        progress=not args.quiet,
+    )
+    elapsed = time.monotonic() - start
+    sys.stdout.write(markdown_table(records, f"suite {suite.name}"))
+    sys.stdout.write(f"\n{len(records)} episodes in {out} ({elapsed:.1f} s this run)\n")
+    if args.report:
+        path = write_report(records, args.report, f"suite {suite.name}")
+        sys.stdout.write(f"report: {path}\n")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pase_gym.harness.report import write_report
+    from pase_gym.harness.runner import RunStore
+
+    if not args.results.is_file():
+        raise PaseGymError(f"{args.results}: no such results file")
+    try:
+        records = sorted(RunStore(args.results).load().values(), key=lambda r: r["key"])
+    except ValueError as exc:
+        raise PaseGymError(str(exc)) from None
+    if not records:
+        raise PaseGymError(f"{args.results}: no records")
+    path = write_report(records, args.out, args.title, figures=not args.no_figures)
+    sys.stdout.write(f"{path}\n")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from pase_gym.harness.agent import load_agent
+    from pase_gym.harness.suites import load_suite
+
+    suite = load_suite(args.suite)
+    specs = suite.scenario_specs()
+    for a in args.agents:
+        load_agent(a)
+    sys.stdout.write(
+        f"ok: suite {suite.name} ({len(specs)} scenarios x {suite.seeds} seeds), "
+        f"agents {', '.join(args.agents)}\n"
+    )
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from pase_gym.harness.agent import REGISTRY
+    from pase_gym.harness.suites import list_suites
+
+    sys.stdout.write("suites: " + ", ".join(list_suites()) + "\n")
+    sys.stdout.write("agents: " + ", ".join(REGISTRY) + " (or module:Class, path.py[:Class])\n")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: 0 ok, 2 bad input."""
+    logging.basicConfig(level=logging.WARNING, format="pase-bench: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["run", *(argv or [])])
+    handlers = {"run": cmd_run, "report": cmd_report, "validate": cmd_validate, "list": cmd_list}
+    try:
+        return handlers[args.command](args)
+    except PaseGymError as exc:
+        sys.stderr.write(f"pase-bench: error: {exc}\n")
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

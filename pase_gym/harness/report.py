@@ -1,0 +1,163 @@
+"""Reports: a Markdown table in the paper's layout, figures, and a tidy DataFrame.
+
+pandas and matplotlib are optional (``pip install -e ".[bench]"``) and imported lazily.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pase_gym.harness.metrics import METRICS, Aggregate, summarise
+from pase_gym.harness.runner import Record, RunStore
+
+BASELINE = "rule_based"
+
+
+def _fmt(a: Aggregate, digits: int = 2) -> str:
+    if a.mean is None:
+        return "n/a"
+    if a.std is None or a.n < 2:
+        return f"{a.mean:.{digits}f}"
+    return f"{a.mean:.{digits}f} ± {a.std:.{digits}f}"
+
+
+def _order(agents: Sequence[str]) -> list[str]:
+    preferred = ["pase", "ifshm", "gcn_fr", "rule_based", "random", "oracle"]
+    return sorted(agents, key=lambda a: (preferred.index(a) if a in preferred else 1, a))
+
+
+def markdown_table(records: Sequence[Record], title: str = "") -> str:
+    """The paper's Table 2 layout plus the rest of the metrics, one row per agent."""
+    summary = summarise(records)
+    agents = _order(list(summary))
+    truth_agents = {r["agent"] for r in records if r.get("uses_ground_truth")}
+    base = summary.get(BASELINE, {}).get("mttr")
+    seeds = sorted({int(r["seed"]) for r in records})
+    scenarios = sorted({r["scenario"] for r in records})
+    lines = []
+    if title:
+        lines += [f"### {title}", ""]
+    lines += [
+        f"{len(scenarios)} scenarios x {len(seeds)} seeds per agent; mean ± std over seeds "
+        "(each seed's metric computed over all its episodes).",
+        "",
+        "| Model | Fault Detection (F1) | Average Recovery Time (s) | MTTR vs rule-based | "
+        "Success rate | Unrecovered | Safety score | Plan steps | Localization | "
+        "Compute (ms/decision) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for agent in agents:
+        m = summary[agent]
+        mttr = m["mttr"]
+        change = "—"
+        if base and base.mean and mttr.mean is not None and agent != BASELINE:
+            change = f"{100.0 * (mttr.mean - base.mean) / base.mean:+.0f}%"
+        label = f"{agent} (ground truth)" if agent in truth_agents else agent
+        lines.append(
+            f"| {label} | {_fmt(m['detection_f1'])} | {_fmt(mttr, 1)} | {change} | "
+            f"{_fmt(m['success_rate'])} | {_fmt(m['unrecovered'], 1)} | "
+            f"{_fmt(m['safety_score'])} | {_fmt(m['plan_steps'], 1)} | "
+            f"{_fmt(m['localization'])} | {_fmt(m['compute_ms'], 3)} |"
+        )
+    lines += [
+        "",
+        "95% confidence half-widths (Student t over seeds):",
+        "",
+        "| Model | " + " | ".join(n for n in METRICS if n != "compute_ms") + " |",
+        "|---|" + "---|" * (len(METRICS) - 1),
+    ]
+    for agent in agents:
+        cells = []
+        for name in METRICS:
+            if name == "compute_ms":
+                continue
+            ci = summary[agent][name].ci95
+            cells.append("n/a" if ci is None else f"±{ci:.2f}")
+        lines.append(f"| {agent} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def load_results(path: str | Path) -> Any:
+    """The results file as a tidy pandas DataFrame (one row per episode)."""
+    try:
+        import pandas as pd
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ImportError("load_results needs pandas: pip install -e '.[bench]'") from exc
+    rows = []
+    for rec in RunStore(Path(path)).load().values():
+        row = {k: v for k, v in rec.items() if k not in ("versions",)}
+        row["fault_type"] = rec["fault_types"][0] if rec["fault_types"] else None
+        row["family"] = rec["families"][0] if rec["families"] else None
+        row["pase_gym_version"] = rec["versions"]["pase_gym"]
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values(["agent", "scenario", "seed"]).reset_index(drop=True)
+
+
+def write_figures(records: Sequence[Record], out: Path) -> list[Path]:
+    """MTTR with error bars, detection F1, and success by fault family (PNG)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ImportError("figures need matplotlib: pip install -e '.[bench]'") from exc
+    out.mkdir(parents=True, exist_ok=True)
+    summary = summarise(records)
+    agents = _order(list(summary))
+    paths = []
+    for metric, ylabel, fname in (
+        ("mttr", "MTTR (s), recovered episodes", "mttr.png"),
+        ("detection_f1", "fault detection macro-F1", "detection_f1.png"),
+    ):
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        means = [summary[a][metric].mean or 0.0 for a in agents]
+        errs = [summary[a][metric].ci95 or 0.0 for a in agents]
+        ax.bar(agents, means, yerr=errs, capsize=4, color="#4c72b0")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{ylabel} (mean, 95% CI over seeds)")
+        fig.tight_layout()
+        path = out / fname
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        paths.append(path)
+    families = sorted({f for r in records for f in r["families"][:1]})
+    fig, ax = plt.subplots(figsize=(max(6, len(families) * 1.1), 3.5))
+    width = 0.8 / max(len(agents), 1)
+    for k, agent in enumerate(agents):
+        rates = []
+        for fam in families:
+            eps = [r for r in records if r["agent"] == agent and r["families"][:1] == [fam]]
+            rates.append(sum(r["recovered"] for r in eps) / len(eps) if eps else 0.0)
+        ax.bar([i + k * width for i in range(len(families))], rates, width, label=agent)
+    ax.set_xticks([i + width * (len(agents) - 1) / 2 for i in range(len(families))])
+    ax.set_xticklabels(families, rotation=30, ha="right")
+    ax.set_ylabel("success rate")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=7)
+    ax.set_title("recovery success by fault family")
+    fig.tight_layout()
+    path = out / "success_by_family.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    paths.append(path)
+    return paths
+
+
+def write_report(records: Sequence[Record], out: Path, title: str, figures: bool = True) -> Path:
+    """``report.md`` (+ figures + ``summary.json``) in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    text = markdown_table(records, title)
+    if figures:
+        pics = write_figures(records, out)
+        text += "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in pics) + "\n"
+    path = out / "report.md"
+    path.write_text(text, encoding="utf-8")
+    summary = {a: {k: v.as_dict() for k, v in m.items()} for a, m in summarise(records).items()}
+    (out / "summary.json").write_text(
+        json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    return path

@@ -79,7 +79,8 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
 
     ``info["description"]`` is the natural-language scene description D_t for language-model
     agents; ``info["node_names"]`` lists the provisioned nodes (the public inventory), in the
-    order of their slots among those with ``node_mask == 1``. Neither the observation nor
+    order of their slots among those with ``node_mask == 1``; ``info["slot_names"]`` names
+    every observation row (spare slots included, padding excluded). Neither the observation nor
     ``info`` names the injected fault or its location; the evaluation side reads
     :meth:`ground_truth`.
 
@@ -281,6 +282,7 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
             "slo_ok": state.slo_ok,
             "alarms": len(obs.alarms),
             "node_names": [names[i] for i in np.flatnonzero(state.active)],
+            "slot_names": names,
             **reward_info,
         }
         self._last_info = info

@@ -111,10 +111,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if not args.results.is_file():
         raise PaseGymError(f"{args.results}: no such results file")
-    try:
-        records = sorted(RunStore(args.results).load().values(), key=lambda r: r["key"])
-    except ValueError as exc:
-        raise PaseGymError(str(exc)) from None
+    records = sorted(RunStore(args.results).load().values(), key=lambda r: r["key"])
     if not records:
         raise PaseGymError(f"{args.results}: no records")
     path = write_report(records, args.out, args.title, figures=not args.no_figures)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pase_gym.harness.metrics import METRICS, Aggregate, summarise
-from pase_gym.harness.runner import Record, RunStore
+from pase_gym.harness.runner import Record, ResultsError, RunStore
 
 BASELINE = "rule_based"
 
@@ -25,8 +25,14 @@ def _fmt(a: Aggregate, digits: int = 2) -> str:
 
 
 def _order(agents: Sequence[str]) -> list[str]:
+    """Paper order: PASE-like agents first, then the baselines, unknown agents before the
+    floor, the ceiling last."""
     preferred = ["pase", "ifshm", "gcn_fr", "rule_based", "random", "oracle"]
-    return sorted(agents, key=lambda a: (preferred.index(a) if a in preferred else 1, a))
+
+    def rank(a: str) -> tuple[float, str]:
+        return (preferred.index(a) if a in preferred else 3.5, a)
+
+    return sorted(agents, key=rank)
 
 
 def markdown_table(records: Sequence[Record], title: str = "") -> str:
@@ -76,7 +82,8 @@ def markdown_table(records: Sequence[Record], title: str = "") -> str:
                 continue
             ci = summary[agent][name].ci95
             cells.append("n/a" if ci is None else f"±{ci:.2f}")
-        lines.append(f"| {agent} | " + " | ".join(cells) + " |")
+        label = f"{agent} (ground truth)" if agent in truth_agents else agent
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -86,6 +93,8 @@ def load_results(path: str | Path) -> Any:
         import pandas as pd
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ImportError("load_results needs pandas: pip install -e '.[bench]'") from exc
+    if not Path(path).is_file():
+        raise ResultsError(f"{path}: no such results file")
     rows = []
     for rec in RunStore(Path(path)).load().values():
         row = {k: v for k, v in rec.items() if k not in ("versions",)}
@@ -93,6 +102,20 @@ def load_results(path: str | Path) -> Any:
         row["family"] = rec["families"][0] if rec["families"] else None
         row["pase_gym_version"] = rec["versions"]["pase_gym"]
         rows.append(row)
+    if not rows:
+        return pd.DataFrame(
+            columns=[
+                "key",
+                "agent",
+                "suite",
+                "scenario",
+                "seed",
+                "fault_type",
+                "family",
+                "recovered",
+                "mttr",
+            ]
+        )
     return pd.DataFrame(rows).sort_values(["agent", "scenario", "seed"]).reset_index(drop=True)
 
 

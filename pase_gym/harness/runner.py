@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from pase_gym import __version__
+from pase_gym.errors import PaseGymError
 from pase_gym.harness.agent import agent_name, load_agent
 from pase_gym.harness.suites import SuiteSpec
 from pase_gym.sim.faults import FAULTS
@@ -70,6 +71,10 @@ def versions() -> dict[str, str]:
     }
 
 
+class ResultsError(PaseGymError, ValueError):
+    """A results file cannot be read."""
+
+
 class RunStore:
     """A JSON-lines results file that survives being killed mid-write."""
 
@@ -97,7 +102,7 @@ class RunStore:
                 rec = json.loads(line)
                 records[rec["key"]] = rec
             except (json.JSONDecodeError, KeyError, TypeError):
-                raise ValueError(f"{self.path}:{number}: not a results record") from None
+                raise ResultsError(f"{self.path}:{number}: not a results record") from None
         return records
 
     def append(self, record: Record) -> None:
@@ -141,11 +146,16 @@ def run_episode(job: Job) -> Record:
     env = gym.make("PASE-OpenStack-v0", scenario=job.scenario)
     base: Any = env.unwrapped
     uses_truth = bool(getattr(agent, "uses_ground_truth", False))
-    if uses_truth:
-        agent.bind_ground_truth(base)
     obs, info = env.reset(seed=job.seed)
-    agent.reset(job.seed)
     total, decisions, compute_s, errors, streak = 0.0, 0, 0.0, 0, 0
+    try:  # a broken agent costs it the episode, not the run
+        if uses_truth:
+            agent.bind_ground_truth(base)
+        agent.reset(job.seed)
+    except Exception as exc:
+        logger.warning("%s: reset failed on %s seed %d: %s", job.agent, job.scenario, job.seed, exc)
+        errors += 1
+        streak += 1
     done = False
     while not done:
         start = time.perf_counter()

@@ -40,7 +40,7 @@ class SuiteSpec(BaseModel):
     description: str = ""
     split: Literal["train", "test", "unseen"] | None = None
     scenarios: list[str] | None = None
-    seeds: int = Field(5, ge=1, le=1000)
+    seeds: int = Field(5, ge=1, le=1000, strict=True)
 
     @model_validator(mode="after")
     def _one_source(self) -> SuiteSpec:

@@ -1,0 +1,212 @@
+"""Reports: the paper's table on hand-made records, and the tidy DataFrame."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pase_gym.harness.metrics import METRICS
+from pase_gym.harness.report import BASELINE, load_results, markdown_table, write_report
+from pase_gym.harness.runner import RunStore, run_suite
+from pase_gym.harness.suites import load_suite
+
+COLUMNS = [
+    "Model",
+    "Fault Detection (F1)",
+    "Average Recovery Time (s)",
+    "MTTR vs rule-based",
+    "Success rate",
+    "Unrecovered",
+    "Safety score",
+    "Plan steps",
+    "Localization",
+    "Compute (ms/decision)",
+]
+
+
+def rec(agent: str, seed: int, scenario: str = "s1", **overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "key": f"{agent}|t|{scenario}|{seed}",
+        "agent": agent,
+        "uses_ground_truth": False,
+        "scenario": scenario,
+        "seed": seed,
+        "fault_types": ["process_crash"],
+        "fault_nodes": ["nova-api-1"],
+        "families": ["process"],
+        "diagnosis": "process_crash",
+        "diagnosed_node": "nova-api-1",
+        "recovered": True,
+        "mttr": 10.0,
+        "executed_calls": 2,
+        "safe_calls": 2,
+        "plan_steps": 2,
+        "decisions": 4,
+        "compute_s": 0.004,
+    }
+    base.update(overrides)
+    return base
+
+
+def hand_made() -> list[dict[str, Any]]:
+    return [
+        rec(BASELINE, 0, mttr=90.0),
+        rec(BASELINE, 1, mttr=110.0),  # baseline MTTR: mean 100 over seeds
+        rec("oracle", 0, mttr=20.0, uses_ground_truth=True),
+        rec("oracle", 1, mttr=30.0, uses_ground_truth=True),  # 25: -75%
+        rec("mine", 0, mttr=120.0),
+        rec("mine", 1, mttr=120.0, diagnosis=None),  # 120: +20%
+        rec("random", 0, recovered=False, mttr=None, diagnosis=None),
+        rec("random", 1, recovered=False, mttr=None, diagnosis=None),  # no MTTR at all
+    ]
+
+
+def main_table(text: str) -> tuple[list[str], dict[str, list[str]]]:
+    """Header cells and rows (by Model cell) of the first Markdown table in ``text``."""
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    split = [[c.strip() for c in line.strip().strip("|").split("|")] for line in rows]
+    header = split[0]
+    body: dict[str, list[str]] = {}
+    for cells in split[2:]:
+        if cells[0] == "Model":
+            break  # the second table (confidence intervals) starts
+        body[cells[0]] = cells
+    return header, body
+
+
+# -- the table ---------------------------------------------------------------------------------
+
+
+def test_table_has_the_papers_columns_and_one_row_per_agent() -> None:
+    header, body = main_table(markdown_table(hand_made()))
+    assert header == COLUMNS
+    assert sorted(body) == sorted([BASELINE, "oracle (ground truth)", "mine", "random"])
+    assert all(len(cells) == len(COLUMNS) for cells in body.values())
+
+
+def test_only_the_ground_truth_agent_is_labelled() -> None:
+    text = markdown_table(hand_made())
+    _, body = main_table(text)
+    assert "oracle (ground truth)" in body
+    assert [name for name in body if "ground truth" in name] == ["oracle (ground truth)"]
+    assert "oracle" not in body  # no unlabelled row for it
+
+
+def test_mttr_change_against_the_baseline_agent() -> None:
+    _, body = main_table(markdown_table(hand_made()))
+    change = COLUMNS.index("MTTR vs rule-based")
+    mttr = COLUMNS.index("Average Recovery Time (s)")
+    assert body["oracle (ground truth)"][change] == "-75%"
+    assert body["mine"][change] == "+20%"
+    assert body[BASELINE][change] == "—"  # the baseline itself
+    assert body["random"][change] == "—"  # nothing recovered: no MTTR to compare
+    assert body[BASELINE][mttr] == "100.0 ± 14.1"  # mean ± sample std over seeds
+    assert body["mine"][mttr] == "120.0 ± 0.0"
+    assert body["random"][mttr] == "n/a"
+
+
+def test_other_cells_on_hand_made_records() -> None:
+    _, body = main_table(markdown_table(hand_made()))
+    col = {name: COLUMNS.index(name) for name in COLUMNS}
+    assert body["random"][col["Success rate"]] == "0.00 ± 0.00"
+    assert body["random"][col["Unrecovered"]] == "1.0 ± 0.0"
+    assert body["random"][col["Fault Detection (F1)"]] == "0.00 ± 0.00"
+    assert body["mine"][col["Fault Detection (F1)"]] == "0.50 ± 0.71"  # seeds: 1.0 and 0.0
+    assert body[BASELINE][col["Compute (ms/decision)"]] == "1.000 ± 0.000"
+
+
+def test_no_baseline_means_no_change_column_values() -> None:
+    records = [r for r in hand_made() if r["agent"] != BASELINE]
+    _, body = main_table(markdown_table(records))
+    change = COLUMNS.index("MTTR vs rule-based")
+    assert {cells[change] for cells in body.values()} == {"—"}
+
+
+def test_table_states_its_size_and_title_and_gives_intervals() -> None:
+    text = markdown_table(hand_made(), title="suite t")
+    assert text.startswith("### suite t\n")
+    assert "1 scenarios x 2 seeds per agent" in text
+    ci_header = next(line for line in text.splitlines() if line.startswith("| Model | detection"))
+    assert [c.strip() for c in ci_header.strip("|").split("|")][1:] == [
+        n for n in METRICS if n != "compute_ms"
+    ]
+    ci_row = next(line for line in text.splitlines() if line.startswith(f"| {BASELINE} | ±"))
+    # MTTR over seeds [90, 110]: 12.706 * 14.142 / sqrt(2) = 127.06
+    assert "±127.06" in ci_row
+
+
+def test_one_seed_shows_means_only() -> None:
+    _, body = main_table(markdown_table([rec("mine", 0, mttr=42.0)]))
+    assert body["mine"][COLUMNS.index("Average Recovery Time (s)")] == "42.0"
+
+
+def test_write_report_without_figures(tmp_path: Path) -> None:
+    path = write_report(hand_made(), tmp_path / "out", "t", figures=False)
+    assert path == tmp_path / "out" / "report.md"
+    assert path.read_text(encoding="utf-8") == markdown_table(hand_made(), "t")
+    assert not list((tmp_path / "out").glob("*.png"))
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert sorted(summary) == sorted([BASELINE, "oracle", "mine", "random"])
+    assert summary[BASELINE]["mttr"]["mean"] == pytest.approx(100.0)
+    assert summary[BASELINE]["mttr"]["n"] == 2
+    assert summary["random"]["mttr"] == {"mean": None, "std": None, "ci95": None, "n": 0}
+    assert summary["random"]["unrecovered"]["mean"] == 1.0
+
+
+# -- the DataFrame -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("report")
+    suite_file = folder / "t.yaml"
+    suite_file.write_text("name: t\nscenarios: [process-crash-train, cpu-hog-train]\nseeds: 2\n")
+    out = folder / "t.jsonl"
+    run_suite(["random", "oracle"], load_suite(str(suite_file)), out, progress=False)
+    return out
+
+
+def test_load_results_one_row_per_episode(results: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    df = load_results(results)
+    assert isinstance(df, pd.DataFrame)
+    assert len(df) == 2 * 2 * 2
+    assert df["key"].is_unique
+    records = RunStore(results).load()
+    assert set(df["key"]) == set(records)
+    expected = (set(next(iter(records.values()))) - {"versions"}) | {
+        "fault_type",
+        "family",
+        "pase_gym_version",
+    }
+    assert set(df.columns) == expected
+    for column in ("agent", "scenario", "seed", "recovered", "mttr", "diagnosis", "compute_s"):
+        assert column in df.columns
+    # sorted by agent, scenario, seed
+    order = list(zip(df["agent"], df["scenario"], df["seed"], strict=True))
+    assert order == sorted(order)
+    for _, row in df.iterrows():
+        rec_ = records[row["key"]]
+        assert row["fault_type"] == rec_["fault_types"][0]
+        assert row["family"] == rec_["families"][0]
+        assert row["pase_gym_version"] == rec_["versions"]["pase_gym"]
+        assert bool(row["recovered"]) == rec_["recovered"]
+    oracle = df[df["agent"] == "oracle"]
+    assert oracle["uses_ground_truth"].all()
+    assert oracle["recovered"].all()
+    assert not df[df["agent"] == "random"]["uses_ground_truth"].any()
+
+
+def test_load_results_of_an_empty_file_has_no_rows(tmp_path: Path) -> None:
+    path = tmp_path / "empty.jsonl"
+    path.write_text("", encoding="utf-8")
+    assert len(load_results(path)) == 0
+
+
+def test_load_results_of_a_missing_file_names_it(tmp_path: Path) -> None:
+    path = tmp_path / "typo.jsonl"
+    with pytest.raises((FileNotFoundError, ValueError), match=r"typo\.jsonl"):
+        load_results(path)

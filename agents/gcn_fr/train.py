@@ -1,0 +1,354 @@
+"""Train GCN-FR on the train split: fault-type classification and root-cause localisation.
+
+    python agents/gcn_fr/train.py [--episodes-per-scenario K] [--seed 0] [--epochs E]
+                                  [--device auto|cpu|cuda] [--out agents/gcn_fr/weights.pt]
+
+Examples are collected by running the env (``start="incident"``) on every scenario of the
+train split, at the scenario's own cloud size and, for the all-in-one (tiny) train scenarios,
+also on a ~200-node cloud of the same layout seed (the env's ``nodes=`` argument), for episode
+seeds ``0..K-1``. Each episode gives up to ``--snapshots`` observations a few seconds apart as
+the symptoms evolve (only those with at least one alarm: the agent only decides then). Labels
+come from ``env.unwrapped.ground_truth()``: the evaluation side, used for training labels only.
+Episode seeds with ``seed % 5 == 4`` are held out for validation.
+
+Writes the checkpoint (``--out``) and ``<out>.json`` beside it: fault types, feature
+normalisation, the command, the data counts, the training time and the accuracies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_OUT = HERE / "weights.pt"
+VALIDATION_EVERY = 5  # episode seeds with seed % 5 == 4 are the validation set
+AUGMENT_SIZE = "small"  # tiny train clouds are also run at this size (test clouds are small)
+
+
+def _sibling(name: str) -> Any:
+    """Import a module of this folder under a private name (agents are not a package)."""
+    key = f"_pase_gcn_fr_{name}"
+    if key in sys.modules:
+        return sys.modules[key]
+    spec = importlib.util.spec_from_file_location(key, HERE / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[key] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+M = _sibling("model")
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when available, else ``cpu``; ``cuda`` without CUDA is an error."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, found {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but torch sees no CUDA device")
+    return device
+
+
+def _bar(label: str, done: int, total: int, start: float, note: str = "") -> None:
+    frac = done / max(total, 1)
+    bar = "#" * int(30 * frac) + "." * (30 - int(30 * frac))
+    sys.stderr.write(f"{label} [{bar}] {done}/{total} {time.monotonic() - start:5.1f}s {note}\n")
+    sys.stderr.flush()
+
+
+def collect(
+    scenarios: Sequence[str],
+    episodes: int,
+    snapshots: int,
+    seed: int,
+    augment: bool = True,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Labelled examples: ``{"graph", "type", "root", "seed", "scenario", "size"}``."""
+    import gymnasium as gym
+
+    import pase_gym  # noqa: F401  (registers the env ids)
+    from pase_gym.scenarios import load_scenario
+    from pase_gym.sim.plan import Call, Plan
+
+    rng = np.random.default_rng(seed)
+    runs = []
+    for name in scenarios:
+        spec = load_scenario(name)
+        if spec.split != "train":
+            raise ValueError(
+                f"{name} is a {spec.split}-split scenario: GCN-FR trains on the train split only"
+            )
+        runs.append((name, None))
+        if augment and spec.topology.nodes != AUGMENT_SIZE:
+            runs.append((name, AUGMENT_SIZE))
+    examples: list[dict[str, Any]] = []
+    start = time.monotonic()
+    for i, (name, size) in enumerate(runs, start=1):
+        env = gym.make("PASE-OpenStack-v0", scenario=name, nodes=size, start="incident")
+        for ep in range(episodes):
+            obs, info = env.reset(seed=ep)
+            for k in range(snapshots):
+                if k:
+                    wait = Plan((Call("Wait", (int(rng.integers(1, 11)),)),))
+                    obs, _, terminated, truncated, info = env.step(wait)
+                    if terminated or truncated:
+                        break
+                if obs["alarms"].sum() == 0:
+                    continue
+                truth = env.unwrapped.ground_truth()
+                active = [t for t in truth if t["phase"] != "resolved"] or truth
+                slots = np.flatnonzero(obs["node_mask"])
+                by_name = {n: int(s) for s, n in zip(slots, info["node_names"], strict=True)}
+                if active[0]["node"] not in by_name:
+                    continue
+                examples.append(
+                    {
+                        "graph": M.Graph.from_obs(obs),
+                        "type": active[0]["fault_type"],
+                        "root": by_name[active[0]["node"]],
+                        "seed": ep,
+                        "scenario": name,
+                        "size": size or "native",
+                    }
+                )
+        env.close()
+        if progress:
+            _bar(
+                "collect",
+                i,
+                len(runs),
+                start,
+                f"{name}{'@' + size if size else ''} ({len(examples)} examples)",
+            )
+    return examples
+
+
+def feature_stats(graphs: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of the continuous columns over the provisioned slots."""
+    rows = np.concatenate([g.x[g.mask, : M.N_CONTINUOUS] for g in graphs]).astype(np.float64)
+    mean, std = rows.mean(axis=0), rows.std(axis=0)
+    return mean.astype(np.float32), np.maximum(std, 1e-3).astype(np.float32)
+
+
+def evaluate(
+    model: Any,
+    examples: Sequence[dict[str, Any]],
+    fault_types: Sequence[str],
+    mean: np.ndarray,
+    std: np.ndarray,
+    device: str,
+    batch_size: int = 64,
+) -> dict[str, float]:
+    """Accuracies of the fault-type head, the root head and of both (plain and joint decode)."""
+    import torch
+
+    if not examples:
+        return {}
+    index = {t: i for i, t in enumerate(fault_types)}
+    hits = np.zeros(6)
+    model.eval()
+    with torch.no_grad():
+        for lo in range(0, len(examples), batch_size):
+            chunk = examples[lo : lo + batch_size]
+            graphs = [e["graph"] for e in chunk]
+            b = M.collate(graphs, mean, std).to(device)
+            root_logp, logits = model(b)
+            root_logp, logits = root_logp.cpu().numpy(), logits.cpu().numpy()
+            ptr = b.ptr.cpu().numpy()
+            for j, e in enumerate(chunk):
+                rl = root_logp[ptr[j] : ptr[j + 1]]
+                g = graphs[j]
+                nodes = g.x[:, M.N_CONTINUOUS + M.N_ALARMS :]
+                truth = (index.get(e["type"], -1), e["root"])
+                for k, joint in enumerate((False, True)):
+                    t, r = M.decode(rl, logits[j], fault_types, nodes, g.mask, joint=joint)
+                    hits[3 * k] += t == truth[0]
+                    hits[3 * k + 1] += r == truth[1]
+                    hits[3 * k + 2] += (t, r) == truth
+    acc = hits / len(examples)
+    return {
+        "type": acc[0],
+        "root": acc[1],
+        "both": acc[2],
+        "type_joint": acc[3],
+        "root_joint": acc[4],
+        "both_joint": acc[5],
+        "n": float(len(examples)),
+    }
+
+
+def train(
+    *,
+    episodes: int = 20,
+    seed: int = 0,
+    epochs: int = 30,
+    device: str = "auto",
+    out: Path = DEFAULT_OUT,
+    snapshots: int = 5,
+    scenarios: Sequence[str] | None = None,
+    augment: bool = True,
+    hidden: int = 64,
+    layers: int = 3,
+    lr: float = 3e-3,
+    batch_size: int = 32,
+    progress: bool = True,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Collect, train, evaluate, save; returns the metadata written beside the weights."""
+    import torch
+
+    from pase_gym.scenarios import list_scenarios
+    from pase_gym.sim.faults import faults_for_split
+
+    t_start = time.monotonic()
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    dev = resolve_device(device)
+    names = list(scenarios) if scenarios is not None else list_scenarios("train")
+    examples = collect(names, episodes, snapshots, seed, augment=augment, progress=progress)
+    if not examples:
+        raise RuntimeError("no labelled examples collected (no alarms in any episode?)")
+    t_collect = time.monotonic() - t_start
+    fault_types = list(faults_for_split("train"))
+    index = {t: i for i, t in enumerate(fault_types)}
+    tr = [e for e in examples if e["seed"] % VALIDATION_EVERY != VALIDATION_EVERY - 1]
+    va = [e for e in examples if e["seed"] % VALIDATION_EVERY == VALIDATION_EVERY - 1]
+    if not tr:
+        tr, va = examples, []
+    mean, std = feature_stats([e["graph"] for e in tr])
+
+    model = M.GCNFR(len(fault_types), hidden=hidden, layers=layers).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
+    order_rng = np.random.default_rng(seed)
+    t_train = time.monotonic()
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = order_rng.permutation(len(tr))
+        total, seen = 0.0, 0
+        for lo in range(0, len(order), batch_size):
+            chunk = [tr[i] for i in order[lo : lo + batch_size]]
+            b = M.collate([e["graph"] for e in chunk], mean, std).to(dev)
+            root_logp, logits = model(b)
+            types = torch.tensor([index[e["type"]] for e in chunk], device=dev)
+            roots = b.ptr[:-1] + torch.tensor([e["root"] for e in chunk], device=dev)
+            loss = torch.nn.functional.cross_entropy(logits, types) - root_logp[roots].mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(chunk)
+            seen += len(chunk)
+        sched.step()
+        if progress:
+            note = f"loss {total / max(seen, 1):.3f}"
+            if va and (epoch % 10 == 0 or epoch == epochs):
+                v = evaluate(model, va, fault_types, mean, std, dev)
+                note += f" val type {v['type']:.3f} root {v['root']:.3f}"
+            _bar("train", epoch, epochs, t_train, note)
+    train_s = time.monotonic() - t_start
+    acc_train = evaluate(model, tr, fault_types, mean, std, dev)
+    acc_val = evaluate(model, va, fault_types, mean, std, dev)
+    model.to("cpu")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    M.save_checkpoint(out, model, fault_types, mean, std)
+    meta = {
+        "command": command or "python agents/gcn_fr/train.py",
+        "fault_types": fault_types,
+        "feature_mean": [round(float(v), 6) for v in mean],
+        "feature_std": [round(float(v), 6) for v in std],
+        "config": model.config,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "scenarios": names,
+        "augment_size": AUGMENT_SIZE if augment else None,
+        "episodes_per_scenario": episodes,
+        "snapshots": snapshots,
+        "seed": seed,
+        "epochs": epochs,
+        "device": dev,
+        "examples": {"train": len(tr), "validation": len(va)},
+        "validation": f"episode seeds with seed % {VALIDATION_EVERY} == {VALIDATION_EVERY - 1}",
+        "accuracy": {"train": _rounded(acc_train), "validation": _rounded(acc_val)},
+        "time_s": {"collect": round(t_collect, 1), "total": round(train_s, 1)},
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+    }
+    Path(str(out) + ".json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    if progress:
+        sys.stderr.write(f"saved {out} ({out.stat().st_size / 1024:.0f} KiB) in {train_s:.1f}s\n")
+    return meta
+
+
+def _rounded(d: dict[str, float]) -> dict[str, float]:
+    return {k: round(float(v), 4) for k, v in d.items()}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--episodes-per-scenario", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--snapshots",
+        type=int,
+        default=5,
+        help="observations per episode, a few seconds apart (default 5)",
+    )
+    parser.add_argument(
+        "--scenarios",
+        default=None,
+        help="comma-separated train scenarios (default: the whole train split)",
+    )
+    parser.add_argument(
+        "--no-augment",
+        action="store_true",
+        help="do not also run the tiny train scenarios on a ~200-node cloud",
+    )
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(max(1, args.threads))
+    command = "python agents/gcn_fr/train.py " + " ".join(
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
+    )
+    meta = train(
+        episodes=args.episodes_per_scenario,
+        seed=args.seed,
+        epochs=args.epochs,
+        device=args.device,
+        out=args.out,
+        snapshots=args.snapshots,
+        scenarios=args.scenarios.split(",") if args.scenarios else None,
+        augment=not args.no_augment,
+        command=command.strip(),
+    )
+    print(
+        json.dumps(
+            {"accuracy": meta["accuracy"], "time_s": meta["time_s"], "examples": meta["examples"]},
+            indent=2,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

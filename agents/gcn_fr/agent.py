@@ -138,6 +138,12 @@ class Agent:
                 raise FileNotFoundError(
                     f"GCN-FR weights not found at {self.weights}: run python agents/gcn_fr/train.py"
                 )
+            if str(self.device) == "cpu":
+                import torch
+
+                # one small graph per decision: extra threads only contend (2-core machines,
+                # several harness workers)
+                torch.set_num_threads(1)
             m = _model_module()
             self._model, self._types, self._mean, self._std = m.load_checkpoint(
                 self.weights, self.device

@@ -140,6 +140,9 @@ def write_figures(records: Sequence[Record], out: Path) -> list[Path]:
         means = [summary[a][metric].mean or 0.0 for a in agents]
         errs = [summary[a][metric].ci95 or 0.0 for a in agents]
         ax.bar(agents, means, yerr=errs, capsize=4, color="#4c72b0")
+        for i, a in enumerate(agents):
+            if summary[a][metric].mean is None:  # e.g. no recovered episode: no MTTR
+                ax.text(i, 0, "n/a", ha="center", va="bottom", fontsize=9)
         ax.set_ylabel(ylabel)
         ax.set_title(f"{ylabel} (mean, 95% CI over seeds)")
         fig.tight_layout()

@@ -1,0 +1,473 @@
+"""Calibration of the simulated experiments against Failure-Dataset-OpenStack.
+
+Everything here is fitted from the **train side** of the data set's duplicate-aware split
+(:meth:`~pase_gym.datasets.openstack.Dataset.train_test_split`), never from the rows the
+sim-to-real report evaluates on. Per campaign the calibration holds:
+
+- ``class_freq``: the share of each failure class among the campaign's train rows;
+- ``signature``: per class and per event column, ``[p_zero, ratio, values]``: how often the
+  column is 0 (missing), its mean count relative to the healthy mean (``ratio``; ``None``
+  when the healthy mean is 0), and the distribution of its non-zero counts
+  (``[[count, probability], ...]``, the :data:`TOP_VALUES` most frequent). The ``no_failure``
+  entry is the campaign's **healthy** count per experiment, the scale of every calibrated
+  count. A column absent from a class's entry was never non-zero in that class;
+- ``errors``: per class, the error events (``_ERROR`` RPCs, HTTP 4xx/5xx) that appear in at
+  least 5% of its rows, with that share (a readable summary of ``signature``);
+- ``injection_mix``: weights over the injection sites of
+  :data:`pase_gym.datasets.simulate.SITES`, fitted so that the classes the simulator derives
+  (``pilot_shares``: per site, the class shares of a small pilot run) mix to ``class_freq``
+  (maximum likelihood, by EM over the mixture weights). The data set does not say which fault
+  was injected in which experiment; this is the one thing about the campaign the mix infers.
+
+What is fitted (and so partly circular when the report scores on the same data set) is the
+event-count scale, the signatures of the columns the simulator does not model, and the
+injection mix. Which request chain fails, at which step, and hence which class an experiment
+gets, comes from the simulator's dynamics. ``docs/fidelity.md`` spells this out.
+
+Regenerate with ``python -m pase_gym.datasets.calibrate --out pase_gym/datasets/calibration.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pase_gym.datasets.openstack import (
+    CAMPAIGN_WORKLOADS,
+    CLASS_NAMES,
+    Dataset,
+    DatasetError,
+)
+from pase_gym.datasets.simulate import SITES, is_error_event, labels_of, run_experiment
+
+CALIBRATION_FILE = "calibration.json"
+FORMAT_VERSION = 1
+TOP_VALUES = 5
+"""Non-zero counts kept per (class, column): the most frequent ones."""
+
+DEFAULT_SPLIT: dict[str, Any] = {"test_size": 0.3, "seed": 0, "by": "group"}
+"""The duplicate-aware split the calibration is fitted on (its train side) and the report
+evaluates on (its test side)."""
+
+DEFAULT_PILOT = 32
+"""Pilot experiments per injection site and campaign when fitting the injection mix."""
+
+REGENERATE = "python -m pase_gym.datasets.calibrate --out pase_gym/datasets/calibration.json"
+
+ABOUT = {
+    "what": (
+        "Calibration of pase-gym's simulated experiments against Failure-Dataset-OpenStack "
+        "(GPL-3.0, not shipped; only these fitted summaries are). Fitted on the train side of "
+        "the duplicate-aware split in 'split' only; the sim-to-real report evaluates on its "
+        "test side."
+    ),
+    "regenerate": REGENERATE,
+    "fields": {
+        "columns": "the data set's 112 aligned event columns, in order",
+        "split": "parameters of Dataset.train_test_split, row counts, sha256 of the train rows",
+        "pilot": "pilot experiments per site and campaign, and their seed (injection mix fit)",
+        "campaigns.*.class_freq": "class -> share of the campaign's train rows",
+        "campaigns.*.columns_present": "the columns the campaign's tracer recorded",
+        "campaigns.*.signature": (
+            "class -> column -> [p_zero, ratio, values]: share of rows where the count is 0 "
+            "(missing), mean count / healthy mean (null when the healthy mean is 0), and "
+            "[[count, probability], ...] of the most frequent non-zero counts; no_failure is "
+            "the healthy count per experiment; a column left out is never non-zero"
+        ),
+        "campaigns.*.errors": "class -> [[error event, share of rows where it appears], ...]",
+        "campaigns.*.injection_mix": "site -> weight (sums to 1), fitted to class_freq by EM",
+        "campaigns.*.pilot_shares": "site -> class -> share of pilot experiments (simulator)",
+    },
+}
+
+
+@dataclass(frozen=True, eq=False)
+class CampaignCalibration:
+    """The fitted summaries of one campaign (see the module docstring)."""
+
+    name: str
+    profile: str
+    n_train_rows: int
+    class_freq: dict[str, float]
+    columns_present: tuple[str, ...]
+    present: np.ndarray  # bool over Calibration.columns
+    signature: dict[str, dict[str, tuple[float, float | None, list[list[float]]]]]
+    errors: dict[str, list[list[Any]]]
+    injection_mix: dict[str, float]
+    pilot_shares: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The campaign's classes, in :data:`CLASS_NAMES` order."""
+        return tuple(c for c in CLASS_NAMES if c in self.class_freq)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the file's layout)."""
+        return {
+            "profile": self.profile,
+            "n_train_rows": self.n_train_rows,
+            "class_freq": dict(self.class_freq),
+            "columns_present": list(self.columns_present),
+            "signature": {
+                k: {c: [e[0], e[1], [list(v) for v in e[2]]] for c, e in sig.items()}
+                for k, sig in self.signature.items()
+            },
+            "errors": {k: [list(v) for v in errs] for k, errs in self.errors.items()},
+            "injection_mix": dict(self.injection_mix),
+            "pilot_shares": {s: dict(v) for s, v in self.pilot_shares.items()},
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class Calibration:
+    """The whole calibration file, parsed."""
+
+    columns: tuple[str, ...]
+    split: dict[str, Any]
+    pilot: dict[str, Any]
+    campaigns: dict[str, CampaignCalibration]
+    version: int = FORMAT_VERSION
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the file's layout, header first)."""
+        return {
+            "_about": ABOUT,
+            "version": self.version,
+            "columns": list(self.columns),
+            "split": dict(self.split),
+            "pilot": dict(self.pilot),
+            "campaigns": {name: c.as_dict() for name, c in self.campaigns.items()},
+        }
+
+    def to_json(self) -> str:
+        """The file's text: nested objects on their own lines down to a class's signature
+        (one line per column), compact below that, so that it diffs and reads well."""
+        return _layout(self.as_dict(), 0) + "\n"
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the calibration to ``path`` (folders are created)."""
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(self.to_json(), encoding="utf-8")
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], source: str = "<mapping>") -> Calibration:
+        """Parse the file's layout.
+
+        Raises:
+            DatasetError: a field is missing or has the wrong shape.
+        """
+        try:
+            if int(raw["version"]) != FORMAT_VERSION:
+                raise DatasetError(
+                    f"expected calibration format version {FORMAT_VERSION}, found "
+                    f"{raw['version']}; regenerate it with: {REGENERATE}",
+                    path=source,
+                )
+            columns = tuple(str(c) for c in raw["columns"])
+            index = {c: j for j, c in enumerate(columns)}
+            campaigns = {}
+            for name, data in raw["campaigns"].items():
+                present_cols = tuple(str(c) for c in data["columns_present"])
+                present = np.zeros(len(columns), dtype=bool)
+                present[[index[c] for c in present_cols]] = True
+                present.setflags(write=False)
+                signature = {
+                    str(k): {
+                        str(c): (float(e[0]), None if e[1] is None else float(e[1]), e[2])
+                        for c, e in sig.items()
+                    }
+                    for k, sig in data["signature"].items()
+                }
+                campaigns[str(name)] = CampaignCalibration(
+                    name=str(name),
+                    profile=str(data["profile"]),
+                    n_train_rows=int(data["n_train_rows"]),
+                    class_freq={str(k): float(v) for k, v in data["class_freq"].items()},
+                    columns_present=present_cols,
+                    present=present,
+                    signature=signature,
+                    errors={str(k): list(v) for k, v in data["errors"].items()},
+                    injection_mix={str(k): float(v) for k, v in data["injection_mix"].items()},
+                    pilot_shares={
+                        str(s): {str(k): float(v) for k, v in d.items()}
+                        for s, d in data.get("pilot_shares", {}).items()
+                    },
+                )
+            return cls(
+                columns=columns,
+                split=dict(raw["split"]),
+                pilot=dict(raw["pilot"]),
+                campaigns=campaigns,
+            )
+        except DatasetError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise DatasetError(
+                f"expected a calibration file ({type(exc).__name__}: {exc}); regenerate it "
+                f"with: {REGENERATE}",
+                path=source,
+            ) from exc
+
+
+def _layout(value: Any, depth: int, max_depth: int = 5) -> str:
+    """JSON with one key per line for the first ``max_depth`` levels of objects."""
+    if isinstance(value, dict) and value and depth < max_depth:
+        pad = " " * (depth + 1)
+        items = [
+            f"{pad}{json.dumps(str(k))}: {_layout(v, depth + 1, max_depth)}"
+            for k, v in value.items()
+        ]
+        return "{\n" + ",\n".join(items) + "\n" + " " * depth + "}"
+    return json.dumps(value, separators=(",", ":"))
+
+
+def default_path() -> Path:
+    """Where the shipped calibration file is (inside the installed package)."""
+    return Path(str(resources.files("pase_gym.datasets").joinpath(CALIBRATION_FILE)))
+
+
+def load_calibration(path: str | os.PathLike[str] | None = None) -> Calibration:
+    """Read a calibration file (the shipped one by default).
+
+    Raises:
+        DatasetError: the file is missing or malformed.
+    """
+    source = default_path() if path is None else Path(path)
+    if not source.is_file():
+        raise DatasetError(
+            f"expected a calibration file, found none; create it with: {REGENERATE}", path=source
+        )
+    try:
+        raw = json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DatasetError(
+            f"expected a readable JSON calibration file: {exc}", path=source
+        ) from exc
+    return Calibration.from_dict(raw, source=str(source))
+
+
+# --------------------------------------------------------------------------------------------
+# Fitting
+# --------------------------------------------------------------------------------------------
+
+
+def rows_digest(rows: np.ndarray) -> str:
+    """sha256 of a sorted row-index array (how the calibration names its train side)."""
+    arr = np.ascontiguousarray(np.sort(np.asarray(rows, dtype=np.int64)))
+    return hashlib.sha256(arr.tobytes()).hexdigest()
+
+
+def split_rows(
+    dataset: Dataset, split: Mapping[str, Any] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The train and test rows of the calibration's split of ``dataset``."""
+    params = {**DEFAULT_SPLIT, **(split or {})}
+    return dataset.train_test_split(
+        test_size=float(params["test_size"]), seed=int(params["seed"]), by=params["by"]
+    )
+
+
+def column_signature(
+    counts: np.ndarray, healthy_mean: float | None
+) -> tuple[float, float | None, list[list[float]]] | None:
+    """``[p_zero, ratio, values]`` of one column's counts (``None`` if never non-zero)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    if counts.size == 0 or not (counts > 0).any():
+        return None
+    p_zero = float(np.mean(counts == 0))
+    ratio = None
+    if healthy_mean is not None and healthy_mean > 0:
+        ratio = round(float(counts.mean()) / healthy_mean, 3)
+    values, freq = np.unique(counts[counts > 0], return_counts=True)
+    order = np.lexsort((values, -freq))[:TOP_VALUES]  # most frequent first, ties: smaller count
+    total = float(freq[order].sum())
+    dist = [[int(values[i]), round(float(freq[i]) / total, 3)] for i in order.tolist()]
+    return round(p_zero, 4), ratio, dist
+
+
+def fit_signatures(
+    x: np.ndarray, labels: np.ndarray, columns: Sequence[str], present: np.ndarray
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[list[Any]]]]:
+    """Per class and present column, the signature; per class, the error events that appear."""
+    cols = np.flatnonzero(present)
+    healthy_rows = labels == "no_failure"
+    healthy_mean = x[healthy_rows].mean(axis=0) if healthy_rows.any() else np.zeros(x.shape[1])
+    signature: dict[str, dict[str, Any]] = {}
+    errors: dict[str, list[list[Any]]] = {}
+    for cls in CLASS_NAMES:
+        rows = labels == cls
+        if not rows.any():
+            continue
+        sig: dict[str, Any] = {}
+        errs: list[list[Any]] = []
+        for j in cols.tolist():
+            entry = column_signature(x[rows, j], float(healthy_mean[j]))
+            if entry is None:
+                continue
+            sig[columns[j]] = entry
+            if is_error_event(columns[j]) and 1.0 - entry[0] >= 0.05:
+                errs.append([columns[j], round(1.0 - entry[0], 3)])
+        signature[cls] = sig
+        errors[cls] = sorted(errs, key=lambda e: (-e[1], e[0]))
+    return signature, errors
+
+
+def pilot_shares(
+    campaign: str, classes: Sequence[str], n_per_site: int, seed: int
+) -> dict[str, dict[str, float]]:
+    """Per site, the class shares of ``n_per_site`` simulated experiments of ``campaign``."""
+    out: dict[str, dict[str, float]] = {}
+    for s, site in enumerate(SITES):
+        experiments = [
+            run_experiment(campaign, site, int(seed) * 1_000_003 + 7919 * s + i)
+            for i in range(int(n_per_site))
+        ]
+        labels = labels_of(experiments)
+        out[site] = {c: round(float(np.mean(labels == c)), 4) for c in classes}
+    return out
+
+
+def fit_mixture(
+    shares: np.ndarray, target: np.ndarray, iterations: int = 2000, tol: float = 1e-12
+) -> np.ndarray:
+    """Mixture weights ``w`` (>= 0, summing to 1) with ``w @ shares`` close to ``target``.
+
+    Maximises ``sum_c target_c log((w @ shares)_c)`` (the likelihood of the target class
+    shares) by EM over the mixture weights, from uniform weights: deterministic, and sites
+    with identical class shares keep equal weights.
+
+    Args:
+        shares: ``(n_sites, n_classes)``, each row a distribution over classes.
+        target: ``(n_classes,)``, a distribution.
+    """
+    shares = np.asarray(shares, dtype=np.float64)
+    target = np.asarray(target, dtype=np.float64)
+    w = np.full(shares.shape[0], 1.0 / shares.shape[0])
+    for _ in range(int(iterations)):
+        q = w @ shares
+        ratio = np.divide(target, q, out=np.zeros_like(q), where=q > 0)
+        new = w * (shares @ ratio)
+        total = new.sum()
+        if total <= 0:
+            break
+        new /= total
+        if np.abs(new - w).max() < tol:
+            w = new
+            break
+        w = new
+    return w
+
+
+def fit_calibration(
+    dataset: Dataset,
+    train_rows: np.ndarray,
+    *,
+    split: Mapping[str, Any] | None = None,
+    n_test_rows: int | None = None,
+    pilot: int = DEFAULT_PILOT,
+    pilot_seed: int = 0,
+) -> Calibration:
+    """Fit the calibration from ``dataset``'s rows ``train_rows`` only.
+
+    Args:
+        dataset: the aligned data set (:func:`~pase_gym.datasets.load_all`).
+        train_rows: the row indices to fit on (the train side of the split); no other row of
+            ``dataset`` is read.
+        split: the split parameters to record (:data:`DEFAULT_SPLIT` by default).
+        n_test_rows: the size of the other side, to record.
+        pilot: pilot experiments per injection site and campaign (injection mix).
+        pilot_seed: their seed.
+
+    Returns:
+        The :class:`Calibration`.
+    """
+    train_rows = np.sort(np.asarray(train_rows, dtype=np.int64))
+    if train_rows.size == 0:
+        raise DatasetError("expected train rows to fit the calibration on, found none")
+    x = np.asarray(dataset.X)[train_rows]
+    labels = np.asarray(dataset.labels)[train_rows]
+    camp_index = np.asarray(dataset.campaign_index)[train_rows]
+    params = {**DEFAULT_SPLIT, **(split or {})}
+    campaigns: dict[str, CampaignCalibration] = {}
+    for ci, name in enumerate(dataset.campaigns):
+        rows = camp_index == ci
+        if not rows.any():
+            continue
+        present = np.asarray(dataset.present[ci], dtype=bool)
+        xc, yc = x[rows], labels[rows]
+        classes = [c for c in CLASS_NAMES if (yc == c).any()]
+        freq = {c: round(float(np.mean(yc == c)), 4) for c in classes}
+        signature, errors = fit_signatures(xc, yc, dataset.columns, present)
+        shares = pilot_shares(name, classes, pilot, pilot_seed)
+        matrix = np.array([[shares[s][c] for c in classes] for s in SITES])
+        weights = fit_mixture(matrix, np.array([freq[c] for c in classes]))
+        mix = {s: round(float(w), 5) for s, w in zip(SITES, weights, strict=True) if w >= 5e-6}
+        campaigns[name] = CampaignCalibration(
+            name=name,
+            profile=CAMPAIGN_WORKLOADS[name],
+            n_train_rows=int(rows.sum()),
+            class_freq=freq,
+            columns_present=tuple(dataset.columns[j] for j in np.flatnonzero(present).tolist()),
+            present=present,
+            signature=signature,
+            errors=errors,
+            injection_mix=mix,
+            pilot_shares=shares,
+        )
+    return Calibration(
+        columns=tuple(dataset.columns),
+        split={
+            **params,
+            "n_train": int(train_rows.size),
+            "n_test": None if n_test_rows is None else int(n_test_rows),
+            "train_sha256": rows_digest(train_rows),
+        },
+        pilot={"per_site": int(pilot), "seed": int(pilot_seed), "sites": len(SITES)},
+        campaigns=campaigns,
+    )
+
+
+def calibrate_dataset(
+    dataset: Dataset,
+    *,
+    split: Mapping[str, Any] | None = None,
+    pilot: int = DEFAULT_PILOT,
+    pilot_seed: int = 0,
+) -> Calibration:
+    """Split ``dataset`` (duplicate-aware) and fit the calibration on its train side."""
+    params = {**DEFAULT_SPLIT, **(split or {})}
+    train, test = split_rows(dataset, params)
+    return fit_calibration(
+        dataset, train, split=params, n_test_rows=test.size, pilot=pilot, pilot_seed=pilot_seed
+    )
+
+
+def check_split(calibration: Calibration, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Recompute the calibration's split on ``dataset`` and check it names the same train rows.
+
+    Returns:
+        ``(train, test)`` row indices.
+
+    Raises:
+        DatasetError: the data set or the split differs from the one the calibration was
+            fitted on (regenerate the calibration).
+    """
+    train, test = split_rows(dataset, calibration.split)
+    if rows_digest(train) != calibration.split.get("train_sha256"):
+        raise DatasetError(
+            "the calibration was fitted on a different train split of the data set (the data or "
+            f"the split changed); regenerate it with: {REGENERATE}"
+        )
+    if tuple(dataset.columns) != calibration.columns:
+        raise DatasetError("the calibration's columns differ from the data set's columns")
+    return train, test

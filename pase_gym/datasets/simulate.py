@@ -1,0 +1,519 @@
+"""Simulated experiments shaped like the rows of Failure-Dataset-OpenStack.
+
+One *experiment* here mirrors one row of the data set: a single pass of a campaign's workload
+script on the ``tiny`` cloud (an all-in-one controller, like the data set's single-node
+deployment) while one fault is active, or none. What the simulator decides, and what it does
+not:
+
+- **The simulator's own dynamics decide the outcome.** The episode runs for :data:`WINDOW`
+  ticks with the campaign's workload profile and one fault injected at a seeded onset. The
+  workload script issues its requests at fixed ticks (:data:`SCRIPTS`); each request walks its
+  event chain (:data:`pase_gym.sim.signals.EVENT_CHAINS`) and stops at the first step whose
+  role fails, with the probability the simulator reports for that role at that tick
+  (``state.role_err``, the same failure shares :func:`~pase_gym.sim.signals.accumulate_events`
+  turns into expected counts). A request that stops emits none of its later events (the
+  omission semantics of the simulator) and the error variant of the failing step for
+  :data:`ERROR_SHARE` of the failures. The ``ssh`` step asks whether a booted instance answers
+  on the data plane (``state.works`` and ``state.err`` of the instances) while the control
+  plane worked. The **class** is the class of the first step that failed
+  (:data:`Phase.failure_class`), or ``no_failure``; it is never read from the fault type.
+- **The native event stream** is what the simulator's monitoring shows over the window: the
+  Poisson counts of :meth:`pase_gym.episode.Episode.observe` over its 46 event types, aligned
+  to the data set's 112 columns (every other column stays 0). This is the *uncalibrated*
+  simulator.
+- **Calibrated rows** (:func:`calibrated_matrix`) use the same pass: a column the pass emits
+  (the simulator's vocabulary) gets a count drawn from the campaign's healthy count
+  distribution when its step completed and 0 when it was omitted; the columns the simulator
+  does not model (about 66 of 112) are drawn from the calibration: from the class's fitted
+  omission signature (``mode="full"``), or from the healthy distribution whatever the class
+  (``mode="scale"``, an ablation that keeps only the event-count scale). See
+  :mod:`pase_gym.datasets.calibration` and ``docs/fidelity.md``.
+
+Injection sites are where the data set's campaigns injected: emulated software bugs (a thrown
+exception, a wrong return value, a missing call, a crash or hang) in Nova, Cinder and Neutron
+services. They map to the simulator's ``process`` family (``process_crash``, ``process_hang``)
+and ``deploy`` family (``bad_deploy``: part of the requests fail; ``config_drift``: nearly all
+fail) on the Nova, Cinder and Neutron roles (:data:`BUG_FAULTS`, :data:`BUG_ROLES`), plus the
+site ``none``: a bug that was injected but never activated in the window. Every experiment is
+seeded and deterministic.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from pase_gym.datasets.openstack import CAMPAIGN_WORKLOADS, CAMPAIGNS, DatasetError
+from pase_gym.episode import Episode
+from pase_gym.scenarios import ScenarioSpec, load_scenario
+from pase_gym.sim.faults import FAMILIES, FAULTS
+from pase_gym.sim.roles import ROLE_INDEX
+from pase_gym.sim.signals import EVENT_CHAINS, EVENT_NAMES
+
+if TYPE_CHECKING:
+    from pase_gym.datasets.calibration import Calibration
+
+WINDOW = 240
+"""Ticks (simulated seconds) one experiment runs: one pass of the campaign's workload script."""
+
+ONSET_RANGE = (1, WINDOW // 2)
+"""The fault's onset is drawn uniformly from these ticks (the first half of the window)."""
+
+SIM_STEP = 10
+"""Ticks between the simulator's evaluations while the window runs (onsets are exact)."""
+
+COUPLED = True
+ERROR_SHARE = 0.3
+"""Share of failing steps that emit their error variant (as in ``accumulate_events``)."""
+
+SSH_STEP_NAME = "ssh"
+
+BUG_FAULTS: tuple[str, ...] = ("process_crash", "process_hang", "bad_deploy", "config_drift")
+"""Simulator fault types that stand for the data set's emulated software bugs."""
+
+BUG_ROLES: tuple[str, ...] = (
+    "nova-api",
+    "nova-conductor",
+    "nova-scheduler",
+    "nova-compute",
+    "cinder-api",
+    "cinder-scheduler",
+    "cinder-volume",
+    "neutron-server",
+    "dhcp-agent",
+    "l3-agent",
+    "ovs-agent",
+)
+"""The Nova, Cinder and Neutron services the data set's campaigns injected bugs into."""
+
+NO_FAULT = "none"
+"""The site of an experiment whose bug never activates within the window."""
+
+SITES: tuple[str, ...] = (NO_FAULT, *(f"{f}@{r}" for f in BUG_FAULTS for r in BUG_ROLES))
+"""Every injection site, ``<fault type>@<role>`` or ``none``."""
+
+Mode = Literal["full", "scale"]
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One step of a campaign's workload script.
+
+    Attributes:
+        name: what the step does (``boot``, ``volume-attach``, ``ssh`` ...).
+        chain: the request type in :data:`~pase_gym.sim.signals.EVENT_CHAINS` it issues, or
+            ``None`` for the data-plane ``ssh`` check.
+        start: first chain step the request walks.
+        stop: one past its last chain step (``None``: to the end of the chain).
+        failure_class: the class an experiment gets when this is its first failing step, or
+            ``None`` when the campaign's workload did not assert on it.
+        needs: the steps that must have completed for this one to run (it is skipped
+            otherwise: there is nothing to attach a volume to, nobody to SSH into).
+        teardown: the step always runs, whatever failed before (resource clean-up).
+    """
+
+    name: str
+    chain: str | None
+    start: int = 0
+    stop: int | None = None
+    failure_class: str | None = None
+    needs: tuple[str, ...] = ()
+    teardown: bool = False
+
+    def steps(self) -> range:
+        """Indices of the chain steps this phase walks."""
+        if self.chain is None:
+            return range(0)
+        end = len(EVENT_CHAINS[self.chain]) if self.stop is None else self.stop
+        return range(self.start, end)
+
+
+SCRIPTS: dict[str, tuple[Phase, ...]] = {
+    # the balanced workload: network, volume, an instance on the network with the volume
+    # attached, SSH into it, clean-up
+    "DEPL": (
+        Phase("network", "network", failure_class="network_failure"),
+        Phase("volume-create", "volume", 0, 3, "volume_failure"),
+        Phase("boot", "boot", failure_class="instance_failure", needs=("network",)),
+        Phase(
+            "volume-attach", "volume", 3, None, "volume_failure", needs=("boot", "volume-create")
+        ),
+        Phase(SSH_STEP_NAME, None, failure_class="ssh_failure", needs=("boot",)),
+        Phase("cleanup", "cleanup", failure_class="cleanup_failure", teardown=True),
+    ),
+    # Neutron resources, an instance on them, routers and ports, SSH; no volumes; the
+    # clean-up deletes Neutron resources only and is not asserted on
+    "NET": (
+        Phase("network-create", "network", 0, 4, "network_failure"),
+        Phase("boot", "boot", failure_class="instance_failure", needs=("network-create",)),
+        Phase("network-router", "network", 4, None, "network_failure", needs=("network-create",)),
+        Phase(SSH_STEP_NAME, None, failure_class="ssh_failure", needs=("boot", "network-router")),
+        Phase("cleanup", "cleanup", 4, None, teardown=True),
+    ),
+    # Cinder volumes, an instance booted with them, attachments, clean-up; no network
+    # creation, no SSH, no router deletion
+    "STO": (
+        Phase("volume-create", "volume", 0, 3, "volume_failure"),
+        Phase("boot", "boot", failure_class="instance_failure", needs=("volume-create",)),
+        Phase(
+            "volume-attach", "volume", 3, None, "volume_failure", needs=("boot", "volume-create")
+        ),
+        Phase("cleanup", "cleanup", 0, 5, "cleanup_failure", teardown=True),
+    ),
+}
+"""Per campaign, the workload script: its steps in order (see ``docs/fidelity.md``).
+
+A script issues the request types whose events the campaign's tracer recorded and asserts on
+the classes the campaign's labels name (NET has no Cinder events and no volume or clean-up
+class; STO has no network-creation events and no network or SSH class); its clean-up deletes
+what that workload creates (NET: Neutron resources only; STO: no routers). A chain step whose
+event the campaign did not record (STO: ``q-plugin_get_ports``,
+``compute_reserve_block_device_name``, ``compute_attach_volume``) still runs and can still
+fail, but leaves no trace in the row. The order of the steps and what each needs follow the
+order of operations visible in the data set's rows (which events are still present when a
+given class occurred): a failed step skips the steps that need it, and the class is that of
+the first step that failed."""
+
+
+def phase_ticks(campaign: str) -> tuple[int, ...]:
+    """Ticks at which the script's steps run: evenly spread over the window."""
+    n = len(SCRIPTS[_campaign(campaign)])
+    return tuple(round((i + 1) * WINDOW / (n + 1)) for i in range(n))
+
+
+def _campaign(name: str) -> str:
+    key = str(name).strip()
+    if key.upper() in CAMPAIGNS:
+        return key.upper()
+    for campaign, workload in CAMPAIGN_WORKLOADS.items():
+        if key.lower() == workload:
+            return campaign
+    raise DatasetError(f"unknown campaign: expected one of {', '.join(CAMPAIGNS)}, found {name!r}")
+
+
+def campaign_classes(campaign: str) -> tuple[str, ...]:
+    """The classes a simulated experiment of ``campaign`` can get (script order, then none)."""
+    out: list[str] = []
+    for phase in SCRIPTS[_campaign(campaign)]:
+        if phase.failure_class and phase.failure_class not in out:
+            out.append(phase.failure_class)
+    return (*out, "no_failure")
+
+
+def script_events(campaign: str) -> tuple[str, ...]:
+    """Event names the campaign's script can emit (completed steps and their error variants)."""
+    names: list[str] = []
+    for phase in SCRIPTS[_campaign(campaign)]:
+        if phase.chain is None:
+            continue
+        chain = EVENT_CHAINS[phase.chain]
+        for k in phase.steps():
+            event, _role, _per, error = chain[k]
+            for item in (event, error):
+                if item and item not in names:
+                    names.append(item)
+    return tuple(names)
+
+
+def _check_site(site: str) -> tuple[str, str] | None:
+    if site == NO_FAULT:
+        return None
+    fault, sep, role = site.partition("@")
+    if not sep or fault not in FAULTS or role not in ROLE_INDEX:
+        raise DatasetError(
+            f"expected an injection site '<fault type>@<role>' or {NO_FAULT!r}, found {site!r}"
+        )
+    return fault, role
+
+
+@functools.lru_cache(maxsize=512)
+def _scenario(campaign: str, site: str, onset: int) -> ScenarioSpec:
+    parsed = _check_site(site)
+    if parsed is None:
+        # a bug that never activates: scheduled after the window ends
+        fault, role, onset = "process_crash", "nova-api", WINDOW + 5
+    else:
+        fault, role = parsed
+    split = FAMILIES[FAULTS[fault].family].splits[0]
+    return load_scenario(
+        {
+            "name": f"fidelity-{campaign.lower()}",
+            "split": split,
+            "topology": {"nodes": "tiny", "seed": 0},
+            "workload": {"profile": CAMPAIGN_WORKLOADS[campaign]},
+            "faults": [{"type": fault, "role": role, "onset": int(onset)}],
+            "budget": WINDOW + 10,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One simulated experiment (one row-to-be).
+
+    Attributes:
+        campaign: DEPL, NET or STO.
+        site: the injection site (``<fault type>@<role>`` or ``none``).
+        seed: the experiment's seed (episode and draws).
+        onset: tick of the fault's onset (after the window for ``none``).
+        label: the class derived from the simulated outcome.
+        outcomes: per script step, ``-1`` when it completed, the index of the chain step it
+            stopped at when it failed (``0`` for a failed ``ssh`` check), ``-2`` when it did not
+            run (a step it needs failed or was skipped).
+        errors: the error-variant events the failing steps emitted.
+        native: the simulator's own event counts over the window, over :data:`EVENT_NAMES`.
+    """
+
+    campaign: str
+    site: str
+    seed: int
+    onset: int
+    label: str
+    outcomes: tuple[int, ...]
+    errors: tuple[str, ...]
+    native: tuple[int, ...]
+
+
+def _walk(
+    chain: str, steps: range, role_err: np.ndarray, rng: np.random.Generator
+) -> tuple[int, str | None]:
+    """Walk one request through ``steps``; return (-1, None) or (failing step, error event)."""
+    spec = EVENT_CHAINS[chain]
+    for k in steps:
+        _event, role, _per, error = spec[k]
+        p_fail = float(np.clip(role_err[ROLE_INDEX[role]], 0.0, 1.0))
+        if rng.random() < p_fail:
+            emitted = error if (error is not None and rng.random() < ERROR_SHARE) else None
+            return k, emitted
+    return -1, None
+
+
+def _data_plane_failure(episode: Episode) -> float:
+    """Share of the active instances that do not answer on the data plane."""
+    state = episode.state
+    ids = state.topo.instance_ids
+    ids = ids[state.active[ids]]
+    if ids.size == 0:
+        return 1.0
+    ok = state.works[ids] * (1.0 - np.clip(state.err[ids], 0.0, 1.0))
+    return float(1.0 - ok.mean())
+
+
+def run_experiment(campaign: str, site: str, seed: int, *, onset: int | None = None) -> Experiment:
+    """Run one seeded experiment of ``campaign`` with a fault at ``site`` (or ``none``).
+
+    Args:
+        campaign: DEPL, NET or STO (or the workload names).
+        site: an entry of :data:`SITES`.
+        seed: the same seed gives the same experiment, in any process.
+        onset: the fault's onset tick in ``[1, WINDOW)``; by default drawn from
+            :data:`ONSET_RANGE` with the experiment's seed.
+
+    Returns:
+        The :class:`Experiment`, its class derived from what failed in the simulation.
+    """
+    campaign = _campaign(campaign)
+    _check_site(site)
+    ss = np.random.SeedSequence([int(seed), CAMPAIGNS.index(campaign), SITES.index(site)])
+    episode_seed, draw_seed = (int(s.generate_state(1)[0]) for s in ss.spawn(2))
+    rng = np.random.default_rng(draw_seed)
+    drawn = int(rng.integers(ONSET_RANGE[0], ONSET_RANGE[1] + 1))
+    if onset is None:
+        onset = drawn
+    elif not 1 <= int(onset) < WINDOW:
+        raise DatasetError(f"expected an onset tick in [1, {WINDOW}), found {onset!r}")
+    onset = int(onset)
+    spec = _scenario(campaign, site, onset)
+    episode = Episode(spec, seed=episode_seed)
+    episode.reset(skip_to_incident=False)
+    script = SCRIPTS[campaign]
+    outcomes: list[int] = []
+    errors: list[str] = []
+    label = "no_failure"
+    failed = False
+    completed: set[str] = set()
+    for phase, tick in zip(script, phase_ticks(campaign), strict=True):
+        if tick > episode.state.tick:
+            episode.wait(tick - episode.state.tick, step=SIM_STEP)
+        if not phase.teardown and not all(n in completed for n in phase.needs):
+            outcomes.append(-2)
+            continue
+        if phase.chain is None:  # the SSH check: does a booted instance answer?
+            stop = 0 if rng.random() < _data_plane_failure(episode) else -1
+        else:
+            stop, error = _walk(phase.chain, phase.steps(), episode.state.role_err, rng)
+            if error is not None:
+                errors.append(error)
+        outcomes.append(stop)
+        if stop < 0:
+            completed.add(phase.name)
+        elif not failed:
+            failed = True
+            if phase.failure_class is not None:
+                label = phase.failure_class
+    if episode.state.tick < WINDOW:
+        episode.wait(WINDOW - episode.state.tick, step=SIM_STEP)
+    native = episode.observe().events.astype(np.int64)
+    return Experiment(
+        campaign=campaign,
+        site=site,
+        seed=int(seed),
+        onset=onset if site != NO_FAULT else WINDOW + 5,
+        label=label,
+        outcomes=tuple(outcomes),
+        errors=tuple(errors),
+        native=tuple(int(v) for v in native),
+    )
+
+
+def draw_sites(mix: Mapping[str, float], n: int, rng: np.random.Generator) -> list[str]:
+    """Draw ``n`` injection sites from a mixture (site -> weight; weights need not sum to 1)."""
+    names = [s for s in SITES if mix.get(s, 0.0) > 0.0]
+    if not names:
+        raise DatasetError("expected an injection mix with at least one positive weight")
+    unknown = sorted(set(mix) - set(SITES))
+    if unknown:
+        raise DatasetError(f"unknown injection sites in the mix: {', '.join(unknown)}")
+    w = np.array([mix[s] for s in names], dtype=np.float64)
+    picks = rng.choice(len(names), size=int(n), p=w / w.sum())
+    return [names[int(i)] for i in picks]
+
+
+def uniform_mix() -> dict[str, float]:
+    """Every site equally likely (the uncalibrated simulator's injection campaign)."""
+    return {s: 1.0 / len(SITES) for s in SITES}
+
+
+def simulate_campaign(
+    campaign: str, n: int, *, seed: int = 0, mix: Mapping[str, float] | None = None
+) -> list[Experiment]:
+    """Run ``n`` experiments of ``campaign`` with sites drawn from ``mix`` (default uniform).
+
+    Experiment ``i`` is seeded from ``(seed, i)``, so the first ``m`` experiments of a larger
+    run are the ``m`` experiments of a smaller one with the same seed and mix.
+    """
+    campaign = _campaign(campaign)
+    mix = uniform_mix() if mix is None else mix
+    site_rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x51E5]))
+    sites = draw_sites(mix, n, site_rng)
+    return [
+        run_experiment(campaign, site, int(seed) * 1_000_003 + i) for i, site in enumerate(sites)
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Experiments -> rows over the data set's columns
+# --------------------------------------------------------------------------------------------
+
+
+def _column_index(columns: Sequence[str]) -> dict[str, int]:
+    return {c: j for j, c in enumerate(columns)}
+
+
+def native_matrix(experiments: Sequence[Experiment], columns: Sequence[str]) -> np.ndarray:
+    """The simulator's own event counts, aligned to ``columns`` (absent names stay 0).
+
+    Returns:
+        ``(len(experiments), len(columns))`` int64.
+    """
+    index = _column_index(columns)
+    src = np.array([i for i, name in enumerate(EVENT_NAMES) if name in index], dtype=np.intp)
+    dst = np.array([index[EVENT_NAMES[i]] for i in src.tolist()], dtype=np.intp)
+    out = np.zeros((len(experiments), len(columns)), dtype=np.int64)
+    if experiments:
+        native = np.array([e.native for e in experiments], dtype=np.int64)
+        out[:, dst] = native[:, src]
+    return out
+
+
+def labels_of(experiments: Sequence[Experiment]) -> np.ndarray:
+    """The derived classes of ``experiments``."""
+    return np.array([e.label for e in experiments], dtype="<U16")
+
+
+def _draw_value(rng: np.random.Generator, dist: Sequence[Sequence[float]]) -> int:
+    """Draw a count from ``[[value, probability], ...]`` (probabilities renormalised)."""
+    values = np.array([d[0] for d in dist], dtype=np.float64)
+    probs = np.array([d[1] for d in dist], dtype=np.float64)
+    return int(values[int(rng.choice(values.size, p=probs / probs.sum()))])
+
+
+def calibrated_matrix(
+    experiments: Sequence[Experiment],
+    calibration: Calibration,
+    *,
+    mode: Mode = "full",
+) -> np.ndarray:
+    """Rows over the calibration's columns for simulated experiments.
+
+    Columns the campaign's script emits: a healthy count (drawn from the campaign's healthy
+    distribution) when the step completed, 0 when it was omitted; a failing step's error
+    variant counts 1 when it was emitted. Every other column the campaign has: drawn from the
+    class's omission signature (``mode="full"``) or from the healthy distribution
+    (``mode="scale"``). The draws of experiment ``e`` are seeded from ``e.seed``.
+
+    Returns:
+        ``(len(experiments), len(calibration.columns))`` int64.
+    """
+    if mode not in ("full", "scale"):
+        raise DatasetError(f"expected mode 'full' or 'scale', found {mode!r}")
+    columns = calibration.columns
+    index = _column_index(columns)
+    out = np.zeros((len(experiments), len(columns)), dtype=np.int64)
+    for i, exp in enumerate(experiments):
+        camp = calibration.campaigns[exp.campaign]
+        rng = np.random.default_rng(
+            np.random.SeedSequence(
+                [exp.seed, 0xCA1, CAMPAIGNS.index(exp.campaign), SITES.index(exp.site)]
+            )
+        )
+        healthy = camp.signature["no_failure"]
+        # 1) the columns the simulator's pass decides
+        done: dict[str, int] = {}
+        for phase, outcome in zip(SCRIPTS[exp.campaign], exp.outcomes, strict=True):
+            if phase.chain is None or outcome == -2:
+                continue
+            chain = EVENT_CHAINS[phase.chain]
+            for k in phase.steps():
+                if outcome >= 0 and k >= outcome:
+                    break
+                done[chain[k][0]] = 1
+        modelled = set(script_events(exp.campaign))
+        for name in sorted(modelled):
+            j = index.get(name)
+            if j is None or not camp.present[j]:
+                continue
+            if name in done and name in healthy:
+                p_zero, _ratio, values = healthy[name]
+                if values and rng.random() >= p_zero:
+                    out[i, j] = _draw_value(rng, values)
+        for name in exp.errors:
+            j = index.get(name)
+            if j is not None and camp.present[j]:
+                out[i, j] += 1
+        # 2) the columns it does not model: the calibration's signature
+        signature = camp.signature[exp.label] if mode == "full" else healthy
+        shared = rng.random()  # one latent "how far the run got" for the omissions of a row
+        for name in camp.columns_present:
+            if name in modelled:
+                continue
+            entry = signature.get(name)
+            if entry is None:  # never seen non-zero for this class
+                continue
+            p_zero, _ratio, values = entry
+            u = rng.random() if (is_error_event(name) or not COUPLED) else shared
+            if values and u >= p_zero:
+                out[i, index[name]] = _draw_value(rng, values)
+    return out
+
+
+def is_error_event(name: str) -> bool:
+    """Whether an event name marks an error (``_ERROR`` RPCs, HTTP 4xx/5xx answers)."""
+    if name.endswith("_ERROR"):
+        return True
+    tail = name.rsplit("_", 1)[-1]
+    return tail.isdecimal() and int(tail) >= 400

@@ -1,7 +1,11 @@
 """Real-world data sets that the simulator is calibrated and checked against.
 
 :mod:`pase_gym.datasets.openstack` loads Failure-Dataset-OpenStack (GPL-3.0, not shipped; see
-:func:`find_data_root` for where it is looked for).
+:func:`find_data_root` for where it is looked for). :mod:`pase_gym.datasets.simulate` runs
+simulated experiments shaped like its rows, :mod:`pase_gym.datasets.calibration` fits them to
+the data set's train side (``python -m pase_gym.datasets.calibrate``) and
+:mod:`pase_gym.datasets.fidelity` writes the sim-to-real report
+(``python -m pase_gym.datasets.fidelity``); ``docs/fidelity.md`` explains all three.
 """
 
 from __future__ import annotations

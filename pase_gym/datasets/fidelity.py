@@ -705,7 +705,12 @@ def plot_confusions(report: Mapping[str, Any], path: Path) -> Path | None:
                         fontsize=7,
                         color=colour,
                     )
-            title = "sim-trained (calibrated)" if variant == "calibrated" else "real-on-real"
+            n_seeds = report["settings"]["n_seeds"]
+            title = (
+                f"sim-trained (calibrated, {n_seeds} seeds summed)"
+                if variant == "calibrated"
+                else "real-on-real"
+            )
             ax.set_title(f"{name}: {title}\nmacro-F1 {c['macro_f1'][variant]:.3f}", fontsize=9)
             if col == 0:
                 ax.set_ylabel("true class")

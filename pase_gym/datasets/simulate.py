@@ -66,7 +66,12 @@ ONSET_RANGE = (1, WINDOW // 2)
 SIM_STEP = 10
 """Ticks between the simulator's evaluations while the window runs (onsets are exact)."""
 
-COUPLED = True
+COUPLED_OMISSIONS = True
+"""Draw the omissions of a row's unmodelled columns from one shared latent (a column with a
+larger ``p_zero`` goes missing first, as when a run stops early); error columns are always
+drawn independently. Checked against independent draws on a development split of the train
+side only (similar F1, slightly lower discriminator AUC)."""
+
 ERROR_SHARE = 0.3
 """Share of failing steps that emit their error variant (as in ``accumulate_events``)."""
 
@@ -473,7 +478,7 @@ def calibrated_matrix(
         )
         healthy = camp.signature["no_failure"]
         # 1) the columns the simulator's pass decides
-        done: dict[str, int] = {}
+        done: set[str] = set()
         for phase, outcome in zip(SCRIPTS[exp.campaign], exp.outcomes, strict=True):
             if phase.chain is None or outcome == -2:
                 continue
@@ -481,7 +486,7 @@ def calibrated_matrix(
             for k in phase.steps():
                 if outcome >= 0 and k >= outcome:
                     break
-                done[chain[k][0]] = 1
+                done.add(chain[k][0])
         modelled = set(script_events(exp.campaign))
         for name in sorted(modelled):
             j = index.get(name)
@@ -505,7 +510,7 @@ def calibrated_matrix(
             if entry is None:  # never seen non-zero for this class
                 continue
             p_zero, _ratio, values = entry
-            u = rng.random() if (is_error_event(name) or not COUPLED) else shared
+            u = rng.random() if (is_error_event(name) or not COUPLED_OMISSIONS) else shared
             if values and u >= p_zero:
                 out[i, index[name]] = _draw_value(rng, values)
     return out

@@ -1,0 +1,186 @@
+"""Tests of the simulated experiments (pase_gym.datasets.simulate).
+
+These need neither the data set nor the network: the experiments come from the simulator, and
+the calibrated rows from the calibration file shipped inside the package.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pase_gym.datasets import DatasetError
+from pase_gym.datasets.calibration import load_calibration
+from pase_gym.datasets.openstack import DEFAULT_LABEL_MAP
+from pase_gym.datasets.simulate import (
+    BUG_FAULTS,
+    BUG_ROLES,
+    NO_FAULT,
+    SCRIPTS,
+    SITES,
+    WINDOW,
+    calibrated_matrix,
+    campaign_classes,
+    labels_of,
+    native_matrix,
+    phase_ticks,
+    run_experiment,
+    script_events,
+    simulate_campaign,
+)
+from pase_gym.sim.faults import FAMILIES, FAULTS
+from pase_gym.sim.signals import EVENT_NAMES
+
+
+@pytest.fixture(scope="module")
+def calibration():
+    return load_calibration()
+
+
+def test_sites_are_bugs_in_nova_cinder_neutron() -> None:
+    assert SITES[0] == NO_FAULT
+    assert len(SITES) == 1 + len(BUG_FAULTS) * len(BUG_ROLES)
+    for fault in BUG_FAULTS:
+        assert FAULTS[fault].family in ("process", "deploy")
+        assert "train" in FAMILIES[FAULTS[fault].family].splits
+    assert all(
+        r.split("-")[0] in ("nova", "cinder", "neutron", "dhcp", "l3", "ovs") for r in BUG_ROLES
+    )
+
+
+@pytest.mark.parametrize("campaign", ["DEPL", "NET", "STO"])
+def test_script_classes_are_the_campaigns_classes(campaign: str) -> None:
+    assert set(campaign_classes(campaign)) == set(DEFAULT_LABEL_MAP[campaign].values())
+    ticks = phase_ticks(campaign)
+    assert len(ticks) == len(SCRIPTS[campaign])
+    assert list(ticks) == sorted(ticks) and ticks[0] > 0 and ticks[-1] < WINDOW
+    names = [p.name for p in SCRIPTS[campaign]]
+    for i, phase in enumerate(SCRIPTS[campaign]):
+        assert all(n in names[:i] for n in phase.needs), "a step may only need earlier ones"
+
+
+def test_experiment_is_deterministic_for_a_seed() -> None:
+    a = run_experiment("DEPL", "bad_deploy@nova-compute", 11)
+    b = run_experiment("deployment", "bad_deploy@nova-compute", 11)
+    assert a == b
+    others = {run_experiment("DEPL", "bad_deploy@nova-compute", s) for s in range(12, 20)}
+    assert len({(e.onset, e.outcomes, e.native) for e in others}) > 1
+
+
+def test_simulate_campaign_prefix_and_determinism() -> None:
+    short = simulate_campaign("NET", 6, seed=3)
+    long = simulate_campaign("NET", 10, seed=3)
+    assert long[:6] == short
+    assert simulate_campaign("NET", 10, seed=3) == long
+
+
+@pytest.mark.parametrize(
+    ("campaign", "site", "onset", "expected"),
+    [
+        # a crash of nova-compute before the boot: the boot chain stops at the compute step
+        ("DEPL", "process_crash@nova-compute", 5, "instance_failure"),
+        ("STO", "process_crash@nova-compute", 5, "instance_failure"),
+        # a cinder-volume fault: the volume chain stops at lvm_create_volume
+        ("DEPL", "process_crash@cinder-volume", 5, "volume_failure"),
+        ("STO", "config_drift@cinder-volume", 5, "volume_failure"),
+        # the l3-agent down before the network step: network creation fails ...
+        ("DEPL", "process_crash@l3-agent", 5, "network_failure"),
+        # ... down after it: the boot works, the instance does not answer on the data plane
+        ("DEPL", "process_crash@l3-agent", 40, "ssh_failure"),
+        # cinder-api down only when the clean-up deletes the volume
+        ("DEPL", "process_crash@cinder-api", 180, "cleanup_failure"),
+        ("NET", "process_crash@neutron-server", 5, "network_failure"),
+        # a Cinder bug does not touch NET's workload
+        ("NET", "process_crash@cinder-scheduler", 5, "no_failure"),
+        ("DEPL", NO_FAULT, None, "no_failure"),
+        ("NET", NO_FAULT, None, "no_failure"),
+    ],
+)
+def test_class_comes_from_the_simulated_outcome(
+    campaign: str, site: str, onset: int | None, expected: str
+) -> None:
+    for seed in range(3):
+        exp = run_experiment(campaign, site, seed, onset=onset)
+        assert exp.label == expected, (seed, exp)
+        failed = [o for o in exp.outcomes if o >= 0]
+        assert bool(failed) == (expected != "no_failure") or campaign == "NET"
+
+
+def test_a_failed_step_omits_its_later_events() -> None:
+    exp = run_experiment("DEPL", "process_crash@nova-compute", 0, onset=5)
+    boot = [p.name for p in SCRIPTS["DEPL"]].index("boot")
+    assert exp.outcomes[boot] == 3  # compute_build_and_run_instance is the chain's 4th step
+    attach = [p.name for p in SCRIPTS["DEPL"]].index("volume-attach")
+    assert exp.outcomes[attach] == -2  # nothing to attach to
+    cal = load_calibration()
+    row = calibrated_matrix([exp], cal)[0]
+    col = {c: j for j, c in enumerate(cal.columns)}
+    assert row[col["conductor_schedule_and_build_instances"]] > 0
+    assert row[col["compute_build_and_run_instance"]] == 0
+    assert row[col["compute_external_instance_event"]] == 0
+    assert row[col["novaclient_GET_200"]] == 0
+
+
+def test_same_fault_different_onset_different_class() -> None:
+    early = run_experiment("DEPL", "process_crash@l3-agent", 1, onset=5).label
+    late = run_experiment("DEPL", "process_crash@l3-agent", 1, onset=40).label
+    assert early != late
+
+
+def test_bad_inputs_raise() -> None:
+    with pytest.raises(DatasetError, match="injection site"):
+        run_experiment("DEPL", "process_crash", 0)
+    with pytest.raises(DatasetError, match="injection site"):
+        run_experiment("DEPL", "no_such_fault@nova-api", 0)
+    with pytest.raises(DatasetError, match="campaign"):
+        run_experiment("XYZ", NO_FAULT, 0)
+    with pytest.raises(DatasetError, match="onset"):
+        run_experiment("DEPL", NO_FAULT, 0, onset=WINDOW)
+    with pytest.raises(DatasetError, match="positive weight"):
+        simulate_campaign("DEPL", 3, mix={NO_FAULT: 0.0})
+
+
+def test_rows_have_the_data_sets_shape_and_column_order(calibration) -> None:
+    experiments = simulate_campaign(
+        "DEPL", 12, seed=5, mix=calibration.campaigns["DEPL"].injection_mix
+    )
+    assert len(calibration.columns) == 112
+    native = native_matrix(experiments, calibration.columns)
+    assert native.shape == (12, 112) and native.dtype == np.int64
+    emitted = np.array([c in EVENT_NAMES for c in calibration.columns])
+    assert (native[:, ~emitted] == 0).all()  # columns the simulator never emits stay 0
+    order = [calibration.columns.index(n) for n in EVENT_NAMES]
+    assert (native[:, order] == np.array([e.native for e in experiments])).all()
+    for mode in ("full", "scale"):
+        rows = calibrated_matrix(experiments, calibration, mode=mode)
+        assert rows.shape == (12, 112) and rows.dtype == np.int64
+        assert (rows >= 0).all()
+        absent = ~calibration.campaigns["DEPL"].present
+        assert (rows[:, absent] == 0).all()
+        assert (rows == calibrated_matrix(experiments, calibration, mode=mode)).all()
+    assert labels_of(experiments).shape == (12,)
+
+
+@pytest.mark.parametrize("campaign", ["DEPL", "NET", "STO"])
+def test_calibrated_rows_are_absent_free_and_deterministic(calibration, campaign: str) -> None:
+    mix = calibration.campaigns[campaign].injection_mix
+    a = calibrated_matrix(simulate_campaign(campaign, 8, seed=1, mix=mix), calibration)
+    b = calibrated_matrix(simulate_campaign(campaign, 8, seed=1, mix=mix), calibration)
+    assert (a == b).all()
+    assert (a[:, ~calibration.campaigns[campaign].present] == 0).all()
+    # the script only emits events the campaign's tracer recorded (error variants aside)
+    present = set(calibration.campaigns[campaign].columns_present)
+    emitted = [e for e in script_events(campaign) if not e.endswith("_ERROR")]
+    missing = [e for e in emitted if e not in present]
+    assert campaign == "STO" or not missing
+    assert set(missing) <= {
+        "q-plugin_get_ports",
+        "compute_reserve_block_device_name",
+        "compute_attach_volume",
+    }
+
+
+def test_calibrated_mode_is_checked(calibration) -> None:
+    exp = [run_experiment("DEPL", NO_FAULT, 0)]
+    with pytest.raises(DatasetError, match="mode"):
+        calibrated_matrix(exp, calibration, mode="bogus")  # type: ignore[arg-type]

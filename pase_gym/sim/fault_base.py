@@ -23,6 +23,7 @@ class ActiveFault:
     """Base class: one injected fault on one node."""
 
     name: ClassVar[str] = ""
+    clears_by: ClassVar[tuple[str, ...]] = ()  # effects on the node, in order, that clear it
 
     def __init__(self, node: int, onset: int, params: dict[str, float] | None = None) -> None:
         self.node = node
@@ -30,6 +31,7 @@ class ActiveFault:
         self.params: dict[str, float] = dict(params or {})
         self.phase = "scheduled"
         self.resolved_at: int | None = None
+        self.steps_done = 0
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
@@ -54,7 +56,23 @@ class ActiveFault:
         """Integrate accumulators over ``dt`` ticks (default: none)."""
 
     def on_effect(self, state: SimState, effect: str, node: int, **kw: Any) -> None:
-        """A primitive effect happened on ``node`` (default: ignore)."""
+        """A primitive effect happened on ``node``.
+
+        By default the fault follows its :attr:`clears_by` runbook: the effects, in order, on
+        the faulty node that remove the root cause (other effects change nothing). Faults whose
+        clearing depends on more than that override this method.
+        """
+        steps = self.clears_by
+        if not steps or node != self.node:
+            return
+        done = self.steps_done
+        if effect == steps[done]:
+            done += 1
+            self.steps_done = done
+            if done == len(steps):
+                self.resolve(state)
+            else:
+                self.phase = f"after_{effect}"
 
     def clone(self) -> ActiveFault:
         """An independent copy."""

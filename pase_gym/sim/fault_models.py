@@ -26,51 +26,37 @@ __all__ = ["FAULT_MODELS", "ActiveFault", "eligible_targets", "make_fault"]
 
 class ProcessCrash(ActiveFault):
     name = "process_crash"
+    clears_by = ("restart",)
 
     def inject(self, state: SimState) -> None:
         super().inject(state)
         state.up[self.node] = False
 
-    def on_effect(self, state: SimState, effect: str, node: int, **kw: Any) -> None:
-        if node == self.node and effect == "restart":
-            self.resolve(state)
-
 
 class ProcessHang(ActiveFault):
     name = "process_hang"
+    clears_by = ("kill", "restart")
 
     def inject(self, state: SimState) -> None:
         super().inject(state)
         state.hung[self.node] = True
-
-    def on_effect(self, state: SimState, effect: str, node: int, **kw: Any) -> None:
-        if node == self.node and effect == "kill":
-            self.phase = "killed"
-        elif node == self.node and effect == "restart" and self.phase == "killed":
-            self.resolve(state)
 
 
 class MemoryLeak(ActiveFault):
     """The running release leaks; only a rollback (then a restart to load it) stops it."""
 
     name = "memory_leak"
+    clears_by = ("rollback", "restart")
 
     def advance(self, state: SimState, dt: int) -> None:
         node = self.node
         if state.up[node] and state.down_until[node] <= state.tick:
             state.mem_used[node] += self.params.get("rate", 0.02) * dt
 
-    def on_effect(self, state: SimState, effect: str, node: int, **kw: Any) -> None:
-        if node != self.node:
-            return
-        if effect == "rollback":
-            self.phase = "rolled_back"
-        elif effect == "restart" and self.phase == "rolled_back":
-            self.resolve(state)
-
 
 class CpuHog(ActiveFault):
     name = "cpu_hog"
+    clears_by = ("kill",)
 
     def apply(self, state: SimState, mods: Modifiers) -> None:
         hosted = self.hosted(state)
@@ -78,15 +64,12 @@ class CpuHog(ActiveFault):
         mods.cpu_add[self.node] += 0.9
         mods.lat_add[hosted] += 0.05
 
-    def on_effect(self, state: SimState, effect: str, node: int, **kw: Any) -> None:
-        if node == self.node and effect == "kill":
-            self.resolve(state)
-
 
 class DiskFull(ActiveFault):
     """Logs fill a host's disk; clean it, then restart what the full disk stopped."""
 
     name = "disk_full"
+    clears_by = ("clean_disk",)
 
     def inject(self, state: SimState) -> None:
         super().inject(state)
@@ -101,15 +84,12 @@ class DiskFull(ActiveFault):
             writers = hosted[state.topo.writes_disk[hosted]]
             mods.err_add[writers] = 1.0 - (1.0 - mods.err_add[writers]) * 0.2
 
-    def on_effect(self, state: SimState, effect: str, node: int, **kw: Any) -> None:
-        if node == self.node and effect == "clean_disk":
-            self.resolve(state)
-
 
 class NetworkPartition(ActiveFault):
     """A host's uplink fails; clustered services on it desync and need a restart after."""
 
     name = "network_partition"
+    clears_by = ("failover",)
 
     def apply(self, state: SimState, mods: Modifiers) -> None:
         mods.reach[self.node] = 0.0
@@ -119,13 +99,10 @@ class NetworkPartition(ActiveFault):
         hosted = self.hosted(state)
         state.desynced[hosted[state.topo.clustered[hosted]]] = True
 
-    def on_effect(self, state: SimState, effect: str, node: int, **kw: Any) -> None:
-        if node == self.node and effect == "failover":
-            self.resolve(state)
-
 
 class PacketLoss(ActiveFault):
     name = "packet_loss"
+    clears_by = ("failover",)
 
     def apply(self, state: SimState, mods: Modifiers) -> None:
         hosted = self.hosted(state)
@@ -134,44 +111,26 @@ class PacketLoss(ActiveFault):
         mods.lat_add[hosted] += 1.5 * loss
         mods.net_add[hosted] += 0.6
 
-    def on_effect(self, state: SimState, effect: str, node: int, **kw: Any) -> None:
-        if node == self.node and effect == "failover":
-            self.resolve(state)
-
 
 class DnsFailure(ActiveFault):
     """Resolver config drift; after the rollback, cached bad answers linger until flushed."""
 
     name = "dns_failure"
+    clears_by = ("rollback", "flush_cache")
 
     def apply(self, state: SimState, mods: Modifiers) -> None:
         hosted = self.hosted(state)
         procs = hosted[state.topo.is_process[hosted]]
         mods.err_add[procs] = 1.0 - (1.0 - mods.err_add[procs]) * 0.3
 
-    def on_effect(self, state: SimState, effect: str, node: int, **kw: Any) -> None:
-        if node != self.node:
-            return
-        if effect == "rollback":
-            self.phase = "stale_cache"
-        elif effect == "flush_cache" and self.phase == "stale_cache":
-            self.resolve(state)
-
 
 class BadDeploy(ActiveFault):
     name = "bad_deploy"
+    clears_by = ("rollback", "restart")
     error = 0.45
 
     def apply(self, state: SimState, mods: Modifiers) -> None:
         mods.err_add[self.node] = max(mods.err_add[self.node], self.error)
-
-    def on_effect(self, state: SimState, effect: str, node: int, **kw: Any) -> None:
-        if node != self.node:
-            return
-        if effect == "rollback":
-            self.phase = "rolled_back"
-        elif effect == "restart" and self.phase == "rolled_back":
-            self.resolve(state)
 
 
 class ConfigDrift(BadDeploy):
@@ -228,14 +187,11 @@ class DbLockContention(ActiveFault):
 
 class DbReplicaFailure(ActiveFault):
     name = "db_replica_failure"
+    clears_by = ("restart",)
 
     def inject(self, state: SimState) -> None:
         super().inject(state)
         state.desynced[self.node] = True
-
-    def on_effect(self, state: SimState, effect: str, node: int, **kw: Any) -> None:
-        if node == self.node and effect == "restart":
-            self.resolve(state)
 
 
 class HostPowerLoss(ActiveFault):
@@ -343,18 +299,11 @@ class CascadingTimeout(ActiveFault):
 
 class CertificateExpiry(ActiveFault):
     name = "certificate_expiry"
+    clears_by = ("renew_cert", "restart")
 
     def apply(self, state: SimState, mods: Modifiers) -> None:
         mods.err_add[self.node] = 1.0
         mods.cpu_add[self.node] -= 0.05
-
-    def on_effect(self, state: SimState, effect: str, node: int, **kw: Any) -> None:
-        if node != self.node:
-            return
-        if effect == "renew_cert":
-            self.phase = "renewed"
-        elif effect == "restart" and self.phase == "renewed":
-            self.resolve(state)
 
 
 class CpuMemoryDeadlock(ActiveFault):

@@ -8,6 +8,7 @@ import numpy as np
 
 from pase_gym.sim.plan import Call, Plan
 from pase_gym.sim.primitives import PRIMITIVES, ParamType
+from pase_gym.sim.roles import SCALABLE_ROLES
 
 _ACTIONS = (
     "Restart",
@@ -23,19 +24,7 @@ _ACTIONS = (
     "ScaleOut",
     "Wait",
 )
-_GROUPS = (
-    "keystone",
-    "nova-api",
-    "nova-scheduler",
-    "nova-conductor",
-    "placement",
-    "neutron-server",
-    "cinder-api",
-    "cinder-scheduler",
-    "glance-api",
-    "memcached",
-    "compute",
-)
+_GROUPS = SCALABLE_ROLES
 
 
 class Agent:

@@ -56,27 +56,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from pase_gym.sim import roles
 from pase_gym.sim.plan import Plan, parse_plan
 
 WAIT = "Wait(10)"
 MAX_TRIES = 2  # the same runbook action at most this often per alert occurrence
 RETRY_AFTER = 60  # simulated seconds before a still-firing symptom earns a second try
-HOST_ROLES = frozenset({"controller", "compute", "network-node", "storage"})
+HOST_ROLES = frozenset(roles.HOST_ROLES)
 RESOURCE_ROLES = frozenset({"instance", "tenant-network", "volume"})
-SCALABLE_ROLES = frozenset(
-    {
-        "keystone",
-        "nova-api",
-        "nova-scheduler",
-        "nova-conductor",
-        "placement",
-        "neutron-server",
-        "cinder-api",
-        "cinder-scheduler",
-        "glance-api",
-        "memcached",
-    }
-)
+SCALABLE_ROLES = frozenset(roles.SCALABLE_ROLES) - {"compute"}
 
 
 @dataclass(frozen=True)

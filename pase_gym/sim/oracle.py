@@ -13,8 +13,7 @@ import numpy as np
 
 from pase_gym.sim.fault_base import ActiveFault
 from pase_gym.sim.plan import Call, Diagnosis, Plan
-from pase_gym.sim.predicates import PREDICATES
-from pase_gym.sim.roles import ROLE_INDEX, ROLE_NAMES, Kind
+from pase_gym.sim.roles import ROLE_NAMES, Kind
 from pase_gym.sim.state import SimState
 
 
@@ -125,6 +124,3 @@ def oracle_plan(state: SimState, skip: set[int] | None = None) -> Plan:
                 calls.append(call)
     first = faults[0]
     return Plan(tuple(calls), Diagnosis(first.name, state.name(first.node)))
-
-
-_ = PREDICATES, ROLE_INDEX

@@ -110,8 +110,6 @@ class Topology:
     grouped_ids: np.ndarray  # int: node ids that belong to a scaling group
     grouped_ids_group: np.ndarray  # int: their group ids
     is_host: np.ndarray  # bool
-    libvirt_of: np.ndarray  # intp, per compute host: its libvirt node (-1 elsewhere)
-    ovs_of: np.ndarray  # intp, per compute host: its ovs-agent node (-1 elsewhere)
     slots_per_host: int  # instances a compute host can hold
     group_index: dict[str, int] = field(default_factory=dict)
 
@@ -315,11 +313,6 @@ def compile_topology(g: nx.DiGraph, *, seed: int, layout: Layout) -> Topology:
         [(index[a], index[b], EDGE_TYPES.index(d["type"])) for a, b, d in g.edges(data=True)],
         dtype=np.int64,
     ).reshape(-1, 3)
-    libvirt_of = np.full(n, -1, dtype=np.int32)
-    ovs_of = np.full(n, -1, dtype=np.int32)
-    for agent_role, table in (("libvirt", libvirt_of), ("ovs-agent", ovs_of)):
-        ids = np.flatnonzero(role == ROLE_INDEX[agent_role])
-        table[host_of[ids]] = ids
     return Topology(
         graph=g,
         seed=seed,
@@ -362,8 +355,6 @@ def compile_topology(g: nx.DiGraph, *, seed: int, layout: Layout) -> Topology:
         grouped_ids=np.flatnonzero(group_of >= 0),
         grouped_ids_group=group_of[group_of >= 0],
         is_host=kind == Kind.HOST,
-        libvirt_of=libvirt_of,
-        ovs_of=ovs_of,
         slots_per_host=layout.instances_per_host + 3,
         group_index=group_index,
     )

@@ -20,9 +20,8 @@ import numpy as np
 
 from pase_gym.sim.dynamics import advance, evaluate
 from pase_gym.sim.plan import Call, Plan
-from pase_gym.sim.predicates import GROUP_PREDICATES, PREDICATES
-from pase_gym.sim.primitives import ParamType, PrimitiveSpec
-from pase_gym.sim.roles import ROLE_INDEX
+from pase_gym.sim.predicates import PREDICATES
+from pase_gym.sim.primitives import ParamType
 from pase_gym.sim.state import SimState
 
 FAILED_CALL_TICKS = 1
@@ -121,11 +120,6 @@ def check_call(state: SimState, call: Call) -> list[str]:
         if holds == pre.negate:
             out.append(f"{pre.describe()} failed: {pre.message}")
     return out
-
-
-def group_param(spec: PrimitiveSpec, name: str) -> bool:
-    """Whether ``name`` is a group parameter of ``spec`` (so group predicates apply)."""
-    return any(p.name == name and p.type is ParamType.GROUP for p in spec.params)
 
 
 # ---- effects ------------------------------------------------------------------------------
@@ -395,6 +389,3 @@ def transition(
     return TransitionResult(
         outcomes, start, state.tick, state.slo_ok, state.lost_messages - lost_before
     )
-
-
-_ = ROLE_INDEX, GROUP_PREDICATES  # re-exported names used by mask builders

@@ -21,7 +21,6 @@ from gymnasium import spaces
 from pase_gym.sim.plan import Call, Plan
 from pase_gym.sim.predicates import GROUP_PREDICATES, PREDICATES
 from pase_gym.sim.primitives import PRIMITIVES, ParamType
-from pase_gym.sim.roles import Kind
 from pase_gym.sim.state import SimState
 
 MAX_TEXT = 20_000
@@ -219,4 +218,3 @@ def make_sb3_env(env_id: str = "PASE-OpenStack-Tiny-v0", **kwargs: Any) -> gym.E
 
 
 __all__ = ["DiscretePlanAction", "SB3Observation", "TextPlanAction", "make_sb3_env"]
-_ = Kind

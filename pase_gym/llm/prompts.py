@@ -3,8 +3,12 @@
 A prompt carries, in this order: the task, the primitive library (one compact signature per
 primitive with its safety class), the plan grammar, the relevant slice of the topology (the
 nodes the scene description D_t mentions and the hosts they run on), the fault types, and D_t
-itself. Bump :data:`PROMPT_VERSION` whenever the text changes: fine-tuned weights and cached
-results are only comparable under the same version. Pure Python, no torch.
+itself. Two templates: ``full`` (:data:`PROMPT_VERSION`, everything above, for an untuned model)
+and ``compact`` (:data:`COMPACT_VERSION`, the grammar line, the topology slice and D_t, for a
+model fine-tuned on plans: about a third of the tokens). Bump a version whenever its text
+changes: fine-tuned weights and cached results are only comparable under the same version.
+:func:`split_prompt` cuts a prompt into its incident-independent prefix (whose key/value cache
+can be reused across incidents) and the rest. Pure Python, no torch.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from pase_gym.sim.faults import FAULT_NAMES
 from pase_gym.sim.primitives import list_primitives
 
 PROMPT_VERSION = "pse-v1"
+COMPACT_VERSION = "pse-c1"
+TEMPLATES = ("full", "compact")
+_MARK = "\u0000INCIDENT\u0000"
 
 SYSTEM = (
     "You are PASE, a self-healing agent for an OpenStack cloud. Read the incident, name the "
@@ -68,24 +75,65 @@ def topology_slice(description: str, node_names: Iterable[str]) -> list[str]:
     return out
 
 
-def render_user(
-    description: str, node_names: Sequence[str], groups: Sequence[str] | None = None
-) -> str:
-    """The user message: library, grammar, topology slice, fault types and D_t."""
+def _render_static(template: str) -> list[str]:
+    """The incident-independent head of the user message."""
+    if template == "full":
+        return [
+            f"[prompt {PROMPT_VERSION}]",
+            "Recovery primitives:",
+            render_primitives(),
+            "Plan grammar:",
+            GRAMMAR_SUMMARY,
+            "Fault types: " + ", ".join(FAULT_NAMES),
+        ]
+    if template == "compact":
+        return [f"[prompt {COMPACT_VERSION}]", GRAMMAR_SUMMARY]
+    raise ValueError(f"unknown prompt template {template!r}; expected one of {TEMPLATES}")
+
+
+def _render_dynamic(
+    description: str, node_names: Sequence[str], groups: Sequence[str] | None
+) -> list[str]:
     nodes = topology_slice(description, node_names)
-    parts = [
-        f"[prompt {PROMPT_VERSION}]",
-        "Recovery primitives:",
-        render_primitives(),
-        "Plan grammar:",
-        GRAMMAR_SUMMARY,
-        "Fault types: " + ", ".join(FAULT_NAMES),
-        "Relevant nodes: " + (", ".join(nodes) if nodes else "(none named)"),
-    ]
+    parts = ["Relevant nodes: " + (", ".join(nodes) if nodes else "(none named)")]
     if groups:
         parts.append("Groups: " + ", ".join(groups))
-    parts += ["Incident:", description.strip(), "Plan:"]
-    return "\n".join(parts)
+    return [*parts, "Incident:", description.strip(), "Plan:"]
+
+
+def render_user(
+    description: str,
+    node_names: Sequence[str],
+    groups: Sequence[str] | None = None,
+    template: str = "full",
+) -> str:
+    """The user message: (library, grammar, fault types,) topology slice and D_t."""
+    return "\n".join(_render_static(template) + _render_dynamic(description, node_names, groups))
+
+
+def split_prompt(
+    tokenizer: Any,
+    description: str,
+    node_names: Sequence[str],
+    groups: Sequence[str] | None = None,
+    template: str = "full",
+) -> tuple[str, str]:
+    """The prompt as ``(prefix, suffix)``: ``prefix`` is the same for every incident under one
+    tokenizer and template (so its key/value cache can be computed once and reused) and
+    ``prefix + suffix == build_prompt(...)``."""
+    user = "\n".join(_render_static(template)) + "\n" + _MARK
+    text = _wrap(tokenizer, user)
+    head, _, tail = text.partition(_MARK)
+    dynamic = "\n".join(_render_dynamic(description, node_names, groups))
+    return head, dynamic + tail
+
+
+def _wrap(tokenizer: Any, user: str) -> str:
+    if getattr(tokenizer, "chat_template", None):
+        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return str(text)
+    return f"{SYSTEM}\n\n{user}\n"
 
 
 def build_prompt(
@@ -93,11 +141,13 @@ def build_prompt(
     description: str,
     node_names: Sequence[str],
     groups: Sequence[str] | None = None,
+    template: str = "full",
 ) -> str:
-    """The full prompt text; uses the tokenizer's chat template when it has one."""
-    user = render_user(description, node_names, groups)
-    if getattr(tokenizer, "chat_template", None):
-        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return str(text)
-    return f"{SYSTEM}\n\n{user}\n"
+    """The full prompt text; uses the tokenizer's chat template when it has one.
+
+    ``template`` is ``"full"`` (:data:`PROMPT_VERSION`: the primitive library and the fault
+    types in context, for an untuned model) or ``"compact"`` (:data:`COMPACT_VERSION`: the
+    grammar line, the topology slice and D_t only, for a model fine-tuned on plans).
+    """
+    head, tail = split_prompt(tokenizer, description, node_names, groups, template)
+    return head + tail

@@ -6,6 +6,10 @@ simulated experiments shaped like its rows, :mod:`pase_gym.datasets.calibration`
 the data set's train side (``python -m pase_gym.datasets.calibrate``) and
 :mod:`pase_gym.datasets.fidelity` writes the sim-to-real report
 (``python -m pase_gym.datasets.fidelity``); ``docs/fidelity.md`` explains all three.
+:mod:`pase_gym.datasets.replay` is the env ``PASE-OpenStack-Replay-v0`` that replays real rows
+as the event stream of the simulator's tiny cloud (with :mod:`~pase_gym.datasets.replay_obs`
+and :mod:`~pase_gym.datasets.replay_classes`), and :mod:`pase_gym.datasets.replay_eval`
+scores any agent's fault detection on them (``pase-bench replay``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """The Gymnasium environment and its registered ids.
 
-Every id is generated from :data:`ENV_TABLE`; ``import pase_gym`` registers them.
+Every id is generated from :data:`ENV_TABLE`; ``import pase_gym`` registers them. Entry points
+are strings, so registering imports neither the simulator env nor the replay env (whose data
+set is read only when it is made).
 """
 
 from __future__ import annotations
@@ -11,17 +13,25 @@ from typing import Any
 import gymnasium as gym
 
 ENTRY_POINT = "pase_gym.env.core:PaseOpenStackEnv"
+"""The simulator env: every id but the replay one."""
+
+REPLAY_ENTRY_POINT = "pase_gym.datasets.replay:ReplayEnv"
+"""Real rows of Failure-Dataset-OpenStack replayed on the tiny cloud (needs the data set)."""
 
 
 @dataclass(frozen=True)
 class EnvVariant:
-    """One registered id: its name, version, what it runs and how long it may take."""
+    """One registered id: its name, version, what it runs and how long it may take.
+
+    ``max_episode_steps`` ``None`` registers no ``TimeLimit`` (the env ends its episodes).
+    """
 
     name: str
     version: int
     kwargs: dict[str, Any] = field(default_factory=dict)
-    max_episode_steps: int = 200
+    max_episode_steps: int | None = 200
     doc: str = ""
+    entry_point: str = ENTRY_POINT
 
     @property
     def id(self) -> str:
@@ -60,8 +70,19 @@ ENV_TABLE: tuple[EnvVariant, ...] = (
         {"suite": "unseen"},
         doc="the held-out families (certificate expiry, CPU-memory deadlock)",
     ),
+    EnvVariant(
+        "OpenStack-Replay",
+        0,
+        {},
+        max_episode_steps=None,
+        doc="real rows of Failure-Dataset-OpenStack as the tiny cloud's event stream; "
+        "scores the diagnosed failure class (needs the data set)",
+        entry_point=REPLAY_ENTRY_POINT,
+    ),
 )
 ENV_IDS: tuple[str, ...] = tuple(v.id for v in ENV_TABLE)
+SIM_ENV_IDS: tuple[str, ...] = tuple(v.id for v in ENV_TABLE if v.entry_point == ENTRY_POINT)
+"""The ids of the simulator env (every id but the replay one, which needs the data set)."""
 
 
 def register_envs() -> None:
@@ -71,7 +92,7 @@ def register_envs() -> None:
             continue
         gym.register(
             id=variant.id,
-            entry_point=ENTRY_POINT,
+            entry_point=variant.entry_point,
             kwargs=dict(variant.kwargs),
             max_episode_steps=variant.max_episode_steps,
         )

@@ -3,6 +3,7 @@
 pase-bench run --suite paper --agents rule_based,gcn_fr --seeds 5
 pase-bench report --results runs/paper.jsonl --out benchmarks/results/paper
 pase-bench validate --suite paper --agents my_agent.py
+pase-bench replay --agents rule_based,gcn_fr --campaigns DEPL,NET,STO --out runs/replay
 pase-bench list
 """
 
@@ -75,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check a suite and agents before a long run")
     val.add_argument("--suite", default="smoke")
     val.add_argument("--agents", type=_agents, default=_agents(DEFAULT_AGENTS))
+    # its options (-h included) are parsed by pase_gym.datasets.replay_eval: see main()
+    sub.add_parser(
+        "replay",
+        help="score agents' fault detection on real rows of Failure-Dataset-OpenStack",
+        add_help=False,
+    )
     sub.add_parser("list", help="list suites and reference agents")
     return p
 
@@ -146,11 +153,21 @@ def cmd_list(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: 0 ok, 2 bad input."""
     logging.basicConfig(level=logging.WARNING, format="pase-bench: %(message)s")
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["replay"]:  # its own parser (imported only when it runs)
+        from pase_gym.datasets.replay_eval import main as replay_main
+
+        return replay_main(arguments[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["run", *(argv or [])])
-    handlers = {"run": cmd_run, "report": cmd_report, "validate": cmd_validate, "list": cmd_list}
+    handlers = {
+        "run": cmd_run,
+        "report": cmd_report,
+        "validate": cmd_validate,
+        "list": cmd_list,
+    }
     try:
         return handlers[args.command](args)
     except PaseGymError as exc:

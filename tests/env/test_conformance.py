@@ -25,7 +25,7 @@ from pase_env_helpers import (
     rollout_digest,
 )
 
-import pase_gym
+from pase_gym.env import SIM_ENV_IDS
 from pase_gym.env.core import MALFORMED_PENALTY, TIME_PENALTY
 from pase_gym.errors import PlanError
 from pase_gym.sim.oracle import oracle_plan
@@ -34,7 +34,7 @@ from pase_gym.sim.roles import ROLES
 from pase_gym.sim.transition import check_call, healthy_nodes
 from pase_gym.wrappers import TextPlanAction
 
-IDS = pase_gym.ENV_IDS
+IDS = SIM_ENV_IDS  # the replay id needs the data set: tests/datasets/test_replay.py
 SEED = 7
 HERE = Path(__file__).resolve().parent
 

@@ -12,7 +12,7 @@ from pase_env_helpers import (
     text_values,
 )
 
-import pase_gym
+from pase_gym.env import SIM_ENV_IDS
 from pase_gym.scenarios import list_scenarios
 from pase_gym.sim.faults import FAULT_NAMES
 from pase_gym.sim.plan import parse_plan
@@ -53,7 +53,7 @@ def test_observation_info_and_render_never_name_the_fault(scenario: str) -> None
                 assert not leaked, f"{scenario} seed {seed}: {leaked} in {info['description']!r}"
 
 
-@pytest.mark.parametrize("env_id", pase_gym.ENV_IDS)
+@pytest.mark.parametrize("env_id", SIM_ENV_IDS)
 def test_info_has_only_the_documented_keys(env_id: str) -> None:
     env = gym.make(env_id, start="incident")
     _, info = env.reset(seed=0)

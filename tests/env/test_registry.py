@@ -14,7 +14,7 @@ from gymnasium.envs.registration import EnvSpec
 from gymnasium.utils.env_checker import check_env
 
 import pase_gym
-from pase_gym.env import ENTRY_POINT, ENV_TABLE, register_envs
+from pase_gym.env import ENTRY_POINT, ENV_TABLE, SIM_ENV_IDS, register_envs
 from pase_gym.env.core import PaseOpenStackEnv
 from pase_gym.errors import ScenarioError
 from pase_gym.scenarios import list_scenarios
@@ -31,7 +31,7 @@ def test_ids_are_generated_from_the_table() -> None:
     assert registered == sorted(IDS), "an id is registered that ENV_TABLE does not list"
     for variant in ENV_TABLE:
         spec = gym.spec(variant.id)
-        assert spec.entry_point == ENTRY_POINT
+        assert spec.entry_point == variant.entry_point
         assert spec.kwargs == variant.kwargs
         assert spec.max_episode_steps == variant.max_episode_steps
         assert variant.doc, f"{variant.id} has no doc line"
@@ -76,7 +76,13 @@ def test_reimport_does_not_reregister() -> None:
     assert result["same"], "a re-import replaced registered specs"
 
 
-@pytest.mark.parametrize("env_id", IDS)
+def test_every_id_but_the_replay_one_runs_the_simulator_env() -> None:
+    assert set(SIM_ENV_IDS) == {v.id for v in ENV_TABLE if v.entry_point == ENTRY_POINT}
+    assert set(IDS) - set(SIM_ENV_IDS) == {"PASE-OpenStack-Replay-v0"}
+
+
+# the replay id needs the data set: its checks are in tests/datasets/test_replay.py
+@pytest.mark.parametrize("env_id", SIM_ENV_IDS)
 def test_id_makes_and_passes_the_gymnasium_checker_without_warnings(env_id: str) -> None:
     env = gym.make(env_id)
     assert isinstance(env.unwrapped, PaseOpenStackEnv)
@@ -97,7 +103,7 @@ def test_checker_passes_with_each_render_mode(render_mode: str) -> None:
     assert [f"{w.category.__name__}: {w.message}" for w in caught] == []
 
 
-@pytest.mark.parametrize("env_id", IDS)
+@pytest.mark.parametrize("env_id", SIM_ENV_IDS)
 def test_spec_round_trips_through_json(env_id: str) -> None:
     spec = gym.spec(env_id)
     text = spec.to_json()

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from pase_env_helpers import WAIT10, assert_frames_equal, continue_rollout
 
-import pase_gym
+from pase_gym.env import SIM_ENV_IDS
 from pase_gym.episode import Prediction
 from pase_gym.errors import PlanError
 from pase_gym.sim.oracle import oracle_plan
 from pase_gym.sim.plan import Call, Plan
 
-IDS = pase_gym.ENV_IDS
+IDS = SIM_ENV_IDS  # the replay id needs the data set: tests/datasets/test_replay.py
 SEED = 3
 
 

@@ -25,7 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pase_gym.errors import PaseGymError
 
-REGISTRY = ("random", "rule_based", "gcn_fr", "oracle")
+REGISTRY = ("random", "rule_based", "gcn_fr", "pase", "oracle")
 AGENTS_ENV = "PASE_GYM_AGENTS_DIR"
 
 

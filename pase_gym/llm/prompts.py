@@ -4,8 +4,8 @@ A prompt carries, in this order: the task, the primitive library (one compact si
 primitive with its safety class), the plan grammar, the relevant slice of the topology (the
 nodes the scene description D_t mentions and the hosts they run on), the fault types, and D_t
 itself. Two templates: ``full`` (:data:`PROMPT_VERSION`, everything above, for an untuned model)
-and ``compact`` (:data:`COMPACT_VERSION`, the grammar line, the topology slice and D_t, for a
-model fine-tuned on plans: about a third of the tokens). Bump a version whenever its text
+and ``compact`` (:data:`COMPACT_VERSION`, the grammar line and a condensed D_t, for a model
+fine-tuned on plans: a fraction of the tokens). Bump a version whenever its text
 changes: fine-tuned weights and cached results are only comparable under the same version.
 :func:`split_prompt` cuts a prompt into its incident-independent prefix (whose key/value cache
 can be reused across incidents) and the rest. Pure Python, no torch.
@@ -91,9 +91,23 @@ def _render_static(template: str) -> list[str]:
     raise ValueError(f"unknown prompt template {template!r}; expected one of {TEMPLATES}")
 
 
+_AFFECTED_RE = re.compile(r"Affected components: .*?\)\.(?: |$)")
+
+
+def condense_description(description: str) -> str:
+    """D_t without its "Affected components" sentence (the roles, hosts and dependencies of
+    the alarmed nodes): what the compact template shows, about half the tokens."""
+    return _AFFECTED_RE.sub("", description.strip()).strip()
+
+
 def _render_dynamic(
-    description: str, node_names: Sequence[str], groups: Sequence[str] | None
+    description: str,
+    node_names: Sequence[str],
+    groups: Sequence[str] | None,
+    template: str = "full",
 ) -> list[str]:
+    if template == "compact":
+        return ["Incident:", condense_description(description), "Plan:"]
     nodes = topology_slice(description, node_names)
     parts = ["Relevant nodes: " + (", ".join(nodes) if nodes else "(none named)")]
     if groups:
@@ -108,7 +122,8 @@ def render_user(
     template: str = "full",
 ) -> str:
     """The user message: (library, grammar, fault types,) topology slice and D_t."""
-    return "\n".join(_render_static(template) + _render_dynamic(description, node_names, groups))
+    static = _render_static(template)
+    return "\n".join(static + _render_dynamic(description, node_names, groups, template))
 
 
 def split_prompt(
@@ -124,7 +139,7 @@ def split_prompt(
     user = "\n".join(_render_static(template)) + "\n" + _MARK
     text = _wrap(tokenizer, user)
     head, _, tail = text.partition(_MARK)
-    dynamic = "\n".join(_render_dynamic(description, node_names, groups))
+    dynamic = "\n".join(_render_dynamic(description, node_names, groups, template))
     return head, dynamic + tail
 
 
@@ -145,9 +160,10 @@ def build_prompt(
 ) -> str:
     """The full prompt text; uses the tokenizer's chat template when it has one.
 
-    ``template`` is ``"full"`` (:data:`PROMPT_VERSION`: the primitive library and the fault
-    types in context, for an untuned model) or ``"compact"`` (:data:`COMPACT_VERSION`: the
-    grammar line, the topology slice and D_t only, for a model fine-tuned on plans).
+    ``template`` is ``"full"`` (:data:`PROMPT_VERSION`: the primitive library, the fault
+    types and the topology slice in context, for an untuned model) or ``"compact"``
+    (:data:`COMPACT_VERSION`: the grammar line and D_t without its "Affected components"
+    sentence, for a model fine-tuned on plans; the constraint still supplies the vocabulary).
     """
     head, tail = split_prompt(tokenizer, description, node_names, groups, template)
     return head + tail

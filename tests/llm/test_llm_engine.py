@@ -213,3 +213,186 @@ def test_local_hf_path_round_trip(tiny, tmp_path):
     assert t2(["Plan: x"], return_tensors="pt")["input_ids"].tolist() == ids.tolist()
     with torch.no_grad():
         assert torch.allclose(model(input_ids=ids).logits, m2(input_ids=ids).logits, atol=1e-6)
+
+
+# -- speed: prefix cache, jump-forward decoding, templates ---------------------------------
+
+INCIDENTS = [
+    Incident(DESCRIPTION, NODES),
+    Incident("short: web-1 down", ("web-1", "web-2", "db-1")),
+    Incident(DESCRIPTION + " More logs follow here.", NODES[:3]),
+]
+
+
+def reference(engine, **kw):
+    """The same engine with the optimisations off (same model, tokenizer and soft prompt)."""
+    ref = PlanSynthesisEngine(
+        engine.model,
+        engine.tokenizer,
+        k_virtual=engine.k_virtual,
+        prompt_dim=engine.prompt_dim,
+        max_new_tokens=kw.pop("max_new_tokens", engine.max_new_tokens),
+        template=kw.pop("template", engine.template),
+        fast=False,
+        **kw,
+    )
+    ref.soft_prompt.load_state_dict(engine.soft_prompt.state_dict())
+    return ref
+
+
+def outputs(gens):
+    return [(g.text, g.n_tokens, g.truncated) for g in gens]
+
+
+@pytest.fixture(scope="module")
+def compact(tiny):
+    """A fast engine on the compact template (a third of the prompt: quicker tests)."""
+    model, tokenizer = tiny
+    return PlanSynthesisEngine(
+        model, tokenizer, k_virtual=4, prompt_dim=8, max_new_tokens=40, template="compact"
+    )
+
+
+@pytest.mark.parametrize(
+    ("template", "embedding"),
+    [("full", "none"), ("compact", "none"), ("compact", "shared"), ("compact", "per_row")],
+)
+def test_fast_decoding_equals_the_reference(engine, compact, template, embedding):
+    import torch
+
+    engine = engine if template == "full" else compact
+
+    ref = reference(engine)
+    p = {
+        "none": None,
+        "shared": torch.linspace(-1, 1, engine.prompt_dim),
+        "per_row": torch.randn(3, engine.prompt_dim, generator=torch.Generator().manual_seed(1)),
+    }[embedding]
+    fast = engine.generate(INCIDENTS, prompt_embedding=p)
+    assert outputs(fast) == outputs(ref.generate(INCIDENTS, prompt_embedding=p))
+    rows = [None if p is None else (p if p.dim() == 1 else p[i]) for i in range(3)]
+    single = [
+        engine.generate([inc], prompt_embedding=q)[0]
+        for inc, q in zip(INCIDENTS, rows, strict=True)
+    ]
+    assert outputs(single) == outputs(fast)
+    assert torch.allclose(
+        engine.first_logits(INCIDENTS, p), ref.first_logits(INCIDENTS, p), atol=1e-5
+    )
+
+
+def test_fast_decoding_keeps_the_token_budget(tiny):
+    model, tokenizer = tiny
+    fast = PlanSynthesisEngine(model, tokenizer, max_new_tokens=7, template="compact")
+    gens = fast.generate(INCIDENTS)
+    assert outputs(gens) == outputs(reference(fast).generate(INCIDENTS))
+    assert all(g.n_tokens <= 7 and g.truncated for g in gens)
+    assert all(parse_plan(g.text) == g.plan for g in gens)
+
+
+def test_seeded_sampling_is_the_same_with_and_without_the_optimisations(compact):
+    ref = reference(compact)
+    for seed in range(2):
+        a = compact.generate(INCIDENTS[:1], temperature=1.0, seed=seed)
+        assert outputs(a) == outputs(ref.generate(INCIDENTS[:1], temperature=1.0, seed=seed))
+
+
+def count_forwards(model):
+    """Count decoder passes (the prefix-cache computation included)."""
+    calls = []
+    handle = model.get_decoder().register_forward_hook(lambda *_: calls.append(1))
+    return calls, handle
+
+
+def test_jump_forward_feeds_forced_tokens_without_model_calls(compact):
+    ref = reference(compact)
+    gen = compact.generate(INCIDENTS[:1])  # warm: the prefix is cached
+    calls, handle = count_forwards(compact.model)
+    try:
+        fast = compact.generate(INCIDENTS[:1])
+        n_fast = len(calls)
+        calls.clear()
+        slow = ref.generate(INCIDENTS[:1])
+        n_slow = len(calls)
+    finally:
+        handle.remove()
+    assert outputs(fast) == outputs(slow) == outputs(gen)
+    # the reference reads every token with its own pass; forced tokens ride along in fast mode
+    assert n_fast < n_slow <= slow[0].n_tokens + 1
+
+
+def test_prefix_cache_is_reused_per_embedding(tiny):
+    import torch
+
+    model, tokenizer = tiny
+    eng = PlanSynthesisEngine(
+        model, tokenizer, k_virtual=2, prompt_dim=4, max_new_tokens=10, template="compact"
+    )
+    cache = eng.prefix_cache
+    eng.generate(INCIDENTS)
+    eng.generate(INCIDENTS[:1])
+    assert (cache.misses, cache.hits) == (1, 1)  # one prefix for every incident and call
+    p = torch.ones(4)
+    eng.generate(INCIDENTS, prompt_embedding=p)
+    eng.generate(INCIDENTS[:2], prompt_embedding=p)
+    assert (cache.misses, cache.hits) == (2, 2)  # one more for p, computed once per batch
+    eng.generate(INCIDENTS[:2], prompt_embedding=torch.stack([p, -p]))
+    assert (cache.misses, cache.hits) == (3, 3)
+    eng.clear_prefix_cache()
+    assert len(cache) == 0
+
+
+def test_prefix_cache_follows_weight_changes():
+    """An in-place weight update (an optimiser step, a LoRA merge) invalidates the cache."""
+    import torch
+
+    from pase_gym.llm.models import tiny_llama
+
+    model, tokenizer = tiny_llama(seed=5)
+    eng = PlanSynthesisEngine(model, tokenizer, max_new_tokens=30, template="compact")
+    before = eng.first_logits(INCIDENTS[:1])
+    layer = model.get_decoder().layers[0].self_attn.k_proj
+    with torch.no_grad():
+        layer.weight.mul_(3.0)
+    after = eng.first_logits(INCIDENTS[:1])
+    assert not torch.allclose(before, after, atol=1e-4)
+    assert torch.allclose(after, reference(eng).first_logits(INCIDENTS[:1]), atol=1e-5)
+    assert outputs(eng.generate(INCIDENTS)) == outputs(reference(eng).generate(INCIDENTS))
+
+
+def test_tokenizer_merging_across_the_cut_falls_back(compact, monkeypatch):
+    expected = outputs(compact.generate(INCIDENTS))
+    monkeypatch.setattr(compact, "_split_ids", lambda incidents: None)
+    assert outputs(compact.generate(INCIDENTS)) == expected
+
+
+def test_compact_template(tiny, compact):
+    from pase_gym.llm.prompts import COMPACT_VERSION
+
+    model, tokenizer = tiny
+    full = PlanSynthesisEngine(model, tokenizer, max_new_tokens=40)
+    inc = INCIDENTS[0]
+    assert COMPACT_VERSION in compact.prompt_text(inc)
+    assert len(compact.prompt_text(inc)) < len(full.prompt_text(inc)) / 2
+    assert compact.prompt_text(inc) == build_prompt(tokenizer, DESCRIPTION, NODES, None, "compact")
+    with pytest.raises(ValueError, match="template"):
+        PlanSynthesisEngine(model, tokenizer, template="tiny")
+
+
+def test_a_row_left_alone_keeps_its_padding_masked(compact):
+    """After the other rows finish, the last row's padded cache columns stay invisible."""
+    import torch
+
+    from pase_gym.llm.decoding import forward_step
+
+    long_inc, short_inc = INCIDENTS[2], INCIDENTS[1]  # the short row is padded in the batch
+    pad = int(compact.tokenizer.pad_token_id)
+    allowed = [torch.arange(len(compact.tokenizer))]
+    with torch.no_grad():
+        _, past, mask, nxt = compact._prefill([long_inc, short_inc], None)
+        assert not bool(mask[1].all())
+        past.batch_select_indices(torch.tensor([1]))
+        alone, *_ = forward_step(compact.model, [[5, 6]], allowed, past, mask[1:], nxt[1:], pad)
+        _, past1, mask1, nxt1 = compact._prefill([short_inc], None)
+        single, *_ = forward_step(compact.model, [[5, 6]], allowed, past1, mask1, nxt1, pad)
+    assert torch.allclose(alone[0], single[0], atol=1e-4)

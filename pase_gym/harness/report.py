@@ -43,12 +43,15 @@ def markdown_table(records: Sequence[Record], title: str = "") -> str:
     base = summary.get(BASELINE, {}).get("mttr")
     seeds = sorted({int(r["seed"]) for r in records})
     scenarios = sorted({r["scenario"] for r in records})
+    per_agent = {a: len({int(r["seed"]) for r in records if r["agent"] == a}) for a in agents}
+    fewer = {a: n for a, n in per_agent.items() if n < len(seeds)}
     lines = []
     if title:
         lines += [f"### {title}", ""]
+    note = " (fewer for " + ", ".join(f"{a}: {n}" for a, n in fewer.items()) + ")" if fewer else ""
     lines += [
-        f"{len(scenarios)} scenarios x {len(seeds)} seeds per agent; mean ± std over seeds "
-        "(each seed's metric computed over all its episodes).",
+        f"{len(scenarios)} scenarios x {len(seeds)} seeds per agent{note}; mean ± std over "
+        "seeds (each seed's metric computed over all its episodes).",
         "",
         "| Model | Fault Detection (F1) | Average Recovery Time (s) | MTTR vs rule-based | "
         "Success rate | Unrecovered | Safety score | Plan steps | Localization | "

@@ -210,3 +210,10 @@ def test_load_results_of_a_missing_file_names_it(tmp_path: Path) -> None:
     path = tmp_path / "typo.jsonl"
     with pytest.raises((FileNotFoundError, ValueError), match=r"typo\.jsonl"):
         load_results(path)
+
+
+def test_agents_run_on_fewer_seeds_are_named_in_the_size_line() -> None:
+    records = [rec("full", s) for s in range(3)] + [rec("short", 0)]
+    first = markdown_table(records).splitlines()[0]
+    assert "x 3 seeds per agent (fewer for short: 1)" in first
+    assert "fewer" not in markdown_table(records[:3]).splitlines()[0]

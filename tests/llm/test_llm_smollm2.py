@@ -45,3 +45,33 @@ def test_smollm2_converts_loads_and_plans(tmp_path):
     assert plan == gen.plan and plan.diagnosis is not None
     assert plan.diagnosis.node in info["node_names"]
     env.close()
+
+
+@needs_wheel
+def test_smollm2_lora_trains_a_few_steps_and_round_trips(tmp_path):
+    import torch
+
+    from pase_gym.llm.finetune import (
+        TrainConfig,
+        collect_demonstrations,
+        load_adapter,
+        save_adapter,
+        train_lora,
+    )
+    from pase_gym.llm.models import load_model
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    demos = collect_demonstrations("train", seeds=[0], scenarios=["process-crash-train"])
+    demos += collect_demonstrations("train", seeds=[0], scenarios=["disk-full-train"])
+    model, tokenizer = load_model("smollm2")
+    config = TrainConfig(steps=2, batch_size=2, top_layers=2, warmup=1)
+    tuned, result = train_lora(model, tokenizer, demos, config)
+    assert len(result.losses) == 2 and all(loss > 0 for loss in result.losses)
+    path = save_adapter(tuned, tmp_path / "adapter", result.as_dict())
+    assert (path / "adapter_model.safetensors").stat().st_size < 2_000_000
+    ids = tokenizer("Diagnose(process_crash, nova-api-1)", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        want = tuned(input_ids=ids).logits
+        fresh, _ = load_model("smollm2")
+        got = load_adapter(fresh, path)(input_ids=ids).logits
+    assert torch.allclose(got, want, atol=1e-4)

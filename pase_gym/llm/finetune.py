@@ -23,13 +23,14 @@ import contextlib
 import json
 import logging
 import math
-import random
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from pase_gym.errors import PaseGymError
 from pase_gym.llm.prompts import COMPACT_VERSION, PROMPT_VERSION, build_prompt
@@ -335,7 +336,7 @@ def train_lora(
         return 0.5 * (1 + math.cos(math.pi * (step - config.warmup) / span))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-    order_rng = random.Random(config.seed)
+    order_rng = np.random.default_rng(config.seed)
     queue: list[int] = []
     model.train()
     start = time.perf_counter()
@@ -343,8 +344,7 @@ def train_lora(
         picks: list[int] = []
         while len(picks) < min(config.batch_size, len(examples)):
             if not queue:
-                queue = list(range(len(examples)))
-                order_rng.shuffle(queue)
+                queue = [int(i) for i in order_rng.permutation(len(examples))]
             picks.append(queue.pop())
         if states is not None and cut is not None:
             loss = _top_loss(

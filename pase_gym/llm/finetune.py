@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 import math
+import shlex
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -482,7 +483,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t_train = time.perf_counter()
     model, result = train_lora(model, tokenizer, demos, config, progress)
     command = "python -m pase_gym.llm.finetune " + " ".join(
-        sys.argv[1:] if argv is None else list(argv)
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
     )
     meta = {
         "base_model": args.model,

@@ -72,6 +72,8 @@ def test_smollm2_lora_trains_a_few_steps_and_round_trips(tmp_path):
     ids = tokenizer("Diagnose(process_crash, nova-api-1)", return_tensors="pt")["input_ids"]
     with torch.no_grad():
         want = tuned(input_ids=ids).logits
-        fresh, _ = load_model("smollm2")
-        got = load_adapter(fresh, path)(input_ids=ids).logits
-    assert torch.allclose(got, want, atol=1e-4)
+        base = load_model("smollm2")[0](input_ids=ids).logits
+        got = load_adapter(load_model("smollm2")[0], path)(input_ids=ids).logits
+    moved = float((want - base).abs().max())  # what two steps of training changed
+    assert moved > 0
+    assert float((got - want).abs().max()) < moved / 10  # the reload keeps that change

@@ -1,10 +1,13 @@
 """The one module of exceptions that user-facing validation raises.
 
 Every error says where the problem is, what was expected and what was found, so that a user
-can fix a plan, a scenario file or a command line without reading a traceback.
+can fix a plan, a scenario file or a command line without reading a traceback. Every class
+lives here; the modules that raise one re-export it under its old name for convenience.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 
 class PaseGymError(Exception):
@@ -63,3 +66,63 @@ class TopologyError(PaseGymError, ValueError):
 
 class SimulationError(PaseGymError, RuntimeError):
     """The simulator was asked to do something its state does not allow (a bug or misuse)."""
+
+
+class ResultsError(PaseGymError, ValueError):
+    """A results file cannot be read, or a record in it is malformed."""
+
+
+class SuiteError(PaseGymError, ValueError):
+    """A suite file or suite name is broken."""
+
+
+class AgentError(PaseGymError, ValueError):
+    """An agent spec cannot be resolved, or the object it names is not an agent."""
+
+
+class ConstraintError(PaseGymError, ValueError):
+    """The constraint cannot be built (e.g. no node names) or the vocabulary cannot spell a plan."""
+
+
+class ModelError(PaseGymError, RuntimeError):
+    """A language model cannot be loaded."""
+
+
+class ModelNotInstalledError(ModelError):
+    """The wheel carrying the model (or transformers itself) is not installed."""
+
+
+class ModelPathError(ModelError, FileNotFoundError):
+    """A local model path does not exist or holds no loadable causal LM."""
+
+
+class FinetuneError(PaseGymError, ValueError):
+    """Fine-tuning cannot run as asked (no demonstrations, bad settings, a broken adapter)."""
+
+
+class DatasetError(PaseGymError, ValueError):
+    """The data set is missing or malformed, or a request on it cannot be met.
+
+    Attributes:
+        path: the file or folder concerned, or ``None`` when the problem is not in a file.
+        line: 1-based line number in ``path`` (the header is line 1), or ``None``.
+        column: 1-based column number in ``path``, or ``None``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Path | str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
+        self.path = None if path is None else Path(path)
+        self.line = line
+        self.column = column
+        where = [] if path is None else [str(path)]
+        if line is not None:
+            where.append(f"line {line}")
+        if column is not None:
+            where.append(f"column {column}")
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 import pase_gym
-from pase_gym.errors import PaseGymError
+from pase_gym.errors import DatasetError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -95,34 +95,6 @@ ORIGIN = (
 FeatureKind = Literal["seq", "spurious", "missing", "all"]
 FEATURE_KINDS: tuple[str, ...] = ("seq", "spurious", "missing", "all")
 SplitBy = Literal["group", "row"]
-
-
-class DatasetError(PaseGymError, ValueError):
-    """The data set is missing or malformed, or a request on it cannot be met.
-
-    Attributes:
-        path: the file or folder concerned, or ``None`` when the problem is not in a file.
-        line: 1-based line number in ``path`` (the header is line 1), or ``None``.
-        column: 1-based column number in ``path``, or ``None``.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        path: Path | str | None = None,
-        line: int | None = None,
-        column: int | None = None,
-    ) -> None:
-        self.path = None if path is None else Path(path)
-        self.line = line
-        self.column = column
-        where = [] if path is None else [str(path)]
-        if line is not None:
-            where.append(f"line {line}")
-        if column is not None:
-            where.append(f"column {column}")
-        super().__init__(f"{', '.join(where)}: {message}" if where else message)
 
 
 # --------------------------------------------------------------------------------------------

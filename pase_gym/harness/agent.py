@@ -23,14 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from pase_gym.errors import PaseGymError
+from pase_gym.errors import AgentError
 
 REGISTRY = ("random", "rule_based", "gcn_fr", "pase", "oracle")
 AGENTS_ENV = "PASE_GYM_AGENTS_DIR"
-
-
-class AgentError(PaseGymError, ValueError):
-    """An agent spec cannot be resolved, or the object it names is not an agent."""
 
 
 @runtime_checkable

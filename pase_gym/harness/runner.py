@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from pase_gym import __version__
-from pase_gym.errors import PaseGymError
+from pase_gym.errors import ResultsError
 from pase_gym.harness.agent import agent_name, load_agent
 from pase_gym.harness.suites import SuiteSpec
 from pase_gym.sim.faults import FAULTS
@@ -69,10 +69,6 @@ def versions() -> dict[str, str]:
         "numpy": np.__version__,
         "gymnasium": gymnasium.__version__,
     }
-
-
-class ResultsError(PaseGymError, ValueError):
-    """A results file cannot be read."""
 
 
 class RunStore:

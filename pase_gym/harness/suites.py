@@ -21,14 +21,10 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from pase_gym.errors import PaseGymError
+from pase_gym.errors import SuiteError
 from pase_gym.scenarios import ScenarioSpec, list_scenarios, load_scenario
 
 SUITES_ENV = "PASE_GYM_SUITES_DIR"
-
-
-class SuiteError(PaseGymError, ValueError):
-    """A suite file or suite name is broken."""
 
 
 class SuiteSpec(BaseModel):

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pase_gym.errors import PaseGymError
+from pase_gym.errors import ConstraintError
 from pase_gym.sim.faults import FAULT_NAMES
 from pase_gym.sim.plan import DIAGNOSE, MAX_NAME_LENGTH, _is_name
 from pase_gym.sim.primitives import PRIMITIVES, ParamType
@@ -38,10 +38,6 @@ ARG_SEP = ", "  # between arguments
 # A slot is ("lit", text) or ("choice", kind); pending == () means "between statements".
 Slot = tuple[str, str]
 State = tuple[int, bool, tuple[Slot, ...], str]
-
-
-class ConstraintError(PaseGymError, ValueError):
-    """The constraint cannot be built (e.g. no node names) or the vocabulary cannot spell a plan."""
 
 
 class _Choice:

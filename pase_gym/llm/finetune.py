@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from pase_gym.errors import PaseGymError
+from pase_gym.errors import FinetuneError
 from pase_gym.llm.prompts import COMPACT_VERSION, PROMPT_VERSION, build_prompt
 
 logger = logging.getLogger(__name__)
@@ -41,10 +41,6 @@ logger = logging.getLogger(__name__)
 ADAPTER_META = "training.json"
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 MAX_WAIT_STEPS = 120  # monitoring steps before giving up on an incident that never alarms
-
-
-class FinetuneError(PaseGymError, ValueError):
-    """Fine-tuning cannot run as asked (no demonstrations, bad settings, a broken adapter)."""
 
 
 @dataclass(frozen=True)

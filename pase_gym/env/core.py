@@ -178,7 +178,7 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
         self, action: Any
     ) -> tuple[dict[str, np.ndarray], SupportsFloat, bool, bool, dict[str, Any]]:
         """Run one plan (then monitor), and score it."""
-        episode = self._require_episode()
+        episode = self.current_episode()
         state = episode.state
         t0 = state.tick
         open_before = state.incident_open_at is not None
@@ -229,7 +229,7 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
         if self.render_mode is None:
             gym.logger.warn("render() called without a render_mode; pass render_mode=...")
             return None
-        episode = self._require_episode()
+        episode = self.current_episode()
         if self.render_mode == "ansi":
             return render_ansi(episode.state, self._last_obs, self._last_plan, self._last_result)
         return render_rgb(episode.state)
@@ -237,22 +237,28 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
     # -- the evaluation side and the verifier hook --------------------------------------------
     def simulate(self, plan: Any) -> Prediction:
         """Dry-run ``plan`` on a copy of the state; the episode is left untouched."""
-        return self._require_episode().simulate(self._to_plan(plan))
+        return self.current_episode().simulate(self._to_plan(plan))
 
     def node_names(self) -> list[str]:
         """Names of the provisioned nodes (public: what an operator's inventory lists)."""
-        state = self._require_episode().state
+        state = self.current_episode().state
         return [state.name(int(i)) for i in np.flatnonzero(state.active)]
 
     def ground_truth(self) -> list[dict[str, Any]]:
         """The injected faults (evaluation side only: never give this to an agent)."""
-        return self._require_episode().ground_truth()
+        return self.current_episode().ground_truth()
 
-    # -- helpers --------------------------------------------------------------------------------
-    def _require_episode(self) -> Episode:
+    def current_episode(self) -> Episode:
+        """The running episode: the simulator state, its records and the ground truth.
+
+        The evaluation side and the wrappers read it (action masks, reports); an agent is
+        never handed it. Raises ``gymnasium.error.ResetNeeded`` before the first ``reset``.
+        """
         if self.episode is None:
             raise gym.error.ResetNeeded("call reset() before using the environment")
         return self.episode
+
+    # -- helpers --------------------------------------------------------------------------------
 
     def _to_plan(self, action: Any) -> Plan:
         if isinstance(action, Plan):
@@ -261,10 +267,10 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
             return Plan((action,))
         if isinstance(action, str):
             return parse_plan(action)
-        return decode_action(action, self._require_episode().topology, self.shapes)
+        return decode_action(action, self.current_episode().topology, self.shapes)
 
     def _observe(self, reward_info: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        episode = self._require_episode()
+        episode = self.current_episode()
         state = episode.state
         obs = episode.observe()
         interval = max(state.tick - self._last_obs_tick, 1)
@@ -348,3 +354,20 @@ def _resized(spec: ScenarioSpec, nodes: int | str) -> ScenarioSpec:
         entries.append(entry.model_copy(update={"type": fits if len(fits) > 1 else fits[0]}))
     topology = spec.topology.model_copy(update={"nodes": nodes})
     return spec.model_copy(update={"topology": topology, "faults": entries})
+
+
+def episode_of(env: gym.Env[Any, Any]) -> Episode:
+    """The running :class:`~pase_gym.episode.Episode` of a (possibly wrapped) pase-gym env.
+
+    Raises:
+        TypeError: ``env`` does not wrap a pase-gym environment.
+        gymnasium.error.ResetNeeded: the env has not been reset yet.
+    """
+    base = env.unwrapped
+    current = getattr(base, "current_episode", None)
+    if current is None:
+        raise TypeError(
+            f"expected a pase-gym environment (or a wrapper of one), found {type(base).__name__}"
+        )
+    episode: Episode = current()
+    return episode

@@ -137,6 +137,7 @@ def run_episode(job: Job) -> Record:
     import gymnasium as gym
 
     import pase_gym  # noqa: F401  (registers the env ids in worker processes)
+    from pase_gym.env.core import episode_of
 
     agent = _agent(job.agent, job.device)
     env = gym.make("PASE-OpenStack-v0", scenario=job.scenario)
@@ -167,7 +168,7 @@ def run_episode(job: Job) -> Record:
         obs, reward, terminated, truncated, info = env.step(action)
         total += float(reward)
         done = terminated or truncated or streak >= MAX_AGENT_ERRORS
-    episode = base.episode
+    episode = episode_of(env)
     report = episode.report()
     truth = episode.ground_truth()
     diag = episode.diagnoses[0] if episode.diagnoses else (None, None)

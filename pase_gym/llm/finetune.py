@@ -69,6 +69,7 @@ def collect_demonstrations(
     import gymnasium as gym
 
     import pase_gym  # noqa: F401  (registers the env ids)
+    from pase_gym.env.core import episode_of
     from pase_gym.scenarios import list_scenarios
     from pase_gym.sim.oracle import oracle_plan
 
@@ -89,7 +90,7 @@ def collect_demonstrations(
                 if not info["alarms"]:
                     logger.warning("%s seed %d raised no alarm; skipped", name, seed)
                     continue
-                plan = oracle_plan(env.unwrapped.episode.state)  # type: ignore[attr-defined]
+                plan = oracle_plan(episode_of(env).state)
                 if not plan.steps:
                     continue
                 out.append(

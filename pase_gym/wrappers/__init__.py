@@ -18,6 +18,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from pase_gym.env.core import episode_of
 from pase_gym.sim.plan import Call, Plan
 from pase_gym.sim.predicates import GROUP_PREDICATES, PREDICATES
 from pase_gym.sim.primitives import PRIMITIVES, ParamType
@@ -107,8 +108,7 @@ class DiscretePlanAction(gym.ActionWrapper[dict[str, np.ndarray], int, Any]):
         self.action_space = spaces.Discrete(self.n_actions)  # type: ignore[assignment]
 
     def _state(self) -> SimState:
-        state: SimState = self.env.unwrapped.episode.state  # type: ignore[attr-defined]
-        return state
+        return episode_of(self.env).state
 
     def decode(self, action: int) -> Plan:
         """The one-call plan of action index ``action``."""

@@ -18,7 +18,7 @@ import pytest
 
 from pase_gym.episode import Episode
 from pase_gym.sim.dynamics import advance, calibrate
-from pase_gym.sim.fault_models import make_fault
+from pase_gym.sim.faults import make_fault
 from pase_gym.sim.plan import Plan, parse_plan
 from pase_gym.sim.state import SimState, new_state
 from pase_gym.sim.topology import Topology, build_topology

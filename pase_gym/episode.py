@@ -14,14 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from pase_gym.errors import PlanError
+from pase_gym.errors import PlanError, ScenarioError
 from pase_gym.scenarios import ScenarioSpec, load_scenario
 from pase_gym.sim.dynamics import advance, calibrate, recovered
-from pase_gym.sim.fault_models import ActiveFault, eligible_targets, make_fault
+from pase_gym.sim.faults import eligible_targets, make_fault
 from pase_gym.sim.plan import Call, Plan, parse_plan
 from pase_gym.sim.roles import ROLE_INDEX
 from pase_gym.sim.signals import Observation, observe
-from pase_gym.sim.state import SimState, new_state
+from pase_gym.sim.state import Fault, SimState, new_state
 from pase_gym.sim.topology import Topology, build_topology
 from pase_gym.sim.transition import TransitionResult, transition
 
@@ -122,8 +122,8 @@ class Episode:
                 waited += MONITOR_STEP
         return observe(self.state, self.rng)
 
-    def _schedule(self) -> list[ActiveFault]:
-        faults = []
+    def _schedule(self) -> list[Fault]:
+        faults: list[Fault] = []
         source = self.scenario.source
         for i, entry in enumerate(self.scenario.faults):
             types = entry.types()
@@ -138,8 +138,6 @@ class Episode:
                 targets = eligible_targets(self.state, fault_type)
                 targets = targets[self.topology.role[targets] == ROLE_INDEX[entry.role]]
                 if targets.size == 0:
-                    from pase_gym.errors import ScenarioError
-
                     raise ScenarioError(
                         f"{fault_type} cannot strike any {entry.role!r} node",
                         source=source,

@@ -11,7 +11,7 @@ import numpy as np
 from pase_gym.episode import Episode, Prediction, cached_topology
 from pase_gym.errors import PaseGymError, PlanError, ScenarioError
 from pase_gym.scenarios import ScenarioSpec, list_scenarios, load_scenario
-from pase_gym.sim.fault_base import eligible_targets
+from pase_gym.sim.faults import eligible_targets
 from pase_gym.sim.plan import Call, Plan, parse_plan
 from pase_gym.sim.primitives import PRIMITIVES, Safety
 from pase_gym.sim.signals import Observation, baseline_event_rates

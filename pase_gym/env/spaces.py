@@ -14,7 +14,7 @@ import numpy as np
 from gymnasium import spaces
 
 from pase_gym.errors import PlanError
-from pase_gym.sim.faults import FAULT_NAMES
+from pase_gym.sim.faults import fault_names
 from pase_gym.sim.plan import Call, Diagnosis, Plan
 from pase_gym.sim.primitives import PRIMITIVES, ParamType
 from pase_gym.sim.roles import ROLE_NAMES
@@ -155,7 +155,7 @@ def action_space(shapes: Shapes) -> spaces.Dict:
     return spaces.Dict(
         {
             "diagnosis": spaces.Dict(
-                {"fault": spaces.Discrete(len(FAULT_NAMES) + 1), "node": spaces.Discrete(n)}
+                {"fault": spaces.Discrete(len(fault_names()) + 1), "node": spaces.Discrete(n)}
             ),
             "steps": spaces.Sequence(call, stack=False),
         }
@@ -203,7 +203,8 @@ def decode_action(action: Any, topo: Topology, shapes: Shapes) -> Plan:
         diag = None
         d = action.get("diagnosis")
         if d is not None and int(d["fault"]) > 0:
-            fault = FAULT_NAMES[(int(d["fault"]) - 1) % len(FAULT_NAMES)]
+            names = fault_names()
+            fault = names[(int(d["fault"]) - 1) % len(names)]
             diag = Diagnosis(fault, _node_name(topo, d["node"], "diagnosis"))
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         if isinstance(exc, PlanError):

@@ -18,47 +18,12 @@ from typing import NamedTuple
 import numpy as np
 
 from pase_gym.sim.roles import ROLE_NAMES
-from pase_gym.sim.state import IND, INDICATORS, TIMEOUT, SimState
+from pase_gym.sim.state import IND, INDICATORS, TIMEOUT, Modifiers, SimState
 
 RETRY_FACTOR = 2.0  # extra load per unit of error a role returned at the last evaluation
 WORKLOAD_NOISE = 0.03  # relative standard deviation of the per-role demand
 OOM_RESTART_TICKS = 10  # systemd brings an OOM-killed process back after this long
 DEFAULT_STEP = 5  # ticks per chunk when advancing time
-
-
-class Modifiers:
-    """Per-evaluation effects of the active faults, reset at every evaluation.
-
-    The eight rows live in one block so that a reset is a single allocation.
-    """
-
-    __slots__ = (
-        "block",
-        "cap_mult",
-        "cpu_add",
-        "err_add",
-        "lat_add",
-        "load_add",
-        "mem_add",
-        "net_add",
-        "reach",
-    )
-
-    def __init__(self, n: int) -> None:
-        block = np.zeros((8, n))
-        block[0] = 1.0
-        block[6] = 1.0
-        self.block = block
-        (
-            self.cap_mult,
-            self.err_add,
-            self.lat_add,
-            self.cpu_add,
-            self.net_add,
-            self.mem_add,
-            self.reach,
-            self.load_add,
-        ) = block
 
 
 class _Derived(NamedTuple):

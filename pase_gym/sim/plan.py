@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pase_gym.errors import PlanError
-from pase_gym.sim.faults import FAULT_NAMES
+from pase_gym.sim.faults import fault_names
 from pase_gym.sim.primitives import PRIMITIVES, Param, ParamType, PrimitiveSpec
 
 Value = str | int  # an argument value: ``int`` for INT parameters, ``str`` for the others
@@ -43,10 +43,18 @@ _IDENT_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@:-]*")
 _DIGITS = frozenset("0123456789")
 _WORD_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _WORD_CHARS = _WORD_START | frozenset(".@:-")
-_DIAG_PARAMS = (
-    Param("fault_type", ParamType.RESOURCE, "the fault type", choices=FAULT_NAMES),
-    Param("node", ParamType.NODE, "the faulty node"),
-)
+_DIAG_NODE = Param("node", ParamType.NODE, "the faulty node")
+_diag_cache: dict[tuple[str, ...], tuple[Param, ...]] = {}
+
+
+def _diag_params() -> tuple[Param, ...]:
+    """``Diagnose``'s parameters over the fault types registered now."""
+    names = fault_names()
+    params = _diag_cache.get(names)
+    if params is None:
+        fault = Param("fault_type", ParamType.RESOURCE, "the fault type", choices=names)
+        params = _diag_cache[names] = (fault, _DIAG_NODE)
+    return params
 
 
 def _err(message: str, position: int | None, expected: str, found: str) -> PlanError:
@@ -116,7 +124,7 @@ def _check_arg(where: str, param: Param, value: object, position: int | None, fo
 
 
 def _params_of(name: str) -> tuple[Param, ...]:
-    return _DIAG_PARAMS if name == DIAGNOSE else PRIMITIVES[name].params
+    return _diag_params() if name == DIAGNOSE else PRIMITIVES[name].params
 
 
 def _validate_args(name: str, args: object) -> None:
@@ -164,7 +172,7 @@ class Diagnosis:
     """The agent's claim of which fault struck which node; validated on construction.
 
     Attributes:
-        fault_type: a name in :data:`~pase_gym.sim.faults.FAULT_NAMES`.
+        fault_type: a registered fault type (:func:`~pase_gym.sim.faults.fault_names`).
         node: the node blamed.
     """
 
@@ -378,7 +386,7 @@ class _Parser:
                     again = "only one Diagnose allowed"
                     message = again if not steps else "Diagnose must be the first statement"
                     raise _err(message, tok.pos, "a primitive name", _show(name))
-                diagnosis = Diagnosis(*map(str, self.args(name, _DIAG_PARAMS)))
+                diagnosis = Diagnosis(*map(str, self.args(name, _diag_params())))
             elif name in PRIMITIVES:
                 if len(steps) >= MAX_STEPS:
                     found = f"step {MAX_STEPS + 1}"

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import copy as _copy
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from pase_gym.sim.roles import ROLE_INDEX, ROLE_NAMES, Kind
 from pase_gym.sim.topology import Topology
 from pase_gym.sim.workload import resolve_profile, role_demand
-
-if TYPE_CHECKING:
-    from pase_gym.sim.fault_base import ActiveFault
 
 INDICATORS = (
     "cpu",
@@ -33,6 +30,82 @@ INDICATORS = (
 IND = {name: i for i, name in enumerate(INDICATORS)}
 TIMEOUT = 5.0  # seconds a caller waits before it gives up on a call
 PINNED_KINDS = (Kind.INSTANCE, Kind.NETWORK, Kind.VOLUME)  # load stays with the node
+
+
+class Modifiers:
+    """Per-evaluation effects of the active faults, reset at every evaluation.
+
+    The eight rows live in one block so that a reset is a single allocation.
+    """
+
+    __slots__ = (
+        "block",
+        "cap_mult",
+        "cpu_add",
+        "err_add",
+        "lat_add",
+        "load_add",
+        "mem_add",
+        "net_add",
+        "reach",
+    )
+
+    def __init__(self, n: int) -> None:
+        block = np.zeros((8, n))
+        block[0] = 1.0
+        block[6] = 1.0
+        self.block = block
+        (
+            self.cap_mult,
+            self.err_add,
+            self.lat_add,
+            self.cpu_add,
+            self.net_add,
+            self.mem_add,
+            self.reach,
+            self.load_add,
+        ) = block
+
+
+class Fault(Protocol):
+    """What the core (dynamics, transition, copies) needs of an injected fault.
+
+    :class:`pase_gym.sim.faults.ActiveFault` implements it; the state depends on this
+    interface only, so that the fault models can build on the state without a cycle.
+    """
+
+    node: int
+    onset: int
+    params: dict[str, float]
+
+    @property
+    def name(self) -> str:
+        """The fault type."""
+
+    @property
+    def active(self) -> bool:
+        """Injected and not yet cleared."""
+
+    def inject(self, state: SimState) -> None:
+        """Onset: change the state."""
+
+    def apply(self, state: SimState, mods: Modifiers) -> None:
+        """Write the fault's per-evaluation effects into ``mods``."""
+
+    def advance(self, state: SimState, dt: int) -> None:
+        """Integrate the fault's accumulators over ``dt`` ticks."""
+
+    def on_effect(self, state: SimState, effect: str, node: int, **kw: Any) -> None:
+        """A primitive effect happened on ``node``."""
+
+    def takes_kill(self, node: int) -> bool:
+        """Whether ``KillProcess`` on host ``node`` kills this fault's own process."""
+
+    def clone(self) -> Fault:
+        """An independent copy."""
+
+    def describe(self, state: SimState) -> dict[str, Any]:
+        """Ground truth for the evaluation side."""
 
 
 @dataclass
@@ -101,8 +174,8 @@ class SimState:
     slo_ok: bool = True
     slo_ok_since: int | None = 0
     incident_open_at: int | None = None
-    faults: list[ActiveFault] = field(default_factory=list)
-    pending: list[ActiveFault] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    pending: list[Fault] = field(default_factory=list)
     log: list[LogLine] = field(default_factory=list)
     lost_messages: float = 0.0
     history_ticks: list[int] = field(default_factory=list)

@@ -149,7 +149,7 @@ def _kill(state: SimState, ids: dict[str, int], call: Call, duration: int) -> li
     node = ids["node"]
     t = state.topo
     if t.is_host[node]:
-        rogue = any(f.active and f.name == "cpu_hog" and f.node == node for f in state.faults)
+        rogue = any(f.active and f.takes_kill(node) for f in state.faults)
         _notify(state, "kill", node)
         if rogue:
             return []

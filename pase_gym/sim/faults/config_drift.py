@@ -1,0 +1,33 @@
+"""Config drift (deploy family): A config value drifts (wrong broker credentials); the service
+cannot reach a dependency. The old config only applies after a restart.
+
+Runbook: Roll the config back, then restart the service. Source: configuration drift incidents;
+LitmusChaos (config).
+"""
+
+from __future__ import annotations
+
+from pase_gym.sim.faults.bad_deploy import BadDeploy
+from pase_gym.sim.faults.base import FaultSpec, SignatureTerm
+from pase_gym.sim.faults.registry import register_fault
+
+_T = SignatureTerm
+
+
+@register_fault
+class ConfigDrift(BadDeploy):
+    spec = FaultSpec(
+        name="config_drift",
+        family="deploy",
+        target="service",
+        description=(
+            "A config value drifts (wrong broker credentials); the service cannot reach a "
+            "dependency. The old config only applies after a restart."
+        ),
+        signature=(_T("node", "error_rate", ">", 0.5),),
+        log_hint="AccessRefused",
+        recovery="Roll the config back, then restart the service.",
+        catalogue="configuration drift incidents; LitmusChaos (config)",
+    )
+
+    error = 0.9

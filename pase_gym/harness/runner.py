@@ -119,6 +119,7 @@ class Job:
     scenario: str
     seed: int
     device: str = "cpu"
+    source: str = ""  # the scenario as the suite names it (a built-in name or a file path)
 
     @property
     def key(self) -> str:
@@ -140,7 +141,7 @@ def run_episode(job: Job) -> Record:
     from pase_gym.env.core import episode_of
 
     agent = _agent(job.agent, job.device)
-    env = gym.make("PASE-OpenStack-v0", scenario=job.scenario)
+    env = gym.make("PASE-OpenStack-v0", scenario=job.source or job.scenario)
     base: Any = env.unwrapped
     uses_truth = bool(getattr(agent, "uses_ground_truth", False))
     obs, info = env.reset(seed=job.seed)
@@ -235,10 +236,14 @@ class Progress:
 
 def plan_jobs(agents: Iterable[str], suite: SuiteSpec, seeds: int | None, device: str) -> list[Job]:
     """Every episode of the run, in a fixed order."""
-    names = [s.name for s in suite.scenario_specs()]
+    specs = suite.scenario_specs()
+    sources = suite.scenario_sources()
     n_seeds = seeds if seeds is not None else suite.seeds
     return [
-        Job(a, suite.name, sc, s, device) for a in agents for sc in names for s in range(n_seeds)
+        Job(a, suite.name, spec.name, s, device, source)
+        for a in agents
+        for spec, source in zip(specs, sources, strict=True)
+        for s in range(n_seeds)
     ]
 
 

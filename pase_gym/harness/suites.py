@@ -46,10 +46,13 @@ class SuiteSpec(BaseModel):
             raise ValueError("scenarios must not be empty")
         return self
 
+    def scenario_sources(self) -> list[str]:
+        """The suite's scenarios as it names them: built-in names or file paths."""
+        return list_scenarios(self.split) if self.split else list(self.scenarios or [])
+
     def scenario_specs(self) -> list[ScenarioSpec]:
         """The suite's scenarios, validated (ScenarioError names the broken one)."""
-        names = list_scenarios(self.split) if self.split else list(self.scenarios or [])
-        return [load_scenario(n) for n in names]
+        return [load_scenario(n) for n in self.scenario_sources()]
 
 
 def suites_dir() -> Path | None:

@@ -129,7 +129,7 @@ def cmd_scenarios(args: argparse.Namespace, out: TextIO) -> int:
     from pase_gym.scenarios import list_scenarios, load_scenario
 
     if args.refresh:
-        from pase_gym.scenarios.reference import refresh_all
+        from pase_gym.harness.references import refresh_all
 
         for name, ref in refresh_all(args.seed).items():
             out.write(f"{name}: MTTR {ref.mttr} s  {ref.plan}\n")

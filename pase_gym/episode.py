@@ -18,9 +18,10 @@ from pase_gym.errors import PlanError, ScenarioError
 from pase_gym.scenarios import ScenarioSpec, load_scenario
 from pase_gym.sim.dynamics import advance, calibrate, recovered
 from pase_gym.sim.faults import eligible_targets, make_fault
+from pase_gym.sim.observe import observe
 from pase_gym.sim.plan import Call, Plan, parse_plan
 from pase_gym.sim.roles import ROLE_INDEX
-from pase_gym.sim.signals import Observation, observe
+from pase_gym.sim.signals import Observation
 from pase_gym.sim.state import Fault, SimState, new_state
 from pase_gym.sim.topology import Topology, build_topology
 from pase_gym.sim.transition import TransitionResult, transition

@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from pase_gym.sim.roles import ROLE_NAMES
+from pase_gym.sim.signals import accumulate_events
 from pase_gym.sim.state import IND, INDICATORS, TIMEOUT, Modifiers, SimState
 
 RETRY_FACTOR = 2.0  # extra load per unit of error a role returned at the last evaluation
@@ -298,8 +299,6 @@ def advance(
     Scheduled faults are injected exactly at their onset tick (a chunk ends there). Only the
     last evaluation computes the full indicator matrix unless ``full_at_end`` is false.
     """
-    from pase_gym.sim.signals import accumulate_events  # local: signals imports dynamics
-
     remaining = int(ticks)
     while remaining > 0:
         dt = min(step, remaining)

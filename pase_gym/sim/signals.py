@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pase_gym.sim.roles import PROFILES, ROLE_INDEX
-from pase_gym.sim.state import IND, INDICATORS, LogLine, SimState
+from pase_gym.sim.state import IND, LogLine, SimState
 
 # Per request type: (event name, role whose health decides whether it happens, count per
 # request, name of the error variant or None). Order matters: a request that fails at one
@@ -226,40 +226,6 @@ def alarms_of(state: SimState, metrics: np.ndarray) -> list[tuple[str, str, floa
     ]
     out.sort()
     return out
-
-
-def observe(
-    state: SimState,
-    rng: np.random.Generator,
-    *,
-    window: int = 8,
-    since_tick: int | None = None,
-    noise: float = 0.01,
-) -> Observation:
-    """Read the signals of ``state`` (drawing measurement noise from ``rng``).
-
-    Resets the event counters, so each observation carries the events since the previous one.
-    """
-    from pase_gym.sim.dynamics import ensure_indicators, evaluate  # local: avoids a cycle
-
-    if state.evaluated_at != state.tick:
-        evaluate(state, None)
-    ensure_indicators(state)
-    metrics = state.health + noise * rng.standard_normal(state.health.shape) * (state.health > 0)
-    metrics = np.maximum(metrics, 0.0)
-    hist = state.history[-window:]
-    win = np.zeros((window, state.n, len(INDICATORS)))
-    if hist:
-        win[window - len(hist) :] = np.stack(hist)
-    counts = state.event_counts if state.event_counts.size else np.zeros(len(EVENT_NAMES))
-    events = rng.poisson(np.maximum(counts, 0.0)).astype(np.float64)
-    state.event_counts = np.zeros(len(EVENT_NAMES))
-    start = since_tick if since_tick is not None else state.tick - 30
-    first = len(state.log)
-    while first > 0 and state.log[first - 1].tick >= start:  # the log is in tick order
-        first -= 1
-    logs = state.log[first:]
-    return Observation(state.tick, metrics, win, alarms_of(state, metrics), logs, events)
 
 
 def baseline_event_rates(state: SimState) -> np.ndarray:

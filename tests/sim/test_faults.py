@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from pase_gym.episode import Episode, run_oracle
+from pase_gym.harness.references import documented, oracle_reference
 from pase_gym.scenarios import builtin_dir, list_scenarios, load_scenario
-from pase_gym.scenarios.reference import documented, oracle_reference
 from pase_gym.sim.faults import FAULTS
 from pase_gym.sim.oracle import oracle_plan
 from pase_gym.sim.roles import Kind

@@ -15,10 +15,10 @@ from pase_gym.episode import Episode
 from pase_gym.errors import PlanError
 from pase_gym.scenarios import ScenarioSpec, list_scenarios, load_scenario
 from pase_gym.sim.faults import FAULT_NAMES
+from pase_gym.sim.observe import observe
 from pase_gym.sim.oracle import oracle_plan
 from pase_gym.sim.plan import Call, Plan, parse_plan
 from pase_gym.sim.primitives import PRIMITIVES, ParamType, PrimitiveSpec
-from pase_gym.sim.signals import observe
 from pase_gym.sim.state import SimState
 from pase_gym.sim.transition import (
     FAILED_CALL_TICKS,

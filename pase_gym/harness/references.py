@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from pase_gym.episode import Episode, run_oracle
 from pase_gym.scenarios import ScenarioSpec, builtin_dir, load_scenario
 
 HEADER_RE = re.compile(r"^# Oracle plan \(seed (\d+)\): (.*)\n# Oracle MTTR: (\d+) s\n", re.M)
@@ -27,8 +28,6 @@ class Reference:
 
 def oracle_reference(spec: ScenarioSpec, seed: int = 0) -> Reference:
     """Run the oracle on ``spec`` with ``seed`` until recovery (or the budget)."""
-    from pase_gym.episode import Episode, run_oracle
-
     episode = Episode(spec, seed)
     episode.reset()
     plans = run_oracle(episode)

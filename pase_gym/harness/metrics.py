@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pase_gym import stats
+
 Record = dict[str, Any]
 
 # two-sided 95% Student t critical values by degrees of freedom (1..30); normal beyond
@@ -65,18 +67,10 @@ class Metric:
 def macro_f1(truth: Sequence[str], predicted: Sequence[str]) -> float:
     """Macro-averaged F1 over the labels that occur in ``truth`` or ``predicted``.
 
-    ``NO_DIAGNOSIS`` is a prediction like any other (it is always wrong), but not a class.
+    ``NO_DIAGNOSIS`` is a prediction like any other (it is always wrong), but not a class:
+    :func:`pase_gym.stats.macro_f1` with ``abstain={NO_DIAGNOSIS}``.
     """
-    labels = sorted((set(truth) | set(predicted)) - {NO_DIAGNOSIS})
-    if not labels:
-        return 0.0
-    scores = []
-    for label in labels:
-        tp = sum(t == label and p == label for t, p in zip(truth, predicted, strict=True))
-        fp = sum(t != label and p == label for t, p in zip(truth, predicted, strict=True))
-        fn = sum(t == label and p != label for t, p in zip(truth, predicted, strict=True))
-        scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
-    return sum(scores) / len(scores)
+    return stats.macro_f1(truth, predicted, abstain={NO_DIAGNOSIS})
 
 
 def _detection_f1(records: Sequence[Record]) -> float | None:

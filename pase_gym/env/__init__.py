@@ -15,7 +15,7 @@ import gymnasium as gym
 ENTRY_POINT = "pase_gym.env.core:PaseOpenStackEnv"
 """The simulator env: every id but the replay one."""
 
-REPLAY_ENTRY_POINT = "pase_gym.datasets.replay:ReplayEnv"
+REPLAY_ENTRY_POINT = "pase_gym.env.replay:ReplayEnv"
 """Real rows of Failure-Dataset-OpenStack replayed on the tiny cloud (needs the data set)."""
 
 

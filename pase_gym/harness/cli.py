@@ -155,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="pase-bench: %(message)s")
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["replay"]:  # its own parser (imported only when it runs)
-        from pase_gym.datasets.replay_eval import main as replay_main
+        from pase_gym.harness.replay import main as replay_main
 
         return replay_main(arguments[1:])
     parser = build_parser()

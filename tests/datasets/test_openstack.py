@@ -26,10 +26,13 @@ from pase_gym.datasets import (
     group_k_fold,
     group_train_test_split,
     load_all,
+    find_data_root,
     load_campaign,
-    openstack,
 )
+from pase_gym.datasets.campaigns import CAMPAIGN_WORKLOADS, campaign_name
 from pase_gym.errors import PaseGymError
+from pase_gym.sim.roles import PROFILE_ALIASES
+from pase_gym.sim.workload import resolve_profile
 
 REPO = Path(__file__).resolve().parents[2]
 DATA_ROOT = REPO.parent / "shared" / "data" / "failure-dataset-openstack"
@@ -392,23 +395,31 @@ def test_env_var_to_a_missing_folder_is_an_error(
     assert_explains_origin(info.value)
 
 
-def test_nothing_found_lists_the_places_tried(
+def test_nothing_found_names_the_place_tried(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(ENV_VAR, raising=False)
-    monkeypatch.setattr(
-        openstack, "_candidate_roots", lambda: [("the working directory", tmp_path / "a")]
-    )
+    work = tmp_path / "a" / "work"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
     with pytest.raises(DatasetError) as info:
-        openstack.find_data_root()
-    assert str(tmp_path / "a") in str(info.value)
+        find_data_root()
+    tried = (tmp_path / "a" / "shared" / "data" / "failure-dataset-openstack").resolve()
+    assert str(tried) in str(info.value) and "working directory" in str(info.value)
     assert_explains_origin(info.value)
 
 
 @requires_data
-def test_default_root_is_found_from_the_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_root_is_found_from_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv(ENV_VAR, raising=False)
-    assert openstack.find_data_root() == DATA_ROOT.resolve()
+    monkeypatch.chdir(REPO)  # CI and pytest run from the checkout, with ../shared beside it
+    assert find_data_root() == DATA_ROOT.resolve()
+    # nothing is looked up relative to the installed package: elsewhere, nothing is found
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DatasetError, match="not found"):
+        find_data_root()
 
 
 @requires_data
@@ -568,3 +579,9 @@ def test_label_map(tmp_path: Path) -> None:
     assert "'NET'" in str(load_error(root))
     (root / "label_map.json").write_text("{not json", encoding="utf-8")
     assert load_error(root).line == 1
+
+
+def test_campaign_names_are_the_simulators_workload_aliases() -> None:
+    for campaign, profile in PROFILE_ALIASES.items():
+        assert campaign_name(campaign.lower()) == campaign_name(f" {profile.upper()} ") == campaign
+        assert resolve_profile(campaign) == CAMPAIGN_WORKLOADS[campaign] == profile

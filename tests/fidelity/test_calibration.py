@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from pase_gym.datasets import CLASS_NAMES, DatasetError, load_all
-from pase_gym.datasets.calibration import (
+from pase_gym.fidelity.calibration import (
     DEFAULT_SPLIT,
     REGENERATE,
     Calibration,
@@ -28,7 +28,7 @@ from pase_gym.datasets.calibration import (
     rows_digest,
     split_rows,
 )
-from pase_gym.datasets.simulate import SITES
+from pase_gym.fidelity.experiments import SITES
 
 REPO = Path(__file__).resolve().parents[2]
 DATA_ROOT = REPO.parent / "shared" / "data" / "failure-dataset-openstack"
@@ -71,7 +71,7 @@ def test_shipped_file_is_small_and_documented(shipped: Calibration) -> None:
     raw = json.loads(path.read_text(encoding="utf-8"))
     assert next(iter(raw)) == "_about"  # the header comes first
     assert raw["_about"]["regenerate"] == REGENERATE
-    assert "python -m pase_gym.datasets.calibrate" in REGENERATE
+    assert "python -m pase_gym.fidelity.calibrate" in REGENERATE
     for key in ("class_freq", "signature", "errors", "injection_mix", "pilot_shares"):
         assert any(key in field for field in raw["_about"]["fields"])
     assert set(shipped.campaigns) == {"DEPL", "NET", "STO"}

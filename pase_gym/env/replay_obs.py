@@ -5,7 +5,7 @@ single-node OpenStack: nothing else (no metrics, alarms or logs). :func:`replay_
 it to an agent the way the normal env shows a step, through the same code paths
 (:func:`~pase_gym.env.spaces.encode_observation`, :func:`~pase_gym.env.describe.describe`):
 
-- **The cloud** is the ``tiny`` all-in-one cloud of :mod:`pase_gym.datasets.simulate` under the
+- **The cloud** is the ``tiny`` all-in-one cloud of :mod:`pase_gym.fidelity.experiments` under the
   campaign's workload profile, run healthy for one experiment window (:data:`WINDOW` ticks,
   seeded, no fault). Its topology, node descriptors, metric window and clock are that healthy
   run's, the same for every row of a campaign.
@@ -17,7 +17,7 @@ it to an agent the way the normal env shows a step, through the same code paths
 - **Error rate, alarms, SLOs**: derived from the row's events only. A role whose chain step
   emitted its error variant (``novaclient_POST_500``, ``..._ERROR``) gets an error-rate estimate
   by inverting the simulator's emission rule (an error variant is emitted for
-  :data:`~pase_gym.datasets.simulate.ERROR_SHARE` of the failures): failures ``e / 0.3`` over
+  :data:`~pase_gym.fidelity.experiments.ERROR_SHARE` of the failures): failures ``e / 0.3`` over
   ``ok + e / 0.3``, the largest over the role's steps. Its in-service nodes carry that error
   rate (current metrics and the newest window snapshot); alarms are the simulator's threshold
   rules on those metrics (``HighErrorRate`` above 0.2) and a node violates its SLO above its
@@ -33,11 +33,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pase_gym.datasets.calibration import Calibration
-from pase_gym.datasets.openstack import DatasetError
-from pase_gym.datasets.replay_classes import replay_topology
-from pase_gym.datasets.simulate import ERROR_SHARE, NO_FAULT, SIM_STEP, WINDOW, _scenario
+from pase_gym.env.replay_classes import replay_topology
 from pase_gym.episode import Episode
+from pase_gym.errors import DatasetError
+from pase_gym.fidelity.calibration import Calibration
+from pase_gym.fidelity.experiments import (
+    ERROR_SHARE,
+    NO_FAULT,
+    SIM_STEP,
+    WINDOW,
+    experiment_scenario,
+)
 from pase_gym.sim.roles import ROLE_INDEX
 from pase_gym.sim.signals import (
     EVENT_CHAINS,
@@ -114,7 +120,7 @@ class CampaignView:
 @functools.lru_cache(maxsize=8)
 def healthy_run(campaign: str) -> tuple[SimState, Observation, int]:
     """The healthy ``tiny`` cloud of ``campaign`` after one window, its observation, budget."""
-    spec = _scenario(campaign, NO_FAULT, 1)  # the fault is scheduled after the window
+    spec = experiment_scenario(campaign, NO_FAULT, 1)  # the fault is scheduled after the window
     episode = Episode(spec, seed=HEALTHY_SEED)
     episode.reset(skip_to_incident=False)
     episode.wait(WINDOW, step=SIM_STEP)

@@ -1,10 +1,10 @@
 """Which failure class of Failure-Dataset-OpenStack an agent's diagnosis stands for.
 
-An agent on the replay env (:mod:`pase_gym.datasets.replay`) answers in the simulator's terms:
+An agent on the replay env (:mod:`pase_gym.env.replay`) answers in the simulator's terms:
 ``Diagnose(fault_type, node)`` names a node of the ``tiny`` cloud. The data set's label is the
 class of the campaign's workload step that failed first (``instance_failure``,
 ``volume_failure``, ...). The bridge is the campaign's workload script
-(:data:`pase_gym.datasets.simulate.SCRIPTS`), read with the simulator's own rules:
+(:data:`pase_gym.fidelity.experiments.SCRIPTS`), read with the simulator's own rules:
 
 1. **What the diagnosed node breaks** (:func:`affected_roles`): the node itself, every node that
    depends on it (``depends_on`` edges, transitively), every node that runs on it (a host's
@@ -15,7 +15,7 @@ class of the campaign's workload step that failed first (``instance_failure``,
    roles ``run_experiment`` draws failures from); the ``ssh`` check needs the instances (the
    data plane ``run_experiment`` asks). The first step in script order that needs a broken
    role is the first to fail.
-3. **Its class**: that step's :attr:`~pase_gym.datasets.simulate.Phase.failure_class`, or
+3. **Its class**: that step's :attr:`~pase_gym.fidelity.experiments.Phase.failure_class`, or
    ``no_failure`` when the step is not asserted on (NET's clean-up) or no step needs the node,
    exactly as ``run_experiment`` labels a simulated experiment. A plan without a diagnosis
    means ``no_failure``.
@@ -33,8 +33,9 @@ import functools
 
 import numpy as np
 
-from pase_gym.datasets.simulate import SCRIPTS, SSH_STEP_NAME, Phase, _campaign
+from pase_gym.datasets.campaigns import campaign_name
 from pase_gym.episode import cached_topology
+from pase_gym.fidelity.experiments import SCRIPTS, SSH_STEP_NAME, Phase
 from pase_gym.sim.roles import ROLE_NAMES
 from pase_gym.sim.signals import EVENT_CHAINS
 from pase_gym.sim.topology import EDGE_TYPES, Topology
@@ -45,7 +46,7 @@ NO_FAILURE = "no_failure"
 REPLAY_NODES = "tiny"
 REPLAY_TOPOLOGY_SEED = 0
 """The replayed cloud: the ``tiny`` all-in-one layout with seed 0, the cloud
-:mod:`pase_gym.datasets.simulate` runs its experiments on (and ``PASE-OpenStack-Tiny-v0``)."""
+:mod:`pase_gym.fidelity.experiments` runs its experiments on (and ``PASE-OpenStack-Tiny-v0``)."""
 
 SSH_ROLES: tuple[str, ...] = ("instance",)
 """Roles the ``ssh`` step needs: the instances that must answer on the data plane."""
@@ -96,7 +97,7 @@ def _needs(phase: Phase) -> frozenset[str]:
 
 def phase_roles(campaign: str) -> tuple[tuple[Phase, frozenset[str]], ...]:
     """The campaign's script steps, in order, each with the roles it needs."""
-    return tuple((phase, _needs(phase)) for phase in SCRIPTS[_campaign(campaign)])
+    return tuple((phase, _needs(phase)) for phase in SCRIPTS[campaign_name(campaign)])
 
 
 def class_of_roles(campaign: str, roles: frozenset[str]) -> str:
@@ -121,12 +122,12 @@ def diagnosis_class(campaign: str, node: str | None) -> str:
     """
     if node is None:
         return NO_FAILURE
-    return _node_classes(_campaign(campaign))[node]
+    return _node_classes(campaign_name(campaign))[node]
 
 
 def expressible_classes(campaign: str) -> frozenset[str]:
     """The classes some diagnosis (or none) stands for in ``campaign``."""
-    return frozenset(_node_classes(_campaign(campaign)).values()) | {NO_FAILURE}
+    return frozenset(_node_classes(campaign_name(campaign)).values()) | {NO_FAILURE}
 
 
 def best_answer(campaign: str, true_class: str) -> str:

@@ -1,10 +1,10 @@
 """``PASE-OpenStack-Replay-v0``: episodes that replay real rows of Failure-Dataset-OpenStack.
 
 Any agent of the benchmark can be scored on real data with it: it sees a real row's event
-stream in the observation of the ``tiny`` cloud (:mod:`pase_gym.datasets.replay_obs`), answers
+stream in the observation of the ``tiny`` cloud (:mod:`pase_gym.env.replay_obs`), answers
 with a plan, and its diagnosis is mapped onto the data set's failure classes
-(:mod:`pase_gym.datasets.replay_classes`). ``pase-bench replay`` measures agents' macro-F1 per
-campaign (:mod:`pase_gym.datasets.replay_eval`). The data set is GPL-3.0 and not shipped; it is
+(:mod:`pase_gym.env.replay_classes`). ``pase-bench replay`` measures agents' macro-F1 per
+campaign (:mod:`pase_gym.harness.replay`). The data set is GPL-3.0 and not shipped; it is
 read when the env is made, never when the id is registered.
 """
 
@@ -17,18 +17,12 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 
-from pase_gym.datasets.calibration import check_split, load_calibration
-from pase_gym.datasets.openstack import (
-    CAMPAIGNS,
-    Dataset,
-    DatasetError,
-    _campaign_name,
-    load_all,
-)
-from pase_gym.datasets.replay_classes import diagnosis_class, replay_topology
-from pase_gym.datasets.replay_obs import CampaignView, replay_frame, views_for
-from pase_gym.datasets.simulate import WINDOW
+from pase_gym.datasets import CAMPAIGNS, Dataset, load_all
+from pase_gym.datasets.campaigns import campaign_name
+from pase_gym.datasets.splits import unique_rows
 from pase_gym.env.describe import describe
+from pase_gym.env.replay_classes import diagnosis_class, replay_topology
+from pase_gym.env.replay_obs import CampaignView, replay_frame, views_for
 from pase_gym.env.spaces import (
     OBS_PARTS,
     Shapes,
@@ -38,7 +32,9 @@ from pase_gym.env.spaces import (
     observation_space,
     topology_edges,
 )
-from pase_gym.errors import PlanError
+from pase_gym.errors import DatasetError, PlanError
+from pase_gym.fidelity.calibration import check_split, load_calibration
+from pase_gym.fidelity.experiments import WINDOW
 from pase_gym.sim.plan import Call, Plan, parse_plan
 
 SPLITS = ("all", "train", "test")
@@ -57,7 +53,7 @@ def parse_campaigns(campaigns: str | Sequence[str] | None) -> tuple[str, ...]:
     if campaigns is None or (isinstance(campaigns, str) and campaigns.strip().lower() == "all"):
         return CAMPAIGNS
     items = campaigns.split(",") if isinstance(campaigns, str) else list(campaigns)
-    names = tuple(_campaign_name(str(c)) for c in items if str(c).strip())
+    names = tuple(campaign_name(str(c)) for c in items if str(c).strip())
     if not names or len(set(names)) != len(names):
         raise DatasetError(
             f"expected 'all' or distinct campaigns among {', '.join(CAMPAIGNS)}, "
@@ -73,15 +69,13 @@ def select_rows(dataset: Dataset, campaigns: Sequence[str], split: str, rows: st
         dataset: all three campaigns, aligned (:func:`~pase_gym.datasets.load_all`).
         campaigns: which campaigns.
         split: ``"all"``, or the ``"train"``/``"test"`` side of the calibration's
-            duplicate-aware split (:func:`~pase_gym.datasets.calibration.check_split`).
+            duplicate-aware split (:func:`~pase_gym.fidelity.calibration.check_split`).
         rows: ``"unique"`` (the first row of each distinct ``(counts, label)`` pair of the
             campaign, as the sim-to-real report's evaluation rows) or ``"all"``.
 
     Raises:
         DatasetError: an unknown option, or a data set that differs from the calibration's.
     """
-    from pase_gym.datasets.fidelity import unique_rows
-
     if split not in SPLITS:
         raise DatasetError(f"expected split in {', '.join(SPLITS)}, found {split!r}")
     if rows not in ROW_SETS:
@@ -111,7 +105,7 @@ class ReplayEnv(gym.Env[dict[str, np.ndarray], Any]):
     event counts in its event stream, and answers with a plan, as in ``PASE-OpenStack-v0``.
     Its ``Diagnose(fault_type, node)`` is mapped onto the data set's failure classes: the
     first step of the campaign's workload script that the diagnosed node breaks, and that
-    step's class (:mod:`pase_gym.datasets.replay_classes`); a plan without a diagnosis means
+    step's class (:mod:`pase_gym.env.replay_classes`); a plan without a diagnosis means
     ``no_failure``. Nothing is simulated after the window: the row is all there is.
 
     ## Action Space
@@ -124,7 +118,7 @@ class ReplayEnv(gym.Env[dict[str, np.ndarray], Any]):
     ``events`` carries the row (the 46 modelled event types, on the simulator's scale);
     metrics, window, node descriptors, edges and clock are those of a healthy run, except the
     error rate (and so ``HighErrorRate`` alarms and SLOs) of roles whose error events the row
-    holds (:mod:`pase_gym.datasets.replay_obs`). ``info`` has the normal env's keys
+    holds (:mod:`pase_gym.env.replay_obs`). ``info`` has the normal env's keys
     (``description`` rendered by the same ``describe``, ``tick``, ``slo_ok``, ``alarms``,
     ``node_names``, ``slot_names``), after a step also ``plan`` and ``plan_error``, and at the
     end of an episode ``campaign``, ``row`` (index into ``load_all()``), ``diagnosis``,
@@ -151,7 +145,7 @@ class ReplayEnv(gym.Env[dict[str, np.ndarray], Any]):
     a side of the calibration's duplicate-aware split); ``rows`` (``"unique"`` distinct
     ``(counts, label)`` rows or ``"all"``); ``order``; ``max_steps``; ``obs_parts``;
     ``window``; ``render_mode`` (``"ansi"``). A missing or malformed data set raises
-    :class:`~pase_gym.datasets.DatasetError`.
+    :class:`~pase_gym.errors.DatasetError`.
 
     ## Version History
     * v0: initial release.

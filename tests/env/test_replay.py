@@ -22,9 +22,10 @@ from gymnasium.utils.env_checker import check_env
 
 import pase_gym  # noqa: F401  (registers the ids)
 from pase_gym.datasets import ENV_VAR, DatasetError, load_all
-from pase_gym.datasets.fidelity import unique_rows
-from pase_gym.datasets.replay import ReplayEnv, parse_campaigns
-from pase_gym.datasets.replay_classes import (
+from pase_gym.datasets.splits import unique_rows
+from pase_gym.env import REPLAY_ENTRY_POINT
+from pase_gym.env.replay import ReplayEnv, parse_campaigns
+from pase_gym.env.replay_classes import (
     NO_FAILURE,
     best_answer,
     diagnosis_class,
@@ -32,10 +33,9 @@ from pase_gym.datasets.replay_classes import (
     replay_topology,
     role_class_table,
 )
-from pase_gym.datasets.replay_eval import run_agent, score
-from pase_gym.datasets.simulate import campaign_classes
-from pase_gym.env import REPLAY_ENTRY_POINT
+from pase_gym.fidelity.experiments import campaign_classes
 from pase_gym.harness.cli import main as bench_main
+from pase_gym.harness.replay import run_agent, score
 from pase_gym.harness.metrics import macro_f1
 from pase_gym.sim.plan import Plan, parse_plan
 from pase_gym.sim.roles import ROLE_NAMES
@@ -71,7 +71,8 @@ import json, sys
 import gymnasium as gym
 import pase_gym
 spec = gym.spec("PASE-OpenStack-Replay-v0")
-loaded = sorted(m for m in sys.modules if m.startswith("pase_gym.datasets"))
+replay = ("pase_gym.datasets", "pase_gym.fidelity", "pase_gym.env.replay")
+loaded = sorted(m for m in sys.modules if m.startswith(replay))
 print(json.dumps({"entry_point": spec.entry_point, "loaded": loaded}))
 """
 

@@ -1,7 +1,7 @@
 """Calibration of the simulated experiments against Failure-Dataset-OpenStack.
 
 Everything here is fitted from the **train side** of the data set's duplicate-aware split
-(:meth:`~pase_gym.datasets.openstack.Dataset.train_test_split`), never from the rows the
+(:meth:`~pase_gym.datasets.dataset.Dataset.train_test_split`), never from the rows the
 sim-to-real report evaluates on. Per campaign the calibration holds:
 
 - ``class_freq``: the share of each failure class among the campaign's train rows;
@@ -14,7 +14,7 @@ sim-to-real report evaluates on. Per campaign the calibration holds:
 - ``errors``: per class, the error events (``_ERROR`` RPCs, HTTP 4xx/5xx) that appear in at
   least 5% of its rows, with that share (a readable summary of ``signature``);
 - ``injection_mix``: weights over the injection sites of
-  :data:`pase_gym.datasets.simulate.SITES`, fitted so that the classes the simulator derives
+  :data:`pase_gym.fidelity.experiments.SITES`, fitted so that the classes the simulator derives
   (``pilot_shares``: per site, the class shares of a small pilot run) mix to ``class_freq``
   (maximum likelihood, by EM over the mixture weights). The data set does not say which fault
   was injected in which experiment; this is the one thing about the campaign the mix infers.
@@ -24,7 +24,7 @@ event-count scale, the signatures of the columns the simulator does not model, a
 injection mix. Which request chain fails, at which step, and hence which class an experiment
 gets, comes from the simulator's dynamics. ``docs/fidelity.md`` spells this out.
 
-Regenerate with ``python -m pase_gym.datasets.calibrate --out pase_gym/datasets/calibration.json``.
+Regenerate with ``python -m pase_gym.fidelity.calibrate --out pase_gym/fidelity/calibration.json``.
 """
 
 from __future__ import annotations
@@ -40,13 +40,10 @@ from typing import Any
 
 import numpy as np
 
-from pase_gym.datasets.openstack import (
-    CAMPAIGN_WORKLOADS,
-    CLASS_NAMES,
-    Dataset,
-    DatasetError,
-)
-from pase_gym.datasets.simulate import SITES, is_error_event, labels_of, run_experiment
+from pase_gym.datasets.campaigns import CAMPAIGN_WORKLOADS, CLASS_NAMES
+from pase_gym.datasets.dataset import Dataset
+from pase_gym.errors import DatasetError
+from pase_gym.fidelity.experiments import SITES, is_error_event, labels_of, run_experiment
 
 CALIBRATION_FILE = "calibration.json"
 FORMAT_VERSION = 1
@@ -60,7 +57,7 @@ evaluates on (its test side)."""
 DEFAULT_PILOT = 32
 """Pilot experiments per injection site and campaign when fitting the injection mix."""
 
-REGENERATE = "python -m pase_gym.datasets.calibrate --out pase_gym/datasets/calibration.json"
+REGENERATE = "python -m pase_gym.fidelity.calibrate --out pase_gym/fidelity/calibration.json"
 
 ABOUT = {
     "what": (
@@ -233,7 +230,7 @@ def _layout(value: Any, depth: int, max_depth: int = 5) -> str:
 
 def default_path() -> Path:
     """Where the shipped calibration file is (inside the installed package)."""
-    return Path(str(resources.files("pase_gym.datasets").joinpath(CALIBRATION_FILE)))
+    return Path(str(resources.files("pase_gym.fidelity").joinpath(CALIBRATION_FILE)))
 
 
 def load_calibration(path: str | os.PathLike[str] | None = None) -> Calibration:

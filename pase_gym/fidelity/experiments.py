@@ -19,15 +19,15 @@ not:
   (:data:`Phase.failure_class`), or ``no_failure``; it is never read from the fault type.
 - **The native event stream** is what the simulator's monitoring shows over the window: the
   Poisson counts of :meth:`pase_gym.episode.Episode.observe` over its 46 event types, aligned
-  to the data set's 112 columns (every other column stays 0). This is the *uncalibrated*
-  simulator.
-- **Calibrated rows** (:func:`calibrated_matrix`) use the same pass: a column the pass emits
-  (the simulator's vocabulary) gets a count drawn from the campaign's healthy count
-  distribution when its step completed and 0 when it was omitted; the columns the simulator
-  does not model (about 66 of 112) are drawn from the calibration: from the class's fitted
-  omission signature (``mode="full"``), or from the healthy distribution whatever the class
-  (``mode="scale"``, an ablation that keeps only the event-count scale). See
-  :mod:`pase_gym.datasets.calibration` and ``docs/fidelity.md``.
+  to the data set's 112 columns (every other column stays 0;
+  :func:`pase_gym.fidelity.rows.native_matrix`). This is the *uncalibrated* simulator.
+- **Calibrated rows** (:func:`pase_gym.fidelity.rows.calibrated_matrix`) use the same pass: a
+  column the pass emits (the simulator's vocabulary) gets a count drawn from the campaign's
+  healthy count distribution when its step completed and 0 when it was omitted; the columns
+  the simulator does not model (about 66 of 112) are drawn from the calibration: from the
+  class's fitted omission signature (``mode="full"``), or from the healthy distribution
+  whatever the class (``mode="scale"``, an ablation that keeps only the event-count scale). See
+  :mod:`pase_gym.fidelity.calibration` and ``docs/fidelity.md``.
 
 Injection sites are where the data set's campaigns injected: emulated software bugs (a thrown
 exception, a wrong return value, a missing call, a crash or hang) in Nova, Cinder and Neutron
@@ -43,19 +43,16 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from pase_gym.datasets.openstack import CAMPAIGN_WORKLOADS, CAMPAIGNS, DatasetError
+from pase_gym.datasets.campaigns import CAMPAIGN_WORKLOADS, CAMPAIGNS, campaign_name
 from pase_gym.episode import Episode
+from pase_gym.errors import DatasetError
 from pase_gym.scenarios import ScenarioSpec, load_scenario
 from pase_gym.sim.faults import FAMILIES, FAULTS
 from pase_gym.sim.roles import ROLE_INDEX
-from pase_gym.sim.signals import EVENT_CHAINS, EVENT_NAMES
-
-if TYPE_CHECKING:
-    from pase_gym.datasets.calibration import Calibration
+from pase_gym.sim.signals import EVENT_CHAINS
 
 WINDOW = 240
 """Ticks (simulated seconds) one experiment runs: one pass of the campaign's workload script."""
@@ -65,12 +62,6 @@ ONSET_RANGE = (1, WINDOW // 2)
 
 SIM_STEP = 10
 """Ticks between the simulator's evaluations while the window runs (onsets are exact)."""
-
-COUPLED_OMISSIONS = True
-"""Draw the omissions of a row's unmodelled columns from one shared latent (a column with a
-larger ``p_zero`` goes missing first, as when a run stops early); error columns are always
-drawn independently. Checked against independent draws on a development split of the train
-side only (similar F1, slightly lower discriminator AUC)."""
 
 ERROR_SHARE = 0.3
 """Share of failing steps that emit their error variant (as in ``accumulate_events``)."""
@@ -100,8 +91,6 @@ NO_FAULT = "none"
 
 SITES: tuple[str, ...] = (NO_FAULT, *(f"{f}@{r}" for f in BUG_FAULTS for r in BUG_ROLES))
 """Every injection site, ``<fault type>@<role>`` or ``none``."""
-
-Mode = Literal["full", "scale"]
 
 
 @dataclass(frozen=True)
@@ -186,24 +175,14 @@ the first step that failed."""
 
 def phase_ticks(campaign: str) -> tuple[int, ...]:
     """Ticks at which the script's steps run: evenly spread over the window."""
-    n = len(SCRIPTS[_campaign(campaign)])
+    n = len(SCRIPTS[campaign_name(campaign)])
     return tuple(round((i + 1) * WINDOW / (n + 1)) for i in range(n))
-
-
-def _campaign(name: str) -> str:
-    key = str(name).strip()
-    if key.upper() in CAMPAIGNS:
-        return key.upper()
-    for campaign, workload in CAMPAIGN_WORKLOADS.items():
-        if key.lower() == workload:
-            return campaign
-    raise DatasetError(f"unknown campaign: expected one of {', '.join(CAMPAIGNS)}, found {name!r}")
 
 
 def campaign_classes(campaign: str) -> tuple[str, ...]:
     """The classes a simulated experiment of ``campaign`` can get (script order, then none)."""
     out: list[str] = []
-    for phase in SCRIPTS[_campaign(campaign)]:
+    for phase in SCRIPTS[campaign_name(campaign)]:
         if phase.failure_class and phase.failure_class not in out:
             out.append(phase.failure_class)
     return (*out, "no_failure")
@@ -212,7 +191,7 @@ def campaign_classes(campaign: str) -> tuple[str, ...]:
 def script_events(campaign: str) -> tuple[str, ...]:
     """Event names the campaign's script can emit (completed steps and their error variants)."""
     names: list[str] = []
-    for phase in SCRIPTS[_campaign(campaign)]:
+    for phase in SCRIPTS[campaign_name(campaign)]:
         if phase.chain is None:
             continue
         chain = EVENT_CHAINS[phase.chain]
@@ -236,7 +215,9 @@ def _check_site(site: str) -> tuple[str, str] | None:
 
 
 @functools.lru_cache(maxsize=512)
-def _scenario(campaign: str, site: str, onset: int) -> ScenarioSpec:
+def experiment_scenario(campaign: str, site: str, onset: int) -> ScenarioSpec:
+    """The scenario of one experiment: the ``tiny`` cloud under the campaign's workload with
+    one fault at ``site`` from tick ``onset`` (``none``: a fault scheduled after the window)."""
     parsed = _check_site(site)
     if parsed is None:
         # a bug that never activates: scheduled after the window ends
@@ -270,7 +251,8 @@ class Experiment:
             stopped at when it failed (``0`` for a failed ``ssh`` check), ``-2`` when it did not
             run (a step it needs failed or was skipped).
         errors: the error-variant events the failing steps emitted.
-        native: the simulator's own event counts over the window, over :data:`EVENT_NAMES`.
+        native: the simulator's own event counts over the window, over
+            :data:`~pase_gym.sim.signals.EVENT_NAMES`.
     """
 
     campaign: str
@@ -321,7 +303,7 @@ def run_experiment(campaign: str, site: str, seed: int, *, onset: int | None = N
     Returns:
         The :class:`Experiment`, its class derived from what failed in the simulation.
     """
-    campaign = _campaign(campaign)
+    campaign = campaign_name(campaign)
     _check_site(site)
     ss = np.random.SeedSequence([int(seed), CAMPAIGNS.index(campaign), SITES.index(site)])
     episode_seed, draw_seed = (int(s.generate_state(1)[0]) for s in ss.spawn(2))
@@ -332,7 +314,7 @@ def run_experiment(campaign: str, site: str, seed: int, *, onset: int | None = N
     elif not 1 <= int(onset) < WINDOW:
         raise DatasetError(f"expected an onset tick in [1, {WINDOW}), found {onset!r}")
     onset = int(onset)
-    spec = _scenario(campaign, site, onset)
+    spec = experiment_scenario(campaign, site, onset)
     episode = Episode(spec, seed=episode_seed)
     episode.reset(skip_to_incident=False)
     script = SCRIPTS[campaign]
@@ -401,7 +383,7 @@ def simulate_campaign(
     Experiment ``i`` is seeded from ``(seed, i)``, so the first ``m`` experiments of a larger
     run are the ``m`` experiments of a smaller one with the same seed and mix.
     """
-    campaign = _campaign(campaign)
+    campaign = campaign_name(campaign)
     mix = uniform_mix() if mix is None else mix
     site_rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x51E5]))
     sites = draw_sites(mix, n, site_rng)
@@ -410,110 +392,9 @@ def simulate_campaign(
     ]
 
 
-# --------------------------------------------------------------------------------------------
-# Experiments -> rows over the data set's columns
-# --------------------------------------------------------------------------------------------
-
-
-def _column_index(columns: Sequence[str]) -> dict[str, int]:
-    return {c: j for j, c in enumerate(columns)}
-
-
-def native_matrix(experiments: Sequence[Experiment], columns: Sequence[str]) -> np.ndarray:
-    """The simulator's own event counts, aligned to ``columns`` (absent names stay 0).
-
-    Returns:
-        ``(len(experiments), len(columns))`` int64.
-    """
-    index = _column_index(columns)
-    src = np.array([i for i, name in enumerate(EVENT_NAMES) if name in index], dtype=np.intp)
-    dst = np.array([index[EVENT_NAMES[i]] for i in src.tolist()], dtype=np.intp)
-    out = np.zeros((len(experiments), len(columns)), dtype=np.int64)
-    if experiments:
-        native = np.array([e.native for e in experiments], dtype=np.int64)
-        out[:, dst] = native[:, src]
-    return out
-
-
 def labels_of(experiments: Sequence[Experiment]) -> np.ndarray:
     """The derived classes of ``experiments``."""
     return np.array([e.label for e in experiments], dtype="<U16")
-
-
-def _draw_value(rng: np.random.Generator, dist: Sequence[Sequence[float]]) -> int:
-    """Draw a count from ``[[value, probability], ...]`` (probabilities renormalised)."""
-    values = np.array([d[0] for d in dist], dtype=np.float64)
-    probs = np.array([d[1] for d in dist], dtype=np.float64)
-    return int(values[int(rng.choice(values.size, p=probs / probs.sum()))])
-
-
-def calibrated_matrix(
-    experiments: Sequence[Experiment],
-    calibration: Calibration,
-    *,
-    mode: Mode = "full",
-) -> np.ndarray:
-    """Rows over the calibration's columns for simulated experiments.
-
-    Columns the campaign's script emits: a healthy count (drawn from the campaign's healthy
-    distribution) when the step completed, 0 when it was omitted; a failing step's error
-    variant counts 1 when it was emitted. Every other column the campaign has: drawn from the
-    class's omission signature (``mode="full"``) or from the healthy distribution
-    (``mode="scale"``). The draws of experiment ``e`` are seeded from ``e.seed``.
-
-    Returns:
-        ``(len(experiments), len(calibration.columns))`` int64.
-    """
-    if mode not in ("full", "scale"):
-        raise DatasetError(f"expected mode 'full' or 'scale', found {mode!r}")
-    columns = calibration.columns
-    index = _column_index(columns)
-    out = np.zeros((len(experiments), len(columns)), dtype=np.int64)
-    for i, exp in enumerate(experiments):
-        camp = calibration.campaigns[exp.campaign]
-        rng = np.random.default_rng(
-            np.random.SeedSequence(
-                [exp.seed, 0xCA1, CAMPAIGNS.index(exp.campaign), SITES.index(exp.site)]
-            )
-        )
-        healthy = camp.signature["no_failure"]
-        # 1) the columns the simulator's pass decides
-        done: set[str] = set()
-        for phase, outcome in zip(SCRIPTS[exp.campaign], exp.outcomes, strict=True):
-            if phase.chain is None or outcome == -2:
-                continue
-            chain = EVENT_CHAINS[phase.chain]
-            for k in phase.steps():
-                if outcome >= 0 and k >= outcome:
-                    break
-                done.add(chain[k][0])
-        modelled = set(script_events(exp.campaign))
-        for name in sorted(modelled):
-            j = index.get(name)
-            if j is None or not camp.present[j]:
-                continue
-            if name in done and name in healthy:
-                p_zero, _ratio, values = healthy[name]
-                if values and rng.random() >= p_zero:
-                    out[i, j] = _draw_value(rng, values)
-        for name in exp.errors:
-            j = index.get(name)
-            if j is not None and camp.present[j]:
-                out[i, j] += 1
-        # 2) the columns it does not model: the calibration's signature
-        signature = camp.signature[exp.label] if mode == "full" else healthy
-        shared = rng.random()  # one latent "how far the run got" for the omissions of a row
-        for name in camp.columns_present:
-            if name in modelled:
-                continue
-            entry = signature.get(name)
-            if entry is None:  # never seen non-zero for this class
-                continue
-            p_zero, _ratio, values = entry
-            u = rng.random() if (is_error_event(name) or not COUPLED_OMISSIONS) else shared
-            if values and u >= p_zero:
-                out[i, index[name]] = _draw_value(rng, values)
-    return out
 
 
 def is_error_event(name: str) -> bool:

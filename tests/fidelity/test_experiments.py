@@ -1,4 +1,4 @@
-"""Tests of the simulated experiments (pase_gym.datasets.simulate).
+"""Tests of the simulated experiments (pase_gym.fidelity.experiments and .rows).
 
 These need neither the data set nor the network: the experiments come from the simulator, and
 the calibrated rows from the calibration file shipped inside the package.
@@ -10,24 +10,23 @@ import numpy as np
 import pytest
 
 from pase_gym.datasets import DatasetError
-from pase_gym.datasets.calibration import load_calibration
-from pase_gym.datasets.openstack import DEFAULT_LABEL_MAP
-from pase_gym.datasets.simulate import (
+from pase_gym.datasets.campaigns import DEFAULT_LABEL_MAP
+from pase_gym.fidelity.calibration import load_calibration
+from pase_gym.fidelity.experiments import (
     BUG_FAULTS,
     BUG_ROLES,
     NO_FAULT,
     SCRIPTS,
     SITES,
     WINDOW,
-    calibrated_matrix,
     campaign_classes,
     labels_of,
-    native_matrix,
     phase_ticks,
     run_experiment,
     script_events,
     simulate_campaign,
 )
+from pase_gym.fidelity.rows import calibrated_matrix, native_matrix
 from pase_gym.sim.faults import FAMILIES, FAULTS
 from pase_gym.sim.signals import EVENT_NAMES
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from pase_gym.datasets.replay_eval import evaluate
+from pase_gym.harness.replay import evaluate
 
 REPO = Path(__file__).resolve().parents[2]
 DATA_ROOT = REPO.parent / "shared" / "data" / "failure-dataset-openstack"

@@ -1,7 +1,7 @@
 """Fault-detection macro-F1 of any agent on real rows (``pase-bench replay``).
 
 Every selected row of Failure-Dataset-OpenStack is one episode of the replay env
-(:class:`~pase_gym.datasets.replay.ReplayEnv`): the agent, loaded the way the harness loads
+(:class:`~pase_gym.env.replay.ReplayEnv`): the agent, loaded the way the harness loads
 agents (:func:`~pase_gym.harness.agent.load_agent`), acts on the replayed observation until
 it diagnoses or its step budget runs out; the predicted class is compared with the row's
 label. Per agent and campaign the report gives the macro-F1 of the harness
@@ -29,12 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from pase_gym.datasets.fidelity import bootstrap_macro_f1, confusion_matrix, f1_per_class
-from pase_gym.datasets.openstack import CLASS_NAMES, DatasetError
-from pase_gym.datasets.replay import DEFAULT_MAX_STEPS, ROW_SETS, SPLITS, ReplayEnv
-from pase_gym.datasets.replay_classes import NO_FAILURE, best_answer
+from pase_gym.datasets import CLASS_NAMES
+from pase_gym.env.replay import DEFAULT_MAX_STEPS, ROW_SETS, SPLITS, ReplayEnv
+from pase_gym.env.replay_classes import NO_FAILURE, best_answer
+from pase_gym.errors import DatasetError
 from pase_gym.harness.agent import Agent, AgentError, agent_name, load_agent
 from pase_gym.harness.metrics import macro_f1
+from pase_gym.stats import bootstrap_macro_f1, confusion_matrix, f1_per_class
 
 logger = logging.getLogger(__name__)
 
@@ -301,7 +302,7 @@ def run_command(args: argparse.Namespace, argv: Sequence[str] | None = None) -> 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m pase_gym.datasets.replay_eval``: the same as ``pase-bench replay``."""
+    """``python -m pase_gym.harness.replay``: the same as ``pase-bench replay``."""
     from pase_gym.errors import PaseGymError
 
     logging.basicConfig(level=logging.WARNING, format="replay: %(message)s")

@@ -1,11 +1,11 @@
-"""``python -m pase_gym.datasets.calibrate --out FILE``: fit and write the calibration file.
+"""``python -m pase_gym.fidelity.calibrate --out FILE``: fit and write the calibration file.
 
 Loads Failure-Dataset-OpenStack, splits it (duplicate-aware, see
-:data:`pase_gym.datasets.calibration.DEFAULT_SPLIT`), fits
-:func:`~pase_gym.datasets.calibration.fit_calibration` on the train side only and writes the
+:data:`pase_gym.fidelity.calibration.DEFAULT_SPLIT`), fits
+:func:`~pase_gym.fidelity.calibration.fit_calibration` on the train side only and writes the
 JSON file. The shipped file is regenerated with::
 
-    python -m pase_gym.datasets.calibrate --out pase_gym/datasets/calibration.json
+    python -m pase_gym.fidelity.calibrate --out pase_gym/fidelity/calibration.json
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ import sys
 import time
 from collections.abc import Sequence
 
-from pase_gym.datasets.calibration import DEFAULT_PILOT, DEFAULT_SPLIT, calibrate_dataset
-from pase_gym.datasets.openstack import DatasetError, load_all
+from pase_gym.datasets import DatasetError, load_all
+from pase_gym.fidelity.calibration import DEFAULT_PILOT, DEFAULT_SPLIT, calibrate_dataset
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Fit the calibration and write it; returns the exit status."""
     parser = argparse.ArgumentParser(
-        prog="python -m pase_gym.datasets.calibrate",
+        prog="python -m pase_gym.fidelity.calibrate",
         description="Fit the simulator's calibration on the train side of "
         "Failure-Dataset-OpenStack and write it as JSON.",
     )

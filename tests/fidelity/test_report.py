@@ -1,4 +1,4 @@
-"""Tests of the sim-to-real report (pase_gym.datasets.fidelity).
+"""Tests of the sim-to-real report (pase_gym.fidelity) and the statistics it uses (pase_gym.stats).
 
 The metric helpers are checked on hand-made inputs with known answers. The report command is
 run in-process on a small budget and its JSON compared with the functions users call, and one
@@ -14,31 +14,21 @@ import numpy as np
 import pytest
 
 from pase_gym.datasets import DatasetError, load_all
-from pase_gym.datasets.calibration import check_split, load_calibration, rows_digest
-from pase_gym.datasets.fidelity import (
-    TARGETS,
-    LogisticRegression,
+from pase_gym.datasets.splits import unique_rows
+from pase_gym.fidelity.calibration import check_split, load_calibration, rows_digest
+from pase_gym.fidelity.classifier import LogisticRegression, discriminator_auc, features
+from pase_gym.fidelity.cli import main
+from pase_gym.fidelity.experiments import labels_of, simulate_campaign, uniform_mix
+from pase_gym.fidelity.render import render_markdown
+from pase_gym.fidelity.report import TARGETS, build_report, class_shares, evaluation_rows
+from pase_gym.fidelity.rows import calibrated_matrix, native_matrix
+from pase_gym.stats import (
     bootstrap_macro_f1,
-    build_report,
-    class_shares,
     confusion_matrix,
-    discriminator_auc,
-    evaluation_rows,
     f1_per_class,
-    features,
     js_divergence,
     macro_f1,
-    main,
-    render_markdown,
     roc_auc,
-    unique_rows,
-)
-from pase_gym.datasets.simulate import (
-    calibrated_matrix,
-    labels_of,
-    native_matrix,
-    simulate_campaign,
-    uniform_mix,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -214,7 +204,7 @@ def test_evaluation_rows_are_unique_test_rows(dataset, calibration) -> None:
 @requires_data
 def test_command_writes_what_build_report_returns(command_report, dataset, calibration) -> None:
     meta = command_report.pop("meta")
-    assert "python -m pase_gym.datasets.fidelity" in meta["command"]
+    assert "python -m pase_gym.fidelity" in meta["command"]
     direct = build_report(dataset, calibration, n_sim=N_SIM, seed=0, n_seeds=2)
     assert json.loads(json.dumps(direct)) == command_report
     assert command_report["targets"] == TARGETS
@@ -300,7 +290,7 @@ def test_shipped_report_matches_the_shipped_calibration(calibration) -> None:
         pytest.skip("no shipped report")
     report = json.loads(path.read_text(encoding="utf-8"))
     assert report["settings"]["calibration_train_sha256"] == calibration.split["train_sha256"]
-    assert "python -m pase_gym.datasets.fidelity" in report["meta"]["command"]
+    assert "python -m pase_gym.fidelity" in report["meta"]["command"]
     assert report["settings"]["n_sim"] >= 1000
 
 

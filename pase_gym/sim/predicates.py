@@ -8,10 +8,11 @@ at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from pase_gym.sim.primitives import Precondition, PrimitiveSpec
 from pase_gym.sim.roles import ROLE_INDEX, ROLES, Kind
 from pase_gym.sim.state import SimState
 
@@ -160,3 +161,41 @@ PREDICATES: dict[str, Predicate] = {
     "has_active": _has_active,
 }
 GROUP_PREDICATES = frozenset({"scalable", "has_spare", "has_active"})
+
+
+def holds(state: SimState, pre: Precondition, subjects: np.ndarray, arg: int | None) -> np.ndarray:
+    """Whether ``pre`` holds for each of ``subjects`` (node or group ids), as a bool array."""
+    value = PREDICATES[pre.predicate](state, subjects, arg)
+    return ~value if pre.negate else value
+
+
+def precondition_mask(
+    state: SimState,
+    spec: PrimitiveSpec,
+    param: str,
+    subjects: np.ndarray,
+    args: Mapping[str, int] | None = None,
+) -> np.ndarray:
+    """Which ``subjects`` (values of parameter ``param``) meet ``spec``'s preconditions.
+
+    The one evaluator of preconditions: :func:`violations` checks one call with it and the
+    action masks check every slot at once. Preconditions on other parameters, or that read
+    an argument not given in ``args``, are left out (the caller fixes those).
+    """
+    known = args or {}
+    ok = np.ones(subjects.size, dtype=bool)
+    for pre in spec.preconditions:
+        if pre.param != param or (pre.arg is not None and pre.arg not in known):
+            continue
+        ok &= holds(state, pre, subjects, known.get(pre.arg) if pre.arg else None)
+    return ok
+
+
+def violations(state: SimState, spec: PrimitiveSpec, ids: Mapping[str, int]) -> list[str]:
+    """The preconditions of a call with resolved arguments ``ids`` that fail, described."""
+    out = []
+    for pre in spec.preconditions:
+        arg = ids.get(pre.arg) if pre.arg else None
+        if not holds(state, pre, np.array([ids[pre.param]]), arg)[0]:
+            out.append(f"{pre.describe()} failed: {pre.message}")
+    return out

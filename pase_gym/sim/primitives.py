@@ -38,6 +38,8 @@ class Param:
     lo: int = 0
     hi: int = 0
     choices: tuple[str, ...] = ()
+    # the values a flat discrete action space offers (pase_gym.wrappers.DiscretePlanAction)
+    presets: tuple[int | str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,16 @@ PRIMITIVES: dict[str, PrimitiveSpec] = {
     for spec in (
         PrimitiveSpec(
             "Wait",
-            (Param("ticks", ParamType.INT, "simulated seconds to wait", lo=1, hi=600),),
+            (
+                Param(
+                    "ticks",
+                    ParamType.INT,
+                    "simulated seconds to wait",
+                    lo=1,
+                    hi=600,
+                    presets=(10, 30),
+                ),
+            ),
             (),
             duration=0,
             cost=0.0,
@@ -154,7 +165,7 @@ PRIMITIVES: dict[str, PrimitiveSpec] = {
             "ScaleOut",
             (
                 Param("group", ParamType.GROUP, "a scalable group, e.g. nova-api or compute"),
-                Param("count", ParamType.INT, "replicas to add", lo=1, hi=8),
+                Param("count", ParamType.INT, "replicas to add", lo=1, hi=8, presets=(1, 2)),
             ),
             (
                 _pre("group", "scalable", "the group must be scalable"),
@@ -172,7 +183,7 @@ PRIMITIVES: dict[str, PrimitiveSpec] = {
             "ScaleIn",
             (
                 Param("group", ParamType.GROUP, "a scalable group"),
-                Param("count", ParamType.INT, "replicas to remove", lo=1, hi=8),
+                Param("count", ParamType.INT, "replicas to remove", lo=1, hi=8, presets=(1,)),
             ),
             (
                 _pre("group", "scalable", "the group must be scalable"),
@@ -278,8 +289,9 @@ PRIMITIVES: dict[str, PrimitiveSpec] = {
                     ParamType.RESOURCE,
                     "which allocation to grow",
                     choices=("cpu", "memory", "disk"),
+                    presets=("cpu", "memory"),
                 ),
-                Param("amount", ParamType.INT, "how many units to add", lo=1, hi=4),
+                Param("amount", ParamType.INT, "how many units to add", lo=1, hi=4, presets=(1,)),
             ),
             (
                 _EXISTS,
@@ -335,6 +347,7 @@ PRIMITIVES: dict[str, PrimitiveSpec] = {
                     "share of intake/CPU allowed (100 = no cap)",
                     lo=10,
                     hi=100,
+                    presets=(40,),
                 ),
             ),
             (_EXISTS,),

@@ -20,7 +20,7 @@ import numpy as np
 
 from pase_gym.sim.dynamics import advance, evaluate
 from pase_gym.sim.plan import Call, Plan
-from pase_gym.sim.predicates import PREDICATES
+from pase_gym.sim.predicates import violations
 from pase_gym.sim.primitives import ParamType
 from pase_gym.sim.state import SimState
 
@@ -112,14 +112,7 @@ def check_call(state: SimState, call: Call) -> list[str]:
     ids, problems = resolve(state, call)
     if problems:
         return problems
-    out = []
-    for pre in call.spec().preconditions:
-        subject = np.array([ids[pre.param]])
-        arg = ids.get(pre.arg) if pre.arg else None
-        holds = bool(PREDICATES[pre.predicate](state, subject, arg)[0])
-        if holds == pre.negate:
-            out.append(f"{pre.describe()} failed: {pre.message}")
-    return out
+    return violations(state, call.spec(), ids)
 
 
 # ---- effects ------------------------------------------------------------------------------

@@ -20,8 +20,8 @@ from gymnasium import spaces
 
 from pase_gym.env.core import episode_of
 from pase_gym.sim.plan import Call, Plan
-from pase_gym.sim.predicates import GROUP_PREDICATES, PREDICATES
-from pase_gym.sim.primitives import PRIMITIVES, ParamType
+from pase_gym.sim.predicates import precondition_mask
+from pase_gym.sim.primitives import PRIMITIVES, Param, ParamType, PrimitiveSpec
 from pase_gym.sim.state import SimState
 
 MAX_TEXT = 20_000
@@ -47,30 +47,42 @@ _PLAN_CHARSET = frozenset(
 )
 
 # ---- the flat discrete action table -----------------------------------------------------------
-# (primitive, fixed extra arguments); one action per node slot, or per group for group
-# primitives. Migrate picks its target host when decoded (the live host with the most room).
-_NODE_ACTIONS: tuple[tuple[str, tuple[Any, ...]], ...] = (
-    ("Restart", ()),
-    ("KillProcess", ()),
-    ("Isolate", ()),
-    ("Rollback", ()),
-    ("Drain", ()),
-    ("Failover", ()),
-    ("CleanDisk", ()),
-    ("RenewCertificate", ()),
-    ("FlushCache", ()),
-    ("FlushQueue", ()),
-    ("Throttle", (40,)),
-    ("ResizeResource", ("cpu", 1)),
-    ("ResizeResource", ("memory", 1)),
-    ("Migrate", ()),
-)
-_GROUP_ACTIONS: tuple[tuple[str, tuple[Any, ...]], ...] = (
-    ("ScaleOut", (1,)),
-    ("ScaleOut", (2,)),
-    ("ScaleIn", (1,)),
-)
-_WAITS = (10, 30)
+# Derived from the primitive table: one action per node slot (or per group) and per combination
+# of the other parameters' ``presets``. A node parameter after the first is picked when the
+# action is decoded (Migrate's host: the live compute host with the most room); primitives with
+# a parameter that has neither presets nor a picker (Reroute) are not offered.
+Action = tuple[str, tuple[Any, ...]]
+
+
+def _variants(spec: PrimitiveSpec, rest: tuple[Param, ...]) -> list[tuple[Any, ...]] | None:
+    """The extra-argument tuples of one primitive, or ``None`` if it cannot be offered."""
+    out: list[tuple[Any, ...]] = [()]
+    for param in rest:
+        if param.type is ParamType.NODE and (spec.name, param.name) in _PICKED:
+            continue
+        if not param.presets:
+            return None
+        out = [(*head, value) for head in out for value in param.presets]
+    return out
+
+
+def action_table() -> tuple[tuple[Action, ...], tuple[Action, ...], tuple[int, ...]]:
+    """(node actions, group actions, wait lengths) of :class:`DiscretePlanAction`, in order."""
+    node: list[Action] = []
+    group: list[Action] = []
+    for spec in PRIMITIVES.values():
+        if spec.name == "Wait" or not spec.params:
+            continue
+        first, rest = spec.params[0], spec.params[1:]
+        variants = _variants(spec, rest)
+        if variants is None or first.type not in (ParamType.NODE, ParamType.GROUP):
+            continue
+        (node if first.type is ParamType.NODE else group).extend((spec.name, v) for v in variants)
+    waits = tuple(int(t) for t in PRIMITIVES["Wait"].params[0].presets)
+    return tuple(node), tuple(group), waits
+
+
+_PICKED = frozenset({("Migrate", "host")})
 
 
 def _best_host(state: SimState) -> int | None:
@@ -92,9 +104,10 @@ def _best_host(state: SimState) -> int | None:
 class DiscretePlanAction(gym.ActionWrapper[dict[str, np.ndarray], int, Any]):
     """A flat ``Discrete`` over one-call plans, with exact precondition masks.
 
-    Layout: ``len(_NODE_ACTIONS)`` blocks of ``N`` node slots, then one block per group
-    action over the groups, then the waits. ``action_masks()`` evaluates the same
-    precondition predicates as the transition function, vectorised over all slots.
+    Layout (:func:`action_table`, derived from the primitive table and its presets): one block
+    of ``N`` node slots per node action, then one block per group action over the groups,
+    then the waits. ``action_masks()`` evaluates the preconditions with the transition
+    function's evaluator (:func:`pase_gym.sim.predicates.precondition_mask`), over all slots.
     """
 
     def __init__(self, env: gym.Env[Any, Any]) -> None:
@@ -102,9 +115,10 @@ class DiscretePlanAction(gym.ActionWrapper[dict[str, np.ndarray], int, Any]):
         base = env.unwrapped
         self.slots = int(base.shapes.nodes)  # type: ignore[attr-defined]
         self.groups = tuple(base.shapes.groups)  # type: ignore[attr-defined]
-        self._node_block = len(_NODE_ACTIONS) * self.slots
-        self._group_block = len(_GROUP_ACTIONS) * len(self.groups)
-        self.n_actions = self._node_block + self._group_block + len(_WAITS)
+        self.node_actions, self.group_actions, self.waits = action_table()
+        self._node_block = len(self.node_actions) * self.slots
+        self._group_block = len(self.group_actions) * len(self.groups)
+        self.n_actions = self._node_block + self._group_block + len(self.waits)
         self.action_space = spaces.Discrete(self.n_actions)  # type: ignore[assignment]
 
     def _state(self) -> SimState:
@@ -118,7 +132,7 @@ class DiscretePlanAction(gym.ActionWrapper[dict[str, np.ndarray], int, Any]):
         state = self._state()
         if a < self._node_block:
             kind, slot = divmod(a, self.slots)
-            name, extra = _NODE_ACTIONS[kind]
+            name, extra = self.node_actions[kind]
             if slot >= state.n:
                 return Plan((Call("Wait", (1,)),))  # a padding slot: harmless
             node = state.name(slot)
@@ -130,9 +144,9 @@ class DiscretePlanAction(gym.ActionWrapper[dict[str, np.ndarray], int, Any]):
         a -= self._node_block
         if a < self._group_block:
             kind, g = divmod(a, len(self.groups))
-            name, extra = _GROUP_ACTIONS[kind]
+            name, extra = self.group_actions[kind]
             return Plan((Call(name, (self.groups[g], *extra)),))
-        return Plan((Call("Wait", (_WAITS[a - self._group_block],)),))
+        return Plan((Call("Wait", (self.waits[a - self._group_block],)),))
 
     def action(self, action: int) -> Plan:
         return self.decode(action)
@@ -143,8 +157,9 @@ class DiscretePlanAction(gym.ActionWrapper[dict[str, np.ndarray], int, Any]):
         n = state.n
         mask = np.zeros(self.n_actions, dtype=np.bool_)
         ids = np.arange(n)
-        for k, (name, _) in enumerate(_NODE_ACTIONS):
-            ok = _node_preconditions(state, name, ids)
+        for k, (name, _) in enumerate(self.node_actions):
+            spec = PRIMITIVES[name]
+            ok = precondition_mask(state, spec, spec.params[0].name, ids)
             if name == "Migrate":
                 host = _best_host(state)
                 if host is None:
@@ -153,33 +168,14 @@ class DiscretePlanAction(gym.ActionWrapper[dict[str, np.ndarray], int, Any]):
                     ok &= state.host_of != host
             mask[k * self.slots : k * self.slots + n] = ok
         gids = np.arange(len(self.groups))
-        for k, (name, extra) in enumerate(_GROUP_ACTIONS):
-            ok = np.ones(len(gids), dtype=bool)
-            for pre in PRIMITIVES[name].preconditions:
-                arg = int(extra[0]) if pre.arg == "count" else None
-                holds = PREDICATES[pre.predicate](state, gids, arg)
-                ok &= ~holds if pre.negate else holds
+        for k, (name, extra) in enumerate(self.group_actions):
+            spec = PRIMITIVES[name]
+            args = {p.name: int(v) for p, v in zip(spec.params[1:], extra, strict=True)}
+            ok = precondition_mask(state, spec, spec.params[0].name, gids, args)
             start = self._node_block + k * len(self.groups)
             mask[start : start + len(gids)] = ok
         mask[self._node_block + self._group_block :] = True
         return mask
-
-
-def _node_preconditions(state: SimState, name: str, ids: np.ndarray) -> np.ndarray:
-    """Vectorised preconditions of primitive ``name`` over node ids (first NODE parameter).
-
-    Preconditions on a second node parameter (Migrate's host, Reroute's target) are left to
-    the caller.
-    """
-    spec = PRIMITIVES[name]
-    first = next(p.name for p in spec.params if p.type is ParamType.NODE)
-    ok = np.ones(ids.size, dtype=bool)
-    for pre in spec.preconditions:
-        if pre.param != first or pre.arg is not None or pre.predicate in GROUP_PREDICATES:
-            continue
-        holds = PREDICATES[pre.predicate](state, ids, None)
-        ok &= ~holds if pre.negate else holds
-    return ok
 
 
 class SB3Observation(gym.ObservationWrapper[dict[str, np.ndarray], Any, dict[str, np.ndarray]]):

@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from pase_gym.errors import PlanError, ScenarioError
+from pase_gym.errors import ScenarioError
 from pase_gym.scenarios import ScenarioSpec, load_scenario
 from pase_gym.sim.dynamics import advance, calibrate, recovered
 from pase_gym.sim.faults import eligible_targets, make_fault
 from pase_gym.sim.observe import observe
-from pase_gym.sim.plan import Call, Plan, parse_plan
+from pase_gym.sim.plan import Call, Plan, as_plan
 from pase_gym.sim.roles import ROLE_INDEX
 from pase_gym.sim.signals import Observation
 from pase_gym.sim.state import Fault, SimState, new_state
@@ -160,18 +160,9 @@ class Episode:
         return faults
 
     # -- acting ----------------------------------------------------------------------------
-    def _as_plan(self, plan: Plan | Call | str) -> Plan:
-        if isinstance(plan, str):
-            return parse_plan(plan)
-        if isinstance(plan, Call):
-            return Plan((plan,))
-        if isinstance(plan, Plan):
-            return plan
-        raise PlanError("expected a Plan, a Call or plan text", found=type(plan).__name__)
-
     def step(self, plan: Plan | Call | str) -> TransitionResult:
         """Execute a plan on the live state (its diagnosis is recorded, not executed)."""
-        p = self._as_plan(plan)
+        p = as_plan(plan)
         if p.diagnosis is not None:
             self.diagnoses.append((p.diagnosis.fault_type, p.diagnosis.node))
         result = transition(self.state, p, self.rng)
@@ -192,7 +183,7 @@ class Episode:
 
     def simulate(self, plan: Plan | Call | str, *, hold: int | None = None) -> Prediction:
         """Dry-run ``plan`` on a copy of the state and random stream; nothing here changes."""
-        p = self._as_plan(plan)
+        p = as_plan(plan)
         state = self.state.copy()
         rng = copy.deepcopy(self.rng)
         result = transition(state, p, rng)

@@ -12,7 +12,7 @@ from pase_gym.episode import Episode, Prediction, cached_topology
 from pase_gym.errors import PaseGymError, PlanError, ScenarioError
 from pase_gym.scenarios import ScenarioSpec, list_scenarios, load_scenario
 from pase_gym.sim.faults import eligible_targets
-from pase_gym.sim.plan import Call, Plan, parse_plan
+from pase_gym.sim.plan import Plan
 from pase_gym.sim.primitives import PRIMITIVES, Safety
 from pase_gym.sim.signals import Observation, baseline_event_rates
 from pase_gym.sim.state import new_state
@@ -24,9 +24,9 @@ from .spaces import (
     OBS_PARTS,
     Shapes,
     action_space,
-    decode_action,
     encode_observation,
     observation_space,
+    to_plan,
     topology_edges,
 )
 
@@ -261,13 +261,7 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
     # -- helpers --------------------------------------------------------------------------------
 
     def _to_plan(self, action: Any) -> Plan:
-        if isinstance(action, Plan):
-            return action
-        if isinstance(action, Call):
-            return Plan((action,))
-        if isinstance(action, str):
-            return parse_plan(action)
-        return decode_action(action, self.current_episode().topology, self.shapes)
+        return to_plan(action, self.current_episode().topology, self.shapes)
 
     def _observe(self, reward_info: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         episode = self.current_episode()

@@ -15,7 +15,7 @@ from gymnasium import spaces
 
 from pase_gym.errors import PlanError
 from pase_gym.sim.faults import fault_names
-from pase_gym.sim.plan import Call, Diagnosis, Plan
+from pase_gym.sim.plan import Call, Diagnosis, Plan, as_plan
 from pase_gym.sim.primitives import PRIMITIVES, ParamType
 from pase_gym.sim.roles import ROLE_NAMES
 from pase_gym.sim.signals import ALARM_RULES, EVENT_NAMES, Observation
@@ -211,3 +211,11 @@ def decode_action(action: Any, topo: Topology, shapes: Shapes) -> Plan:
             raise
         raise PlanError(f"malformed structured action: {exc!r}") from None
     return Plan(tuple(calls), diag)
+
+
+def to_plan(action: Any, topo: Topology, shapes: Shapes) -> Plan:
+    """Any action the envs take as a :class:`Plan`: a ``Plan``, a ``Call``, plan text or a
+    structured action (:func:`decode_action`). Raises :class:`PlanError` when it is none."""
+    if isinstance(action, Plan | Call | str):
+        return as_plan(action)
+    return decode_action(action, topo, shapes)

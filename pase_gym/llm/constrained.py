@@ -28,7 +28,7 @@ from typing import Any
 
 from pase_gym.errors import ConstraintError
 from pase_gym.sim.faults import FAULT_NAMES
-from pase_gym.sim.plan import DIAGNOSE, MAX_NAME_LENGTH, _is_name
+from pase_gym.sim.plan_checks import DIAGNOSE, MAX_NAME_LENGTH, is_name
 from pase_gym.sim.primitives import PRIMITIVES, ParamType
 
 SEP = "; "  # between statements
@@ -63,7 +63,7 @@ def groups_from_nodes(node_names: Iterable[str]) -> list[str]:
     out: dict[str, None] = {}
     for name in node_names:
         head, _, tail = name.rpartition("-")
-        if head and tail.isdigit() and _is_name(head):
+        if head and tail.isdigit() and is_name(head):
             out[head] = None
     return list(out)
 
@@ -92,11 +92,11 @@ class PlanRecognizer:
     _choices: dict[str, _Choice] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        nodes = [n for n in self.node_names if _is_name(n)]
+        nodes = [n for n in self.node_names if is_name(n)]
         if not nodes:
             raise ConstraintError("no valid node names to build the plan constraint from")
         groups = groups_from_nodes(nodes) if self.groups is None else list(self.groups)
-        groups = [g for g in groups if _is_name(g)]
+        groups = [g for g in groups if is_name(g)]
         prims = list(PRIMITIVES) if self.primitives is None else list(self.primitives)
         unknown = [p for p in prims if p not in PRIMITIVES]
         faults = list(FAULT_NAMES) if self.fault_types is None else list(self.fault_types)

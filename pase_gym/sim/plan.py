@@ -6,27 +6,36 @@ A plan is an optional diagnosis followed by calls to the recovery primitives of
 ``Diagnose(memory_leak, nova-compute-3); Restart(nova-compute-3)``, and the JSON-able mapping of
 :meth:`Plan.to_structured`. Every failure raises :class:`~pase_gym.errors.PlanError` saying
 where (a character offset in text, a step index in structured plans), what was expected and
-what was found. Pure Python, no numpy.
+what was found. The argument checks live in :mod:`pase_gym.sim.plan_checks`.
 """
 
 from __future__ import annotations
 
-import difflib
-import re
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pase_gym.errors import PlanError
-from pase_gym.sim.faults import fault_names
+from pase_gym.sim.plan_checks import (
+    DIAGNOSE,
+    IDENT_RE,
+    Value,
+    bind,
+    check_arg,
+    checked_mapping,
+    diag_params,
+    expected_text,
+    is_int_literal,
+    params_of,
+    plan_error,
+    show_value,
+    suggest,
+    validate_args,
+)
+from pase_gym.sim.plan_checks import MAX_NAME_LENGTH as MAX_NAME_LENGTH
 from pase_gym.sim.primitives import PRIMITIVES, Param, ParamType, PrimitiveSpec
-
-Value = str | int  # an argument value: ``int`` for INT parameters, ``str`` for the others
 
 MAX_STEPS = 64  # most primitive calls in a plan
 MAX_TEXT_LENGTH = 20_000  # longest plan text accepted, in characters
-MAX_NAME_LENGTH = 64  # longest node / group name (so every valid plan's text fits the limit)
-DIAGNOSE = "Diagnose"  # the optional first statement: the fault type and the faulty node
 
 PLAN_GRAMMAR = """\
 plan       = [ statement ] { separator [ statement ] } ;
@@ -39,102 +48,8 @@ identifier = ( letter | digit | "_" ) { letter | digit | "_" | "." | "@" | ":" |
 comment    = "#" { any character but newline } ;  (* ignored, like blanks and tabs *)
 (* Diagnose(fault_type, node) may only be the first statement, at most once. *)"""
 
-_IDENT_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@:-]*")
-_DIGITS = frozenset("0123456789")
 _WORD_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _WORD_CHARS = _WORD_START | frozenset(".@:-")
-_DIAG_NODE = Param("node", ParamType.NODE, "the faulty node")
-_diag_cache: dict[tuple[str, ...], tuple[Param, ...]] = {}
-
-
-def _diag_params() -> tuple[Param, ...]:
-    """``Diagnose``'s parameters over the fault types registered now."""
-    names = fault_names()
-    params = _diag_cache.get(names)
-    if params is None:
-        fault = Param("fault_type", ParamType.RESOURCE, "the fault type", choices=names)
-        params = _diag_cache[names] = (fault, _DIAG_NODE)
-    return params
-
-
-def _err(message: str, position: int | None, expected: str, found: str) -> PlanError:
-    return PlanError(message, position=position, expected=expected, found=found)
-
-
-def _show(value: object) -> str:
-    """A short rendering of a found value; never fails, whatever the value."""
-    if isinstance(value, str):
-        text = repr(value)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        text = repr(value) if abs(value) < 10**18 else "a very large int"
-    else:
-        text = "None" if value is None else f"a {type(value).__name__}"
-    return text if len(text) <= 40 else text[:36] + "...'"
-
-
-def _suggest(word: object, options: Sequence[str]) -> str:
-    """``"; did you mean X?"`` for a near miss among ``options``, else ``""``."""
-    if not isinstance(word, str) or len(word) > MAX_NAME_LENGTH:
-        return ""
-    same = [o for o in options if o.lower() == word.lower()]
-    near = same or difflib.get_close_matches(word, options, n=1, cutoff=0.75)
-    return f"; did you mean {near[0]}?" if near else ""
-
-
-def _is_int_literal(text: str) -> bool:
-    digits = text[1:] if text[:1] in ("+", "-") else text
-    return bool(digits) and all(c in _DIGITS for c in digits)
-
-
-def _is_name(value: object) -> bool:
-    """Whether ``value`` is a valid node or group name: an identifier, not an integer."""
-    return (
-        isinstance(value, str)
-        and len(value) <= MAX_NAME_LENGTH
-        and _IDENT_RE.fullmatch(value) is not None
-        and not _is_int_literal(value)
-    )
-
-
-def _expected(param: Param) -> str:
-    if param.type is ParamType.INT:
-        return f"an int in [{param.lo}, {param.hi}]"
-    if param.type is ParamType.RESOURCE:
-        return "one of " + ", ".join(param.choices)
-    return f"a {param.type.value} name (up to {MAX_NAME_LENGTH} of A-Z a-z 0-9 _ . @ : -)"
-
-
-def _check(param: Param, value: object) -> str | None:
-    """``None`` if ``value`` fits ``param``, else what is wrong with it (a short phrase)."""
-    if param.type is ParamType.INT:
-        if not isinstance(value, int) or isinstance(value, bool):
-            return "must be an integer"
-        return None if param.lo <= value <= param.hi else "out of range"
-    if param.type is ParamType.RESOURCE:
-        if isinstance(value, str) and value in param.choices:
-            return None
-        return f"unknown {param.name.replace('_', ' ')}" + _suggest(value, param.choices)
-    return None if _is_name(value) else f"invalid {param.type.value} name"
-
-
-def _check_arg(where: str, param: Param, value: object, position: int | None, found: str) -> None:
-    problem = _check(param, value)
-    if problem is not None:
-        raise _err(f"{where}: argument {param.name!r} {problem}", position, _expected(param), found)
-
-
-def _params_of(name: str) -> tuple[Param, ...]:
-    return _diag_params() if name == DIAGNOSE else PRIMITIVES[name].params
-
-
-def _validate_args(name: str, args: object) -> None:
-    """Raise :class:`PlanError` unless ``args`` is a valid positional tuple for ``name``."""
-    params = _params_of(name)
-    if not isinstance(args, tuple) or len(args) != len(params):
-        names = ", ".join(p.name for p in params)
-        raise _err(f"{name}: wrong arguments", None, f"a tuple ({names})", _show(args))
-    for param, value in zip(params, args, strict=True):
-        _check_arg(name, param, value, None, _show(value))
 
 
 @dataclass(frozen=True)
@@ -151,9 +66,11 @@ class Call:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or self.name not in PRIMITIVES:
-            hint = _suggest(self.name, list(PRIMITIVES))
-            raise _err("unknown primitive" + hint, None, "a primitive name", _show(self.name))
-        _validate_args(self.name, self.args)
+            hint = suggest(self.name, list(PRIMITIVES))
+            raise plan_error(
+                "unknown primitive" + hint, None, "a primitive name", show_value(self.name)
+            )
+        validate_args(self.name, self.args)
 
     def spec(self) -> PrimitiveSpec:
         """The primitive's spec."""
@@ -180,7 +97,7 @@ class Diagnosis:
     node: str
 
     def __post_init__(self) -> None:
-        _validate_args(DIAGNOSE, (self.fault_type, self.node))
+        validate_args(DIAGNOSE, (self.fault_type, self.node))
 
     def __str__(self) -> str:
         return f"{DIAGNOSE}({self.fault_type}, {self.node})"
@@ -205,11 +122,13 @@ class Plan:
         if isinstance(steps, list):
             object.__setattr__(self, "steps", steps := tuple(steps))
         if not isinstance(steps, tuple) or not all(isinstance(s, Call) for s in steps):
-            raise _err("bad steps", None, "a tuple of Call", _show(steps))
+            raise plan_error("bad steps", None, "a tuple of Call", show_value(steps))
         if len(steps) > MAX_STEPS:
-            raise _err("plan too long", None, f"at most {MAX_STEPS} steps", f"{len(steps)}")
+            raise plan_error("plan too long", None, f"at most {MAX_STEPS} steps", f"{len(steps)}")
         if self.diagnosis is not None and not isinstance(self.diagnosis, Diagnosis):
-            raise _err("bad diagnosis", None, "a Diagnosis or None", _show(self.diagnosis))
+            raise plan_error(
+                "bad diagnosis", None, "a Diagnosis or None", show_value(self.diagnosis)
+            )
 
     @classmethod
     def empty(cls) -> Plan:
@@ -242,63 +161,37 @@ class Plan:
             PlanError: with ``position`` the index of the offending step (``None`` for
                 problems with the whole plan or with its diagnosis).
         """
-        top = _mapping(obj, "plan", ("steps",), ("diagnosis",), None)
+        top = checked_mapping(obj, "plan", ("steps",), ("diagnosis",), None)
         diagnosis = top.get("diagnosis")
         if diagnosis is not None and not isinstance(diagnosis, Diagnosis):
-            diag = _mapping(diagnosis, "diagnosis", ("fault_type", "node"), (), None)
-            diagnosis = Diagnosis(*_bind(DIAGNOSE, "diagnosis", diag, None))
+            diag = checked_mapping(diagnosis, "diagnosis", ("fault_type", "node"), (), None)
+            diagnosis = Diagnosis(*bind(DIAGNOSE, "diagnosis", diag, None))
         raw = top["steps"]
         if not isinstance(raw, (list, tuple)):
-            raise _err("'steps' must be a list", None, "a list", _show(raw))
+            raise plan_error("'steps' must be a list", None, "a list", show_value(raw))
         if len(raw) > MAX_STEPS:
-            raise _err("plan too long", MAX_STEPS, f"at most {MAX_STEPS} steps", f"{len(raw)}")
+            raise plan_error(
+                "plan too long", MAX_STEPS, f"at most {MAX_STEPS} steps", f"{len(raw)}"
+            )
         steps: list[Call] = []
         for i, item in enumerate(raw):
             if isinstance(item, Call):
                 steps.append(item)
                 continue
-            step = _mapping(item, f"steps[{i}]", ("primitive", "args"), (), i)
+            step = checked_mapping(item, f"steps[{i}]", ("primitive", "args"), (), i)
             name = step["primitive"]
             if not isinstance(name, str) or name not in PRIMITIVES:
-                hint = _suggest(name, list(PRIMITIVES))
+                hint = suggest(name, list(PRIMITIVES))
                 if name == DIAGNOSE:
                     hint = "; put the diagnosis under the 'diagnosis' key"
-                raise _err(
-                    f"steps[{i}]: unknown primitive{hint}", i, "a primitive name", _show(name)
+                raise plan_error(
+                    f"steps[{i}]: unknown primitive{hint}", i, "a primitive name", show_value(name)
                 )
             where = f"steps[{i}] ({name})"
-            names = [p.name for p in _params_of(name)]
-            args = _mapping(step["args"], f"{where} args", (), names, i)
-            steps.append(Call(name, _bind(name, where, args, i)))
+            names = [p.name for p in params_of(name)]
+            args = checked_mapping(step["args"], f"{where} args", (), names, i)
+            steps.append(Call(name, bind(name, where, args, i)))
         return cls(tuple(steps), diagnosis)
-
-
-def _mapping(
-    obj: object, where: str, required: Sequence[str], optional: Sequence[str], pos: int | None
-) -> Mapping[Any, Any]:
-    """``obj`` if it is a mapping with the ``required`` keys and no keys beyond ``optional``."""
-    names = [*required, *optional]
-    shown = ", ".join(repr(n) for n in names)
-    if not isinstance(obj, Mapping):
-        raise _err(f"{where} must be a mapping", pos, f"a dict with keys {shown}", _show(obj))
-    for key in obj:
-        if key not in names:
-            raise _err(f"{where}: unknown key{_suggest(key, names)}", pos, shown, _show(key))
-    for key in required:
-        if key not in obj:
-            raise _err(f"{where}: missing key {key!r}", pos, f"keys {shown}", "no such key")
-    return obj
-
-
-def _bind(name: str, where: str, args: Mapping[Any, Any], pos: int | None) -> tuple[Any, ...]:
-    """The positional argument tuple of the (key-checked) mapping ``args``, validated."""
-    values = []
-    for param in _params_of(name):
-        if param.name not in args:
-            raise _err(f"{where}: missing argument {param.name!r}", pos, _expected(param), "none")
-        _check_arg(where, param, args[param.name], pos, _show(args[param.name]))
-        values.append(args[param.name])
-    return tuple(values)
 
 
 @dataclass(frozen=True)
@@ -342,7 +235,7 @@ def _tokenize(text: str) -> list[_Tok]:
 
 
 def _found(tok: _Tok) -> str:
-    return {"end": "end of input", "\n": "end of line"}.get(tok.kind) or _show(tok.text)
+    return {"end": "end of input", "\n": "end of line"}.get(tok.kind) or show_value(tok.text)
 
 
 class _Parser:
@@ -366,9 +259,11 @@ class _Parser:
         if tok.kind == "open":
             at_end = tok.pos + len(tok.text) >= len(self.text)
             found = "end of input" if at_end else "end of line"
-            return _err("unterminated quote", tok.pos, f"a closing {tok.text[0]!r}", found)
+            return plan_error("unterminated quote", tok.pos, f"a closing {tok.text[0]!r}", found)
         empty = expected == "an argument" and tok.kind in (",", ")")
-        return _err("empty argument" if empty else "syntax error", tok.pos, expected, _found(tok))
+        return plan_error(
+            "empty argument" if empty else "syntax error", tok.pos, expected, _found(tok)
+        )
 
     def plan(self) -> Plan:
         steps: list[Call] = []
@@ -385,16 +280,18 @@ class _Parser:
                 if diagnosis is not None or steps:
                     again = "only one Diagnose allowed"
                     message = again if not steps else "Diagnose must be the first statement"
-                    raise _err(message, tok.pos, "a primitive name", _show(name))
-                diagnosis = Diagnosis(*map(str, self.args(name, _diag_params())))
+                    raise plan_error(message, tok.pos, "a primitive name", show_value(name))
+                diagnosis = Diagnosis(*map(str, self.args(name, diag_params())))
             elif name in PRIMITIVES:
                 if len(steps) >= MAX_STEPS:
                     found = f"step {MAX_STEPS + 1}"
-                    raise _err("plan too long", tok.pos, f"at most {MAX_STEPS} steps", found)
+                    raise plan_error("plan too long", tok.pos, f"at most {MAX_STEPS} steps", found)
                 steps.append(Call(name, self.args(name, PRIMITIVES[name].params)))
             else:
-                hint = _suggest(name, [*PRIMITIVES, DIAGNOSE])
-                raise _err("unknown primitive" + hint, tok.pos, "a primitive name", _show(name))
+                hint = suggest(name, [*PRIMITIVES, DIAGNOSE])
+                raise plan_error(
+                    "unknown primitive" + hint, tok.pos, "a primitive name", show_value(name)
+                )
             if self.peek() not in (";", "\n", "end"):
                 raise self.unexpected(self.take(), "';' or a new line")
         return Plan(tuple(steps), diagnosis)
@@ -417,17 +314,21 @@ class _Parser:
                 param = next((p for p in params if p.name == tok.text), None)
                 if param is None or param.name in values:
                     what = "unknown keyword" if param is None else "argument given twice"
-                    raise _err(f"{name}: {what}", tok.pos, f"one of {names}", _show(tok.text))
+                    raise plan_error(
+                        f"{name}: {what}", tok.pos, f"one of {names}", show_value(tok.text)
+                    )
                 keywords, tok = True, self.take()
             if tok.kind not in ("word", "signed", "quoted"):
                 raise self.unexpected(tok, "an argument")
             if param is None:
                 if keywords:
                     message = f"{name}: positional argument after keyword argument"
-                    raise _err(message, tok.pos, "param=value", _found(tok))
+                    raise plan_error(message, tok.pos, "param=value", _found(tok))
                 if len(values) >= len(params):
                     message = f"{name}: too many arguments"
-                    raise _err(message, tok.pos, f"at most {len(params)} ({names})", _found(tok))
+                    raise plan_error(
+                        message, tok.pos, f"at most {len(params)} ({names})", _found(tok)
+                    )
                 param = params[len(values)]
             values[param.name] = self.value(name, param, tok)
             sep = self.take()
@@ -438,24 +339,24 @@ class _Parser:
         for param in params:
             if param.name not in values:
                 message = f"{name}: missing argument {param.name!r}"
-                raise _err(message, close.pos, _expected(param), "')'")
+                raise plan_error(message, close.pos, expected_text(param), "')'")
         return tuple(values[p.name] for p in params)
 
     def value(self, name: str, param: Param, tok: _Tok) -> Value:
         """Convert and check the value token ``tok`` for ``param``."""
         text = tok.text[1:-1] if tok.kind == "quoted" else tok.text
-        is_int = _is_int_literal(text)
-        if not is_int and _IDENT_RE.fullmatch(text) is None:
+        is_int = is_int_literal(text)
+        if not is_int and IDENT_RE.fullmatch(text) is None:
             message = "empty argument" if not text else f"{name}: invalid value"
-            raise _err(message, tok.pos, "an integer or identifier", _found(tok))
+            raise plan_error(message, tok.pos, "an integer or identifier", _found(tok))
         if is_int and param.type is not ParamType.INT:
             message = f"{name}: argument {param.name!r} must be a name, not an integer"
-            raise _err(message, tok.pos, _expected(param), f"integer {text}")
+            raise plan_error(message, tok.pos, expected_text(param), f"integer {text}")
         value: Value = text
         if is_int:  # more than 18 digits: certainly out of range (and int() might refuse it)
             big = len(text.lstrip("+-").lstrip("0")) > 18
             value = int(text) if not big else (-1 if text[0] == "-" else 1) * 10**18
-        _check_arg(name, param, value, tok.pos, _found(tok))
+        check_arg(name, param, value, tok.pos, _found(tok))
         return value
 
 
@@ -473,13 +374,28 @@ def parse_plan(text: str) -> Plan:
             character offset of the offending token and ``expected`` / ``found`` filled in.
     """
     if not isinstance(text, str):
-        raise _err("plan text must be a str", None, "a str", _show(text))
+        raise plan_error("plan text must be a str", None, "a str", show_value(text))
     if len(text) > MAX_TEXT_LENGTH:
         expected = f"at most {MAX_TEXT_LENGTH} characters"
-        raise _err("plan text too long", MAX_TEXT_LENGTH, expected, f"{len(text)} characters")
+        raise plan_error("plan text too long", MAX_TEXT_LENGTH, expected, f"{len(text)} characters")
     return _Parser(text).plan()
 
 
 def format_plan(plan: Plan) -> str:
     """The canonical text of ``plan``, the same as ``str(plan)``."""
     return str(plan)
+
+
+def as_plan(action: object) -> Plan:
+    """``action`` as a :class:`Plan`: a plan as is, a call as a one-call plan, text parsed.
+
+    Raises:
+        PlanError: text that does not parse, or a value of another type.
+    """
+    if isinstance(action, Plan):
+        return action
+    if isinstance(action, Call):
+        return Plan((action,))
+    if isinstance(action, str):
+        return parse_plan(action)
+    raise PlanError("expected a Plan, a Call or plan text", found=type(action).__name__)

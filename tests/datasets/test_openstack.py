@@ -23,10 +23,10 @@ from pase_gym.datasets import (
     ENV_VAR,
     Dataset,
     DatasetError,
+    find_data_root,
     group_k_fold,
     group_train_test_split,
     load_all,
-    find_data_root,
     load_campaign,
 )
 from pase_gym.datasets.campaigns import CAMPAIGN_WORKLOADS, campaign_name

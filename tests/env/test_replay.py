@@ -35,8 +35,8 @@ from pase_gym.env.replay_classes import (
 )
 from pase_gym.fidelity.experiments import campaign_classes
 from pase_gym.harness.cli import main as bench_main
-from pase_gym.harness.replay import run_agent, score
 from pase_gym.harness.metrics import macro_f1
+from pase_gym.harness.replay import run_agent, score
 from pase_gym.sim.plan import Plan, parse_plan
 from pase_gym.sim.roles import ROLE_NAMES
 

@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check a suite and agents before a long run")
     val.add_argument("--suite", default="smoke")
     val.add_argument("--agents", type=_agents, default=_agents(DEFAULT_AGENTS))
-    # its options (-h included) are parsed by pase_gym.datasets.replay_eval: see main()
+    # its options (-h included) are parsed by pase_gym.harness.replay: see main()
     sub.add_parser(
         "replay",
         help="score agents' fault detection on real rows of Failure-Dataset-OpenStack",
@@ -113,8 +113,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from pase_gym.harness.records import RunStore
     from pase_gym.harness.report import write_report
-    from pase_gym.harness.runner import RunStore
 
     if not args.results.is_file():
         raise PaseGymError(f"{args.results}: no such results file")

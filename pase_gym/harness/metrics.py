@@ -11,11 +11,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from pase_gym import stats
-
-Record = dict[str, Any]
+from pase_gym.errors import ResultsError
+from pase_gym.harness.records import Record
 
 # two-sided 95% Student t critical values by degrees of freedom (1..30); normal beyond
 _T95 = (
@@ -90,7 +89,13 @@ def _localization(records: Sequence[Record]) -> float | None:
 
 
 def _mttr(records: Sequence[Record]) -> float | None:
-    values = [r["mttr"] for r in records if r["recovered"]]
+    values: list[int] = []
+    for r in records:
+        if r["recovered"]:
+            mttr = r["mttr"]
+            if mttr is None:
+                raise ResultsError(f"{r['key']}: a recovered episode must have an mttr, found null")
+            values.append(mttr)
     return sum(values) / len(values) if values else None
 
 

@@ -57,9 +57,9 @@ def run_agent(
 
     A decision that raises costs the agent that step (it becomes a malformed, no-op plan).
     """
-    from pase_gym.harness.runner import Progress
+    from pase_gym.harness.runner import progress_bar
 
-    bar = Progress(int(env.rows.size), label or "replay") if progress else None
+    bar = progress_bar(int(env.rows.size), label or "replay") if progress else None
     records: list[dict[str, Any]] = []
     for k in range(int(env.rows.size)):
         obs, info = env.reset(seed=0) if k == 0 else env.reset()
@@ -88,7 +88,10 @@ def run_agent(
             }
         )
         if bar:
-            bar.update(info["campaign"])
+            bar.set_postfix_str(str(info["campaign"]), refresh=False)
+            bar.update()
+    if bar:
+        bar.close()
     return records
 
 
@@ -175,7 +178,7 @@ def evaluate(
                 float(np.mean([results[name][c]["macro_f1"] for c in env.campaigns])), DIGITS
             )
         }
-    from pase_gym.harness.runner import git_commit, versions
+    from pase_gym.harness.records import git_commit, versions
 
     meta = {
         "split": split,

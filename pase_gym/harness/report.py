@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pase_gym.errors import ResultsError
 from pase_gym.harness.metrics import METRICS, Aggregate, summarise
-from pase_gym.harness.runner import Record, ResultsError, RunStore
+from pase_gym.harness.records import Record, RunStore
 
 BASELINE = "rule_based"
 

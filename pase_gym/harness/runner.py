@@ -10,11 +10,7 @@ change any result (only the wall-clock ``compute_s`` differs from run to run).
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import platform
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -24,90 +20,16 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from tqdm import tqdm
 
-from pase_gym import __version__
-from pase_gym.errors import ResultsError
 from pase_gym.harness.agent import agent_name, load_agent
+from pase_gym.harness.records import Record, RunStore, git_commit, record_key, versions
 from pase_gym.harness.suites import SuiteSpec
 from pase_gym.sim.faults import FAULTS
 
 logger = logging.getLogger(__name__)
-Record = dict[str, Any]
 MAX_AGENT_ERRORS = 20  # consecutive failing decisions before an episode is abandoned
 _AGENT_CACHE: dict[tuple[str, str], Any] = {}
-
-
-def record_key(agent: str, suite: str, scenario: str, seed: int) -> str:
-    """The identity of an episode within a results file."""
-    return f"{agent}|{suite}|{scenario}|{seed}"
-
-
-def git_commit() -> str:
-    """The commit of the source checkout, or ``unknown``."""
-    root = Path(__file__).resolve().parents[2]
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() if out.returncode == 0 else "unknown"
-
-
-def versions() -> dict[str, str]:
-    """Versions that can change results."""
-    import gymnasium
-
-    return {
-        "pase_gym": __version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "gymnasium": gymnasium.__version__,
-    }
-
-
-class RunStore:
-    """A JSON-lines results file that survives being killed mid-write."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-
-    def load(self) -> dict[str, Record]:
-        """Records by key; a torn last line (a kill mid-write) is cut off the file."""
-        if not self.path.exists():
-            return {}
-        data = self.path.read_bytes()
-        good_end = data.rfind(b"\n") + 1
-        if good_end < len(data):
-            logger.warning(
-                "%s: dropping a partial last record (%d bytes)", self.path, len(data) - good_end
-            )
-            with self.path.open("r+b") as f:
-                f.truncate(good_end)
-            data = data[:good_end]
-        records: dict[str, Record] = {}
-        for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                records[rec["key"]] = rec
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise ResultsError(f"{self.path}:{number}: not a results record") from None
-        return records
-
-    def append(self, record: Record) -> None:
-        """Append one record and force it to disk."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(record, sort_keys=True) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
 
 
 @dataclass(frozen=True)
@@ -206,32 +128,18 @@ def run_episode(job: Job) -> Record:
     }
 
 
-class Progress:
-    """A progress bar on stderr (redrawn on a terminal, a line per 10% otherwise)."""
-
-    def __init__(self, total: int, label: str) -> None:
-        self.total, self.label, self.done = total, label, 0
-        self.start = time.monotonic()
-        self.tty = sys.stderr.isatty()
-        self._last_decile = -1
-
-    def update(self, note: str = "") -> None:
-        self.done += 1
-        frac = self.done / max(self.total, 1)
-        elapsed = time.monotonic() - self.start
-        eta = elapsed / frac - elapsed if frac > 0 else 0.0
-        bar = "#" * int(30 * frac) + "." * (30 - int(30 * frac))
-        text = (
-            f"{self.label} [{bar}] {self.done}/{self.total} {elapsed:5.0f}s eta {eta:4.0f}s {note}"
-        )
-        if self.tty:
-            sys.stderr.write("\r" + text[:120].ljust(120))
-            if self.done == self.total:
-                sys.stderr.write("\n")
-        elif int(frac * 10) != self._last_decile:
-            self._last_decile = int(frac * 10)
-            sys.stderr.write(text + "\n")
-        sys.stderr.flush()
+def progress_bar(total: int, label: str) -> tqdm[Any]:
+    """A progress bar on stderr: redrawn on a terminal, a line every 30 s otherwise."""
+    tty = sys.stderr.isatty()
+    return tqdm(
+        total=total,
+        desc=label,
+        file=sys.stderr,
+        unit="ep",
+        dynamic_ncols=tty,
+        ascii=not tty,
+        mininterval=0.2 if tty else 30.0,
+    )
 
 
 def plan_jobs(agents: Iterable[str], suite: SuiteSpec, seeds: int | None, device: str) -> list[Job]:
@@ -264,7 +172,7 @@ def run_suite(
     store = RunStore(out)
     done = store.load()
     jobs = [j for j in plan_jobs(agents, suite, seeds, device) if j.key not in done]
-    bar = Progress(len(jobs), f"{suite.name}") if progress and jobs else None
+    bar = progress_bar(len(jobs), suite.name) if progress and jobs else None
     if workers <= 1:
         for job in jobs:
             record = run_episode(job)
@@ -273,7 +181,8 @@ def run_suite(
             if on_record:
                 on_record(record)
             if bar:
-                bar.update(f"{job.agent} {job.scenario} s{job.seed}")
+                bar.set_postfix_str(f"{job.agent} {job.scenario} s{job.seed}", refresh=False)
+                bar.update()
     else:
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
             futures = {pool.submit(run_episode, job): job for job in jobs}
@@ -285,6 +194,9 @@ def run_suite(
                     on_record(record)
                 if bar:
                     job = futures[future]
-                    bar.update(f"{job.agent} {job.scenario} s{job.seed}")
+                    bar.set_postfix_str(f"{job.agent} {job.scenario} s{job.seed}", refresh=False)
+                    bar.update()
+    if bar:
+        bar.close()
     wanted = {j.key for j in plan_jobs(agents, suite, seeds, device)}
     return [done[k] for k in sorted(done) if k in wanted]

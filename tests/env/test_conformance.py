@@ -34,7 +34,7 @@ from pase_gym.sim.roles import ROLES
 from pase_gym.sim.transition import check_call, healthy_nodes
 from pase_gym.wrappers import TextPlanAction
 
-IDS = SIM_ENV_IDS  # the replay id needs the data set: tests/datasets/test_replay.py
+IDS = SIM_ENV_IDS  # the replay id needs the data set: tests/env/test_replay.py
 SEED = 7
 HERE = Path(__file__).resolve().parent
 

@@ -81,7 +81,7 @@ def test_every_id_but_the_replay_one_runs_the_simulator_env() -> None:
     assert set(IDS) - set(SIM_ENV_IDS) == {"PASE-OpenStack-Replay-v0"}
 
 
-# the replay id needs the data set: its checks are in tests/datasets/test_replay.py
+# the replay id needs the data set: its checks are in tests/env/test_replay.py
 @pytest.mark.parametrize("env_id", SIM_ENV_IDS)
 def test_id_makes_and_passes_the_gymnasium_checker_without_warnings(env_id: str) -> None:
     env = gym.make(env_id)

@@ -13,7 +13,7 @@ from pase_gym.errors import PlanError
 from pase_gym.sim.oracle import oracle_plan
 from pase_gym.sim.plan import Call, Plan
 
-IDS = SIM_ENV_IDS  # the replay id needs the data set: tests/datasets/test_replay.py
+IDS = SIM_ENV_IDS  # the replay id needs the data set: tests/env/test_replay.py
 SEED = 3
 
 

@@ -166,6 +166,22 @@ def cmd_check_scenario(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_check_env(args: argparse.Namespace, out: TextIO) -> int:
+    """Run the conformance checks on an env id (optionally on a scenario file)."""
+    from pase_gym.env.checks import run_checks
+
+    kwargs = {"scenario": args.scenario} if args.scenario else {}
+    results = run_checks(args.env_id, seed=args.seed, **kwargs)
+    if args.json:
+        out.write(json.dumps([r.__dict__ for r in results], indent=2) + "\n")
+    else:
+        for r in results:
+            out.write(f"{'ok  ' if r.ok else 'FAIL'} {r.name}{'' if r.ok else ': ' + r.message}\n")
+    failed = sum(not r.ok for r in results)
+    out.write(f"{args.env_id}: {len(results) - failed} of {len(results)} checks passed\n")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for docs and tests)."""
     parser = argparse.ArgumentParser(
@@ -205,6 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
     checks = sub.add_parser("check-scenario", help="validate a scenario file")
     checks.add_argument("path")
     checks.set_defaults(func=cmd_check_scenario)
+    env_check = sub.add_parser("check-env", help="run the conformance checks on an env id")
+    env_check.add_argument("env_id", help="a registered id, e.g. PASE-OpenStack-v0")
+    env_check.add_argument("--scenario", help="run the env on this scenario name or .yaml file")
+    env_check.add_argument("--seed", type=int, default=0, help="seed of the checks (default: 0)")
+    env_check.add_argument("--json", action="store_true")
+    env_check.set_defaults(func=cmd_check_env)
     return parser
 
 

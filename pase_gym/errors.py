@@ -126,3 +126,7 @@ class DatasetError(PaseGymError, ValueError):
         if column is not None:
             where.append(f"column {column}")
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+class EnvCheckError(PaseGymError, AssertionError):
+    """An env (or a scenario run on it) fails one of the conformance checks."""

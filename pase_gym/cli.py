@@ -14,9 +14,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from pase_gym import __version__
-from pase_gym.errors import PaseGymError
-
-EXIT_USAGE = 2
+from pase_gym.clitools import EXIT_FAILED, EXIT_OK, run_cli
 
 
 def _print_table(rows: list[list[str]], out: TextIO) -> None:
@@ -75,7 +73,7 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     _print_table(rows, out)
     if args.json:
         out.write(json.dumps(report.as_dict(), sort_keys=True) + "\n")
-    return 0 if report.recovered else 1
+    return EXIT_OK if report.recovered else EXIT_FAILED
 
 
 def cmd_faults(args: argparse.Namespace, out: TextIO) -> int:
@@ -179,7 +177,7 @@ def cmd_check_env(args: argparse.Namespace, out: TextIO) -> int:
             out.write(f"{'ok  ' if r.ok else 'FAIL'} {r.name}{'' if r.ok else ': ' + r.message}\n")
     failed = sum(not r.ok for r in results)
     out.write(f"{args.env_id}: {len(results) - failed} of {len(results)} checks passed\n")
-    return 1 if failed else 0
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -232,16 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 not recovered, 2 bad input)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        args = parser.parse_args(["demo", *(argv or [])])
     stream = out or sys.stdout
-    try:
-        return int(args.func(args, stream))
-    except PaseGymError as exc:
-        sys.stderr.write(f"pase-gym: error: {exc}\n")
-        return EXIT_USAGE
+    return run_cli(build_parser(), lambda a: int(a.func(a, stream)), argv, default=["demo"])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -311,7 +311,15 @@ def test_help_lists_every_subcommand_with_a_summary(capsys: pytest.CaptureFixtur
         main(["--help"])
     assert info.value.code == 0
     text = capsys.readouterr().out
-    commands = ("demo", "faults", "primitives", "scenarios", "check-plan", "check-scenario")
+    commands = (
+        "demo",
+        "faults",
+        "primitives",
+        "scenarios",
+        "check-plan",
+        "check-scenario",
+        "check-env",
+    )
     assert "{" + ",".join(commands) + "}" in text
     for command in commands:
         (line,) = [ln for ln in text.splitlines() if ln.split()[:1] == [command]]

@@ -11,11 +11,11 @@ JSON file. The shipped file is regenerated with::
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Sequence
 
-from pase_gym.datasets import DatasetError, load_all
+from pase_gym.clitools import at_least, run_cli
+from pase_gym.datasets import load_all
 from pase_gym.fidelity.calibration import DEFAULT_PILOT, DEFAULT_SPLIT, calibrate_dataset
 
 
@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-root", default=None, help="the data set's folder")
     parser.add_argument(
         "--pilot",
-        type=int,
+        type=at_least(1),
         default=DEFAULT_PILOT,
         help=f"pilot experiments per injection site and campaign ({DEFAULT_PILOT})",
     )
@@ -44,21 +44,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--split-seed", type=int, default=DEFAULT_SPLIT["seed"], help="seed of the split (0)"
     )
-    args = parser.parse_args(argv)
-    if args.pilot < 1:
-        parser.error("--pilot must be at least 1")
+    return run_cli(parser, _calibrate, argv)
+
+
+def _calibrate(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    try:
-        dataset = load_all(args.data_root)
-        calibration = calibrate_dataset(
-            dataset,
-            split={"test_size": args.test_size, "seed": args.split_seed, "by": "group"},
-            pilot=args.pilot,
-            pilot_seed=args.pilot_seed,
-        )
-    except DatasetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    dataset = load_all(args.data_root)
+    calibration = calibrate_dataset(
+        dataset,
+        split={"test_size": args.test_size, "seed": args.split_seed, "by": "group"},
+        pilot=args.pilot,
+        pilot_seed=args.pilot_seed,
+    )
     path = calibration.save(args.out)
     split = calibration.split
     print(

@@ -14,7 +14,8 @@ import sys
 import time
 from collections.abc import Sequence
 
-from pase_gym.datasets import DatasetError, load_all
+from pase_gym.clitools import at_least, run_cli
+from pase_gym.datasets import load_all
 from pase_gym.fidelity.calibration import load_calibration
 from pase_gym.fidelity.render import COMMAND, write_report
 from pase_gym.fidelity.report import DEFAULT_N_SEEDS, DEFAULT_N_SIM, build_report
@@ -29,14 +30,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="folder for report.json/.md and the figure")
     parser.add_argument(
         "--n-sim",
-        type=int,
+        type=at_least(10),
         default=DEFAULT_N_SIM,
         help=f"simulated experiments per campaign and variant ({DEFAULT_N_SIM})",
     )
     parser.add_argument("--seed", type=int, default=0, help="first simulation seed (0)")
     parser.add_argument(
         "--n-seeds",
-        type=int,
+        type=at_least(1),
         default=DEFAULT_N_SEEDS,
         help=f"simulation seeds to average over ({DEFAULT_N_SEEDS})",
     )
@@ -44,28 +45,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--calibration", default=None, help="calibration file (the shipped one)")
     parser.add_argument("--data-root", default=None, help="the data set's folder")
     parser.add_argument("--no-figure", action="store_true", help="skip the PNG")
-    args = parser.parse_args(argv)
-    if args.n_sim < 10:
-        parser.error("--n-sim must be at least 10")
-    if args.n_seeds < 1:
-        parser.error("--n-seeds must be at least 1")
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    return run_cli(parser, lambda args: _report(args, arguments), arguments)
+
+
+def _report(args: argparse.Namespace, argv: Sequence[str]) -> int:
     start = time.perf_counter()
-    try:
-        dataset = load_all(args.data_root)
-        calibration = load_calibration(args.calibration)
-        report = build_report(
-            dataset,
-            calibration,
-            n_sim=args.n_sim,
-            seed=args.seed,
-            n_seeds=args.n_seeds,
-            folds=args.folds,
-        )
-    except DatasetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    dataset = load_all(args.data_root)
+    calibration = load_calibration(args.calibration)
+    report = build_report(
+        dataset,
+        calibration,
+        n_sim=args.n_sim,
+        seed=args.seed,
+        n_seeds=args.n_seeds,
+        folds=args.folds,
+    )
     elapsed = time.perf_counter() - start
-    command = f"{COMMAND} " + " ".join(sys.argv[1:] if argv is None else list(argv))
+    command = f"{COMMAND} " + " ".join(argv)
     meta = {"command": command, "runtime_s": round(elapsed, 1)}
     paths = write_report(report, args.out, meta=meta, figure=not args.no_figure)
     s = report["summary"]

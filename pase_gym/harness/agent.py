@@ -20,6 +20,7 @@ import inspect
 import os
 import sys
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -44,13 +45,13 @@ GroundTruth = Callable[[], list[dict[str, Any]]]
 
 
 def agents_dir() -> Path | None:
-    """Where the reference agents live: ``$PASE_GYM_AGENTS_DIR``, ``./agents``, or the
-    ``agents/`` folder of the source checkout this package was installed from."""
+    """Where the reference agents live: ``$PASE_GYM_AGENTS_DIR``, ``./agents`` (a checkout
+    you work in), else the copy installed with the package (``pase_gym.agents``)."""
     candidates = []
     if os.environ.get(AGENTS_ENV):
         candidates.append(Path(os.environ[AGENTS_ENV]))
     candidates.append(Path.cwd() / "agents")
-    candidates.append(Path(__file__).resolve().parents[2] / "agents")
+    candidates.append(Path(str(resources.files("pase_gym.agents"))))
     for c in candidates:
         if (c / "random" / "agent.py").is_file():
             return c

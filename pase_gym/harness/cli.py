@@ -10,16 +10,15 @@ pase-bench list
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from pase_gym.errors import PaseGymError
+from pase_gym.clitools import run_cli
+from pase_gym.errors import ResultsError
 
 DEFAULT_AGENTS = "random,rule_based,gcn_fr,oracle"
-EXIT_USAGE = 2
 
 
 def _agents(text: str) -> list[str]:
@@ -117,10 +116,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from pase_gym.harness.report import write_report
 
     if not args.results.is_file():
-        raise PaseGymError(f"{args.results}: no such results file")
+        raise ResultsError(f"{args.results}: no such results file")
     records = sorted(RunStore(args.results).load().values(), key=lambda r: r["key"])
     if not records:
-        raise PaseGymError(f"{args.results}: no records")
+        raise ResultsError(f"{args.results}: no records")
     path = write_report(records, args.out, args.title, figures=not args.no_figures)
     sys.stdout.write(f"{path}\n")
     return 0
@@ -152,27 +151,18 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: 0 ok, 2 bad input."""
-    logging.basicConfig(level=logging.WARNING, format="pase-bench: %(message)s")
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["replay"]:  # its own parser (imported only when it runs)
         from pase_gym.harness.replay import main as replay_main
 
         return replay_main(arguments[1:])
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        args = parser.parse_args(["run", *(argv or [])])
     handlers = {
         "run": cmd_run,
         "report": cmd_report,
         "validate": cmd_validate,
         "list": cmd_list,
     }
-    try:
-        return handlers[args.command](args)
-    except PaseGymError as exc:
-        sys.stderr.write(f"pase-bench: error: {exc}\n")
-        return EXIT_USAGE
+    return run_cli(build_parser(), lambda a: handlers[a.command](a), arguments, default=["run"])
 
 
 if __name__ == "__main__":  # pragma: no cover

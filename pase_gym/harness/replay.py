@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from pase_gym.clitools import run_cli
 from pase_gym.datasets import CLASS_NAMES
 from pase_gym.env.replay import DEFAULT_MAX_STEPS, ROW_SETS, SPLITS, ReplayEnv
 from pase_gym.env.replay_classes import NO_FAILURE, best_answer
@@ -306,21 +307,14 @@ def run_command(args: argparse.Namespace, argv: Sequence[str] | None = None) -> 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m pase_gym.harness.replay``: the same as ``pase-bench replay``."""
-    from pase_gym.errors import PaseGymError
-
-    logging.basicConfig(level=logging.WARNING, format="replay: %(message)s")
     parser = argparse.ArgumentParser(
         prog="pase-bench replay",
         description="Score agents' fault-detection macro-F1 on real rows of "
         "Failure-Dataset-OpenStack, replayed by PASE-OpenStack-Replay-v0 (docs/fidelity.md).",
     )
     add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run_command(args, list(sys.argv[1:] if argv is None else argv))
-    except PaseGymError as exc:
-        sys.stderr.write(f"pase-bench: error: {exc}\n")
-        return 2
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    return run_cli(parser, lambda args: run_command(args, arguments), arguments)
 
 
 if __name__ == "__main__":  # pragma: no cover

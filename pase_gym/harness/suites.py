@@ -15,6 +15,7 @@ seeds: 5
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -56,12 +57,13 @@ class SuiteSpec(BaseModel):
 
 
 def suites_dir() -> Path | None:
-    """``$PASE_GYM_SUITES_DIR``, ``./benchmarks/suites`` or the source checkout's."""
+    """``$PASE_GYM_SUITES_DIR``, ``./benchmarks/suites`` (a checkout you work in), else the
+    built-in suites installed with the package (``pase_gym.suites``)."""
     candidates = []
     if os.environ.get(SUITES_ENV):
         candidates.append(Path(os.environ[SUITES_ENV]))
     candidates.append(Path.cwd() / "benchmarks" / "suites")
-    candidates.append(Path(__file__).resolve().parents[2] / "benchmarks" / "suites")
+    candidates.append(Path(str(resources.files("pase_gym.suites"))))
     return next((c for c in candidates if c.is_dir()), None)
 
 

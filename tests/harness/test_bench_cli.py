@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pase_gym.harness.cli import EXIT_USAGE, main
+from pase_gym.clitools import EXIT_USAGE
+from pase_gym.harness.cli import main
 from pase_gym.harness.runner import RunStore
 
 SUITE = "name: cli-test\nscenarios: [process-crash-train, cpu-hog-train]\nseeds: 1\n"

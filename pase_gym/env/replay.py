@@ -27,15 +27,15 @@ from pase_gym.env.spaces import (
     OBS_PARTS,
     Shapes,
     action_space,
-    decode_action,
     encode_observation,
     observation_space,
+    to_plan,
     topology_edges,
 )
 from pase_gym.errors import DatasetError, PlanError
 from pase_gym.fidelity.calibration import check_split, load_calibration
 from pase_gym.fidelity.experiments import WINDOW
-from pase_gym.sim.plan import Call, Plan, parse_plan
+from pase_gym.sim.plan import Plan
 
 SPLITS = ("all", "train", "test")
 ROW_SETS = ("unique", "all")
@@ -308,13 +308,7 @@ class ReplayEnv(gym.Env[dict[str, np.ndarray], Any]):
         self._cursor = 0
 
     def _to_plan(self, action: Any) -> Plan:
-        if isinstance(action, Plan):
-            return action
-        if isinstance(action, Call):
-            return Plan((action,))
-        if isinstance(action, str):
-            return parse_plan(action)
-        return decode_action(action, self.topology, self.shapes)
+        return to_plan(action, self.topology, self.shapes)
 
     def _frame(self, extra: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         assert self._row is not None  # reset() chose a row before any frame is built

@@ -6,6 +6,7 @@ and run through the scenario loader, the env, the oracle and the harness.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -145,3 +146,46 @@ def test_the_harness_scores_the_new_type(toy: Path, tmp_path: Path) -> None:
     assert all(r["diagnosis"] == "stale_cache" for r in by_agent["oracle"])
     assert not any(r["recovered"] for r in by_agent["random"])
     assert np.isfinite([r["return"] for r in records]).all()
+
+
+MODULE = """
+from pase_gym.sim.faults.base import ActiveFault, FaultSpec, SignatureTerm
+from pase_gym.sim.faults.registry import register_fault
+
+
+@register_fault
+class DroppedRoute(ActiveFault):
+    spec = FaultSpec(
+        name="dropped_route",
+        family="network",
+        target="host",
+        description="A static route disappears from a host.",
+        signature=(SignatureTerm("callers", "error_rate", ">", 0.05),),
+        log_hint="Network is unreachable",
+        recovery="Fail the host over to its standby link.",
+        catalogue="a test of module discovery",
+    )
+    clears_by = ("failover",)
+
+    def runbook(self, state):
+        return [("Failover", (state.name(self.node),))]
+"""
+
+
+def test_a_new_file_in_the_faults_folder_is_appended_to_the_catalogue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pase_gym.sim.faults as faults
+
+    (tmp_path / "dropped_route.py").write_text(MODULE)
+    monkeypatch.setattr(faults, "__path__", [*faults.__path__, str(tmp_path)])
+    before = fault_names()
+    try:
+        faults._import_new_fault_modules()
+        assert fault_names() == (*before, "dropped_route")
+    finally:
+        if "dropped_route" in fault_names():
+            faults.unregister_fault("dropped_route")
+        sys.modules.pop("pase_gym.sim.faults.dropped_route", None)
+        vars(faults).pop("dropped_route", None)
+    assert fault_names() == before

@@ -76,50 +76,36 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK if report.recovered else EXIT_FAILED
 
 
+def _listing(
+    items: list[dict[str, object]], columns: dict[str, str], as_json: bool, out: TextIO
+) -> int:
+    """Print ``items`` as JSON, or as a table of ``columns`` (heading: item key)."""
+    if as_json:
+        out.write(json.dumps(items, indent=2) + "\n")
+        return EXIT_OK
+
+    def cell(value: object) -> str:
+        return "/".join(map(str, value)) if isinstance(value, list) else str(value)
+
+    rows = [list(columns)] + [[cell(item[key]) for key in columns.values()] for item in items]
+    _print_table(rows, out)
+    return EXIT_OK
+
+
 def cmd_faults(args: argparse.Namespace, out: TextIO) -> int:
     """List the fault catalogue."""
     from pase_gym import list_faults
 
-    faults = list_faults()
-    if args.json:
-        out.write(json.dumps(faults, indent=2) + "\n")
-        return 0
-    rows = [["fault", "family", "splits", "target", "recovery"]]
-    rows += [
-        [
-            str(f["name"]),
-            str(f["family"]),
-            "/".join(f["splits"]),  # type: ignore[arg-type]
-            str(f["target"]),
-            str(f["recovery"]),
-        ]
-        for f in faults
-    ]
-    _print_table(rows, out)
-    return 0
+    columns = {"fault": "name", "family": "family", "splits": "splits", "target": "target"}
+    return _listing(list_faults(), {**columns, "recovery": "recovery"}, args.json, out)
 
 
 def cmd_primitives(args: argparse.Namespace, out: TextIO) -> int:
     """List the recovery primitives."""
     from pase_gym import list_primitives
 
-    prims = list_primitives()
-    if args.json:
-        out.write(json.dumps(prims, indent=2) + "\n")
-        return 0
-    rows = [["signature", "safety", "ticks", "cost", "summary"]]
-    rows += [
-        [
-            str(p["signature"]),
-            str(p["safety"]),
-            str(p["duration"]),
-            str(p["cost"]),
-            str(p["summary"]),
-        ]
-        for p in prims
-    ]
-    _print_table(rows, out)
-    return 0
+    columns = {"signature": "signature", "safety": "safety", "ticks": "duration", "cost": "cost"}
+    return _listing(list_primitives(), {**columns, "summary": "summary"}, args.json, out)
 
 
 def cmd_scenarios(args: argparse.Namespace, out: TextIO) -> int:

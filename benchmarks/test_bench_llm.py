@@ -31,7 +31,8 @@ pytest.importorskip("transformers", reason="the LLM benchmarks need transformers
 
 import torch
 
-from pase_gym.llm.engine import Incident, PlanSynthesisEngine
+from pase_gym.llm.engine import PlanSynthesisEngine
+from pase_gym.llm.incident import Incident
 
 ENV_ID = "PASE-OpenStack-v0"
 SEEDS = tuple(range(8))

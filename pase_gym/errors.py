@@ -130,3 +130,7 @@ class DatasetError(PaseGymError, ValueError):
 
 class EnvCheckError(PaseGymError, AssertionError):
     """An env (or a scenario run on it) fails one of the conformance checks."""
+
+
+class DeviceError(PaseGymError, ValueError):
+    """A torch device is misspelt, or names CUDA (or a CUDA index) that torch does not see."""

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from pase_gym.devices import resolve_device
 from pase_gym.sim.plan import Call, Diagnosis, Plan
 from pase_gym.sim.roles import ROLE_NAMES, ROLES, Kind
 from pase_gym.sim.topology import EDGE_TYPES
@@ -71,21 +72,15 @@ def _model_module() -> Any:
     return sys.modules[key]
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` if torch sees a GPU, else ``cpu``."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be auto, cpu or cuda, found {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but torch sees no CUDA device")
-    return device
-
-
 class Agent:
-    """GCN fault-type classification + root-cause localisation, then one recovery action."""
+    """GCN fault-type classification + root-cause localisation, then one recovery action.
+
+    Args:
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``, resolved once here by
+            :func:`pase_gym.devices.resolve_device` (a misspelt device, or CUDA where torch
+            sees none, is a :class:`~pase_gym.errors.DeviceError`).
+        weights: the checkpoint (default: ``weights.pt`` beside this file).
+    """
 
     name = "gcn_fr"
     FOLLOW_UP_AFTER = 60  # simulated seconds after the first action before a second one

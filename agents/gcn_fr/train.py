@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import logging
 import shlex
 import sys
 import time
@@ -28,7 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
+from pase_gym.devices import DEVICE_HELP, device_option, resolve_device
+
+logger = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "weights.pt"
 VALIDATION_EVERY = 5  # episode seeds with seed % 5 == 4 are the validation set
@@ -49,26 +54,6 @@ def _sibling(name: str) -> Any:
 
 
 M = _sibling("model")
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; ``cuda`` without CUDA is an error."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be auto, cpu or cuda, found {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but torch sees no CUDA device")
-    return device
-
-
-def _bar(label: str, done: int, total: int, start: float, note: str = "") -> None:
-    frac = done / max(total, 1)
-    bar = "#" * int(30 * frac) + "." * (30 - int(30 * frac))
-    sys.stderr.write(f"{label} [{bar}] {done}/{total} {time.monotonic() - start:5.1f}s {note}\n")
-    sys.stderr.flush()
 
 
 def collect(
@@ -98,8 +83,8 @@ def collect(
         if augment and spec.topology.nodes != AUGMENT_SIZE:
             runs.append((name, AUGMENT_SIZE))
     examples: list[dict[str, Any]] = []
-    start = time.monotonic()
-    for i, (name, size) in enumerate(runs, start=1):
+    bar = tqdm(runs, desc="collect", unit="run", disable=not progress)
+    for name, size in bar:
         env = gym.make("PASE-OpenStack-v0", scenario=name, nodes=size, start="incident")
         for ep in range(episodes):
             obs, info = env.reset(seed=ep)
@@ -128,14 +113,7 @@ def collect(
                     }
                 )
         env.close()
-        if progress:
-            _bar(
-                "collect",
-                i,
-                len(runs),
-                start,
-                f"{name}{'@' + size if size else ''} ({len(examples)} examples)",
-            )
+        bar.set_postfix_str(f"{name}{'@' + size if size else ''} ({len(examples)} examples)")
     return examples
 
 
@@ -237,8 +215,8 @@ def train(
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
     order_rng = np.random.default_rng(seed)
-    t_train = time.monotonic()
-    for epoch in range(1, epochs + 1):
+    bar = tqdm(range(1, epochs + 1), desc="train", unit="epoch", disable=not progress)
+    for epoch in bar:
         model.train()
         order = order_rng.permutation(len(tr))
         total, seen = 0.0, 0
@@ -256,11 +234,14 @@ def train(
             seen += len(chunk)
         sched.step()
         if progress:
-            note = f"loss {total / max(seen, 1):.3f}"
+            bar.set_postfix(loss=f"{total / max(seen, 1):.3f}")
             if va and (epoch % 10 == 0 or epoch == epochs):
                 v = evaluate(model, va, fault_types, mean, std, dev)
-                note += f" val type {v['type']:.3f} root {v['root']:.3f}"
-            _bar("train", epoch, epochs, t_train, note)
+                bar.write(
+                    f"epoch {epoch}/{epochs}: loss {total / max(seen, 1):.3f}, "
+                    f"validation type {v['type']:.3f} root {v['root']:.3f}",
+                    file=sys.stderr,
+                )
     train_s = time.monotonic() - t_start
     acc_train = evaluate(model, tr, fault_types, mean, std, dev)
     acc_val = evaluate(model, va, fault_types, mean, std, dev)
@@ -290,8 +271,7 @@ def train(
         "torch_threads": torch.get_num_threads(),
     }
     Path(str(out) + ".json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    if progress:
-        sys.stderr.write(f"saved {out} ({out.stat().st_size / 1024:.0f} KiB) in {train_s:.1f}s\n")
+    logger.info("saved %s (%.0f KiB) in %.1f s", out, out.stat().st_size / 1024, train_s)
     return meta
 
 
@@ -304,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--episodes-per-scenario", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--device", type=device_option, default="auto", help=DEVICE_HELP)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument(
         "--snapshots",
@@ -324,12 +304,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     import torch
 
     torch.set_num_threads(max(1, args.threads))
-    command = "python agents/gcn_fr/train.py " + " ".join(
-        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
-    )
+    command = "python agents/gcn_fr/train.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     meta = train(
         episodes=args.episodes_per_scenario,
         seed=args.seed,

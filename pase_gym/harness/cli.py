@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pase_gym.clitools import run_cli
+from pase_gym.devices import DEVICE_HELP, device_option
 from pase_gym.errors import ResultsError
 
 DEFAULT_AGENTS = "random,rule_based,gcn_fr,oracle"
@@ -58,9 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=_positive, default=1, help="worker processes")
     run.add_argument(
         "--device",
-        choices=("auto", "cpu", "cuda"),
+        type=device_option,
         default="cpu",
-        help="passed to agents that use torch",
+        help=f"passed to agents that use torch: {DEVICE_HELP} (default cpu)",
     )
     run.add_argument("--out", type=Path, help="results file (default runs/<suite>.jsonl)")
     run.add_argument(

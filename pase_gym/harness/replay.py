@@ -31,6 +31,7 @@ import numpy as np
 
 from pase_gym.clitools import run_cli
 from pase_gym.datasets import CLASS_NAMES
+from pase_gym.devices import DEVICE_HELP, device_option
 from pase_gym.env.replay import DEFAULT_MAX_STEPS, ROW_SETS, SPLITS, ReplayEnv
 from pase_gym.env.replay_classes import NO_FAILURE, best_answer
 from pase_gym.errors import DatasetError
@@ -274,7 +275,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rows", choices=ROW_SETS, default="unique", help="default: unique")
     parser.add_argument("--data", help="the data set's folder (default: $PASE_GYM_OPENSTACK_DATA)")
     parser.add_argument("--max-steps", type=int, default=DEFAULT_MAX_STEPS)
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
+    parser.add_argument(
+        "--device", type=device_option, default="cpu", help=f"{DEVICE_HELP} (default cpu)"
+    )
     parser.add_argument("--out", type=Path, default=Path("runs") / "replay", help="folder")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 

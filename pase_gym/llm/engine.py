@@ -17,65 +17,24 @@ scores only the tokens the grammar allows (:func:`~pase_gym.llm.decoding.forward
 kept as the reference the fast path is tested against. Either way the language-model head runs
 on the last position only, and rows that finish leave the batch.
 
-A continuous prompt embedding ``p`` (the meta-prompt optimiser's search variable, paper eq. 6)
-is mapped by a small linear layer to ``k_virtual`` virtual token embeddings prepended to the
-prompt through ``inputs_embeds``; ``p=None`` is exactly the fixed-prompt model.
-torch is imported lazily (constructing an engine needs it; importing this module does not).
+The prompt side (the templates, the soft prompt ``p``, the prefix cache, the prefill) is
+:class:`~pase_gym.llm.prefill.PromptPrefill`; the incidents and generations are
+:mod:`pase_gym.llm.incident`; this module is the decoding loop. torch is imported lazily
+(constructing an engine needs it; importing this module does not).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from pase_gym.llm.constrained import PlanRecognizer, State, TokenConstraint, groups_from_nodes
-from pase_gym.llm.decoding import Row, forward_step, mask_arg, pick
-from pase_gym.llm.prefix_cache import PrefixCache, batch_cache
-from pase_gym.llm.prompts import TEMPLATES, build_prompt, split_prompt
+from pase_gym.llm.decoding import Row, forward_step, pick
+from pase_gym.llm.incident import Generation, Incident, as_incident
+from pase_gym.llm.prefill import Prefilled, PromptPrefill
+from pase_gym.llm.prefix_cache import PrefixCache
+from pase_gym.llm.prompts import TEMPLATES
 from pase_gym.sim.plan import Plan, parse_plan
-
-
-@dataclass(frozen=True)
-class Incident:
-    """What the engine plans for: the scene description D_t and the topology's names."""
-
-    description: str
-    node_names: tuple[str, ...]
-    groups: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True)
-class Generation:
-    """One decoded plan and how it was produced.
-
-    Attributes:
-        text: the plan text (always accepted by ``parse_plan``).
-        plan: the parsed plan.
-        n_tokens: tokens the model generated (EOS not counted).
-        truncated: whether the token budget ran out and the plan was completed by the
-            shortest valid continuation.
-    """
-
-    text: str
-    plan: Plan
-    n_tokens: int
-    truncated: bool
-
-
-def _as_incident(item: Any) -> Incident:
-    if isinstance(item, Incident):
-        return item
-    if isinstance(item, dict):
-        groups = item.get("groups")
-        return Incident(
-            item["description"],
-            tuple(item["node_names"]),
-            None if groups is None else tuple(groups),
-        )
-    description, node_names, *rest = item
-    groups = rest[0] if rest else None
-    return Incident(description, tuple(node_names), None if groups is None else tuple(groups))
 
 
 class PlanSynthesisEngine:
@@ -110,39 +69,23 @@ class PlanSynthesisEngine:
         template: str = "full",
         fast: bool = True,
     ) -> None:
-        import torch
-
         if template not in TEMPLATES:
             raise ValueError(f"unknown prompt template {template!r}; expected one of {TEMPLATES}")
         self.model = model
         self.tokenizer = tokenizer
-        self.k_virtual = k_virtual
-        self.prompt_dim = prompt_dim
         self.max_calls = max_calls
         self.max_new_tokens = max_new_tokens
         self.require_diagnosis = require_diagnosis
-        self.template = template
         self.fast = fast
         self._jump = fast
-        param = next(model.parameters())
-        self.device, dtype = param.device, param.dtype
-        table = model.get_input_embeddings().weight
-        hidden = table.shape[1]
-        scale = float(table.detach().float().std())  # virtual tokens at the scale of real ones
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            proj = torch.nn.Linear(prompt_dim, k_virtual * hidden)
-            torch.nn.init.normal_(proj.weight, std=scale / max(prompt_dim, 1) ** 0.5)
-            torch.nn.init.zeros_(proj.bias)
-        self.soft_prompt = proj.to(device=self.device, dtype=dtype)
-        self.prefix_cache = PrefixCache(model, self.soft_prompt.parameters())
-        self._prefix_ids: dict[str, list[int]] = {}
+        self.prompts = PromptPrefill(model, tokenizer, template, k_virtual, prompt_dim, seed)
+        self.device = self.prompts.device
         self._constraints: dict[tuple[Any, ...], TokenConstraint] = {}
         self._index_memo: dict[tuple[TokenConstraint, State], Any] = {}
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
 
-    # -- constraint and prompt ------------------------------------------------------------
+    # -- the constraint -------------------------------------------------------------------
 
     def constraint(self, incident: Incident) -> TokenConstraint:
         """The token constraint for an incident's topology (cached per name set)."""
@@ -164,148 +107,51 @@ class PlanSynthesisEngine:
             self._constraints[key] = hit
         return hit
 
+    # -- the prompt side (see PromptPrefill) -----------------------------------------------
+
+    @property
+    def template(self) -> str:
+        """The prompt template, ``"full"`` or ``"compact"``."""
+        return self.prompts.template
+
+    @property
+    def k_virtual(self) -> int:
+        """Virtual tokens a prompt embedding is mapped to."""
+        return self.prompts.k_virtual
+
+    @property
+    def prompt_dim(self) -> int:
+        """Size of the prompt embedding ``p``."""
+        return self.prompts.prompt_dim
+
+    @property
+    def soft_prompt(self) -> Any:
+        """The linear layer mapping ``p`` to the virtual token embeddings."""
+        return self.prompts.soft_prompt
+
+    @property
+    def prefix_cache(self) -> PrefixCache:
+        """The key/value cache of the prompt prefix shared by every incident."""
+        return self.prompts.prefix_cache
+
     def prompt_text(self, incident: Incident) -> str:
         """The prompt for one incident (under the engine's template)."""
-        return build_prompt(
-            self.tokenizer,
-            incident.description,
-            incident.node_names,
-            incident.groups,
-            self.template,
-        )
-
-    def _add_special(self) -> bool:
-        return not getattr(self.tokenizer, "chat_template", None)
-
-    def _encode(self, incidents: Sequence[Incident]) -> tuple[Any, Any]:
-        tok = self.tokenizer
-        texts = [self.prompt_text(i) for i in incidents]
-        side = tok.padding_side
-        tok.padding_side = "left"
-        try:
-            enc = tok(
-                texts, return_tensors="pt", padding=True, add_special_tokens=self._add_special()
-            )
-        finally:
-            tok.padding_side = side
-        return enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
-
-    def _split_ids(self, incidents: Sequence[Incident]) -> tuple[list[int], list[list[int]]] | None:
-        """The shared prefix's token ids and each prompt's remaining ids; ``None`` when the
-        tokenizer merges tokens across the cut (then the prefix cannot be reused as is)."""
-        tok = self.tokenizer
-        first = incidents[0]
-        head, _ = split_prompt(
-            tok, first.description, first.node_names, first.groups, self.template
-        )
-        prefix = self._prefix_ids.get(head)
-        if prefix is None:
-            prefix = list(tok(head, add_special_tokens=self._add_special())["input_ids"])
-            self._prefix_ids[head] = prefix
-        texts = [self.prompt_text(i) for i in incidents]
-        rows = tok(texts, add_special_tokens=self._add_special())["input_ids"]
-        cut = len(prefix)
-        if not cut or any(len(r) <= cut or list(r[:cut]) != prefix for r in rows):
-            return None
-        return prefix, [list(r[cut:]) for r in rows]
-
-    def _prompt_rows(self, prompt_embedding: Any, batch: int) -> Any:
-        """``p`` as a validated ``(batch, prompt_dim)`` tensor."""
-        import torch
-
-        p = torch.as_tensor(prompt_embedding, dtype=self.soft_prompt.weight.dtype)
-        p = p.to(self.device)
-        if p.dim() == 1:
-            p = p.unsqueeze(0).expand(batch, -1)
-        if p.shape != (batch, self.prompt_dim):
-            raise ValueError(
-                f"prompt_embedding must have shape ({self.prompt_dim},) or "
-                f"({batch}, {self.prompt_dim}), got {tuple(p.shape)}"
-            )
-        return p
+        return self.prompts.prompt_text(incident)
 
     def virtual_tokens(self, prompt_embedding: Any, batch: int) -> Any:
         """The ``(batch, k_virtual, hidden)`` virtual token embeddings of ``p``."""
-        p = self._prompt_rows(prompt_embedding, batch)
-        return self.soft_prompt(p).view(batch, self.k_virtual, -1)
+        return self.prompts.virtual_tokens(prompt_embedding, batch)
 
     def clear_prefix_cache(self) -> None:
         """Forget the cached prompt prefixes (needed only after a weight change that bumps no
         parameter's version counter, e.g. switching a LoRA adapter on or off)."""
         self.prefix_cache.clear()
 
-    # -- prefill --------------------------------------------------------------------------
-
-    def _prefill(self, incidents: Sequence[Incident], prompt_embedding: Any) -> tuple[Any, ...]:
+    def _prefill(self, incidents: Sequence[Incident], prompt_embedding: Any) -> Prefilled:
         """Run the prompts: ``(last logits, cache, attention mask, next positions)``."""
-        if self.fast and self.prefix_cache.supported:
-            out = self._prefill_cached(incidents, prompt_embedding)
-            if out is not None:
-                return out
-        return self._prefill_full(incidents, prompt_embedding)
-
-    def _prefill_full(
-        self, incidents: Sequence[Incident], prompt_embedding: Any
-    ) -> tuple[Any, ...]:
-        import torch
-
-        ids, mask = self._encode(incidents)
-        embeds = self.model.get_input_embeddings()(ids)
-        if prompt_embedding is not None:
-            virtual = self.virtual_tokens(prompt_embedding, ids.shape[0]).to(embeds.dtype)
-            embeds = torch.cat([virtual, embeds], dim=1)
-            ones = torch.ones(ids.shape[0], self.k_virtual, dtype=mask.dtype, device=mask.device)
-            mask = torch.cat([ones, mask], dim=1)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        out = self.model(
-            inputs_embeds=embeds,
-            attention_mask=mask_arg(mask),
-            position_ids=positions,
-            use_cache=True,
-            logits_to_keep=1,
+        return self.prompts.run(
+            incidents, prompt_embedding, reuse_prefix=self.fast, reserve=self.max_new_tokens
         )
-        nxt = (positions[:, -1] + 1).tolist()
-        return out.logits[:, -1, :].float(), out.past_key_values, mask, nxt
-
-    def _prefill_cached(
-        self, incidents: Sequence[Incident], prompt_embedding: Any
-    ) -> tuple[Any, ...] | None:
-        """The prefill starting from the cached prefix; ``None`` where it cannot be used.
-
-        Layout per row: ``[virtual tokens] prefix [pads] suffix``: the suffixes are left-padded
-        in the middle (attention mask 0) so that every row's last token is the last column;
-        positions count real tokens only, as with a left-padded full prompt.
-        """
-        import torch
-
-        split = self._split_ids(incidents)
-        if split is None:
-            return None
-        prefix, suffixes = split
-        n = len(incidents)
-        by_tag: dict[Any, Any] = {}
-        rows = []
-        if prompt_embedding is None:
-            layers = self.prefix_cache.get(prefix)
-            if layers is None:
-                return None
-            rows = [layers] * n
-        else:
-            p = self._prompt_rows(prompt_embedding, n)
-            for r in range(n):
-                tag = p[r].detach().cpu().numpy().tobytes()
-                if tag not in by_tag:
-                    virtual = self.soft_prompt(p[r : r + 1]).view(1, self.k_virtual, -1)
-                    by_tag[tag] = self.prefix_cache.get(prefix, virtual, tag)
-                    if by_tag[tag] is None:
-                        return None
-                rows.append(by_tag[tag])
-        start = int(rows[0][0][0].shape[2])
-        width = max(len(s) for s in suffixes)
-        cache = batch_cache(rows, reserve=width + self.max_new_tokens + 8)
-        mask = torch.ones(n, start, dtype=torch.long, device=self.device)
-        pad = int(self.tokenizer.pad_token_id)
-        return forward_step(self.model, suffixes, None, cache, mask, [start] * n, pad)
 
     def first_logits(self, incidents: Sequence[Any], prompt_embedding: Any = None) -> Any:
         """Unconstrained next-token logits after the prompt, ``(batch, vocab)`` (for tests
@@ -313,7 +159,7 @@ class PlanSynthesisEngine:
         import torch
 
         with torch.no_grad():
-            return self._prefill([_as_incident(i) for i in incidents], prompt_embedding)[0]
+            return self._prefill([as_incident(i) for i in incidents], prompt_embedding)[0]
 
     # -- decoding -------------------------------------------------------------------------
 
@@ -337,7 +183,7 @@ class PlanSynthesisEngine:
         """
         import torch
 
-        items = [_as_incident(i) for i in incidents]
+        items = [as_incident(i) for i in incidents]
         if not items:
             return []
         rows = []
@@ -460,4 +306,4 @@ class PlanSynthesisEngine:
         return self.plan_batch([incident], prompt_embedding, temperature, seed)[0]
 
 
-__all__ = ["Generation", "Incident", "PlanSynthesisEngine"]
+__all__ = ["PlanSynthesisEngine"]

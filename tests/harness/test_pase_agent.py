@@ -102,3 +102,18 @@ def test_the_shipped_adapter_plans_a_test_incident():
     assert plan is not None and plan.diagnosis is not None
     assert plan.diagnosis.node in info["slot_names"]
     env.close()
+
+
+def test_the_training_script_writes_beside_the_agent_unless_told(monkeypatch, tmp_path):
+    spec = importlib.util.spec_from_file_location("pase_train", FOLDER / "train.py")
+    assert spec is not None and spec.loader is not None
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    seen: list[list[str]] = []
+    monkeypatch.setattr(train, "finetune", lambda argv: seen.append(list(argv)) or 0)
+    assert train.main(["--steps", "3"]) == 0
+    assert seen[-1] == ["--out", str(FOLDER / "adapter"), "--steps", "3"]
+    assert train.main(["--out", str(tmp_path), "--seed", "1"]) == 0
+    assert seen[-1] == ["--out", str(tmp_path), "--seed", "1"]
+    assert train.main([f"--out={tmp_path}"]) == 0
+    assert seen[-1] == [f"--out={tmp_path}"]

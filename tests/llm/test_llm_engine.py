@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from pase_gym.llm.constrained import groups_from_nodes
-from pase_gym.llm.engine import Incident, PlanSynthesisEngine
+from pase_gym.llm.engine import PlanSynthesisEngine
+from pase_gym.llm.incident import Incident
 from pase_gym.llm.prompts import PROMPT_VERSION, build_prompt, topology_slice
 from pase_gym.sim.faults import FAULT_NAMES
 from pase_gym.sim.plan import parse_plan
@@ -175,8 +176,8 @@ def test_incident_spellings(engine):
 
 def test_import_pase_gym_does_not_import_torch():
     code = (
-        "import sys, pase_gym, pase_gym.llm, pase_gym.llm.engine, pase_gym.llm.constrained;"
-        "bad = [m for m in ('torch', 'transformers') if m in sys.modules];"
+        "import sys, pase_gym, pase_gym.devices, pase_gym.llm, pase_gym.llm.finetune;"
+        "bad = [m for m in ('torch', 'transformers', 'peft') if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
@@ -362,7 +363,7 @@ def test_prefix_cache_follows_weight_changes():
 
 def test_tokenizer_merging_across_the_cut_falls_back(compact, monkeypatch):
     expected = outputs(compact.generate(INCIDENTS))
-    monkeypatch.setattr(compact, "_split_ids", lambda incidents: None)
+    monkeypatch.setattr(compact.prompts, "split_ids", lambda incidents: None)
     assert outputs(compact.generate(INCIDENTS)) == expected
 
 

@@ -1,4 +1,5 @@
-"""LoRA fine-tuning of the plan synthesis engine, on the tiny in-process LLaMA (fast)."""
+"""LoRA fine-tuning of the plan synthesis engine, on the tiny in-process LLaMA (fast): the
+demonstrations, the training loop, the adapters on disk and the command line."""
 
 from __future__ import annotations
 
@@ -8,19 +9,15 @@ import pytest
 
 pytest.importorskip("peft", reason="fine-tuning needs peft (pip install 'pase-gym[llm]')")
 
-from pase_gym.llm.finetune import (
-    ADAPTER_META,
-    Demonstration,
-    FinetuneError,
+from pase_gym.errors import FinetuneError
+from pase_gym.llm.adapters import ADAPTER_META, load_adapter, save_adapter
+from pase_gym.llm.demonstrations import Demonstration, collect_demonstrations, encode_examples
+from pase_gym.llm.training import (
     TrainConfig,
     _batch,
     _lower_states,
     _top_loss,
     add_lora,
-    collect_demonstrations,
-    encode_examples,
-    load_adapter,
-    save_adapter,
     train_lora,
 )
 from pase_gym.scenarios import load_scenario

@@ -51,7 +51,7 @@ def test_smollm2_converts_loads_and_plans(tmp_path):
 def test_smollm2_lora_trains_a_few_steps_and_round_trips(tmp_path):
     import torch
 
-    from pase_gym.llm.finetune import (
+    from pase_gym.llm import (
         TrainConfig,
         collect_demonstrations,
         load_adapter,

@@ -1,0 +1,81 @@
+"""``pase_gym.devices``: one rule for ``auto|cpu|cuda|cuda:N`` everywhere a model runs."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+
+from pase_gym.devices import check_device, device_option, resolve_device
+from pase_gym.errors import DeviceError, PaseGymError
+
+
+@pytest.fixture
+def cuda(monkeypatch: pytest.MonkeyPatch):
+    """Set what torch reports about CUDA: ``cuda(n)`` pretends ``n`` devices (0: none)."""
+    torch = pytest.importorskip("torch")
+
+    def pretend(n: int) -> None:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: n > 0)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: n)
+
+    return pretend
+
+
+def test_cpu_is_cpu_even_without_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)  # "import torch" now fails
+    assert resolve_device("cpu") == "cpu"
+    assert resolve_device("auto") == "cpu"
+    with pytest.raises(DeviceError, match="torch is not installed"):
+        resolve_device("cuda")
+
+
+def test_auto_picks_cuda_only_when_torch_sees_it(cuda) -> None:
+    cuda(0)
+    assert resolve_device("auto") == "cpu"
+    assert resolve_device() == "cpu"
+    cuda(1)
+    assert resolve_device("auto") == "cuda"
+
+
+def test_an_explicit_cuda_request_without_cuda_is_a_typed_error(cuda) -> None:
+    cuda(0)
+    for device in ("cuda", "cuda:0"):
+        with pytest.raises(DeviceError, match="no CUDA device") as err:
+            resolve_device(device)
+        assert isinstance(err.value, PaseGymError) and isinstance(err.value, ValueError)
+
+
+def test_cuda_indices_must_exist(cuda) -> None:
+    cuda(2)
+    assert resolve_device("cuda") == "cuda"
+    assert resolve_device("cuda:1") == "cuda:1"
+    with pytest.raises(DeviceError, match=r"sees 2 CUDA device\(s\)"):
+        resolve_device("cuda:2")
+
+
+@pytest.mark.parametrize("bad", ["tpu", "CPU", "gpu", "cuda:", "cuda:x", "cuda:-1", " cpu", ""])
+def test_a_misspelt_device_is_a_typed_error_naming_the_choices(bad: str) -> None:
+    with pytest.raises(DeviceError, match=r"unknown device .*expected auto .*cuda:N"):
+        resolve_device(bad)
+    with pytest.raises(DeviceError):
+        check_device(bad)
+
+
+def test_the_argparse_type_checks_the_spelling_only() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--device", type=device_option, default="auto")
+    assert parser.parse_args(["--device", "cuda:3"]).device == "cuda:3"  # not resolved yet
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--device", "tpu"])
+
+
+def test_the_module_imports_without_torch() -> None:
+    code = (
+        "import sys; sys.modules['torch'] = None; import pase_gym.devices as d; "
+        "print(d.resolve_device('auto'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "cpu"

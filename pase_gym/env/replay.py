@@ -34,7 +34,7 @@ from pase_gym.env.spaces import (
 )
 from pase_gym.errors import DatasetError, PlanError
 from pase_gym.fidelity.calibration import check_split, load_calibration
-from pase_gym.fidelity.experiments import WINDOW
+from pase_gym.fidelity.scripts import WINDOW
 from pase_gym.sim.plan import Plan
 
 SPLITS = ("all", "train", "test")

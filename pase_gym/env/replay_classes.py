@@ -4,7 +4,7 @@ An agent on the replay env (:mod:`pase_gym.env.replay`) answers in the simulator
 ``Diagnose(fault_type, node)`` names a node of the ``tiny`` cloud. The data set's label is the
 class of the campaign's workload step that failed first (``instance_failure``,
 ``volume_failure``, ...). The bridge is the campaign's workload script
-(:data:`pase_gym.fidelity.experiments.SCRIPTS`), read with the simulator's own rules:
+(:data:`pase_gym.fidelity.scripts.SCRIPTS`), read with the simulator's own rules:
 
 1. **What the diagnosed node breaks** (:func:`affected_roles`): the node itself, every node that
    depends on it (``depends_on`` edges, transitively), every node that runs on it (a host's
@@ -15,7 +15,7 @@ class of the campaign's workload step that failed first (``instance_failure``,
    roles ``run_experiment`` draws failures from); the ``ssh`` check needs the instances (the
    data plane ``run_experiment`` asks). The first step in script order that needs a broken
    role is the first to fail.
-3. **Its class**: that step's :attr:`~pase_gym.fidelity.experiments.Phase.failure_class`, or
+3. **Its class**: that step's :attr:`~pase_gym.fidelity.scripts.Phase.failure_class`, or
    ``no_failure`` when the step is not asserted on (NET's clean-up) or no step needs the node,
    exactly as ``run_experiment`` labels a simulated experiment. A plan without a diagnosis
    means ``no_failure``.
@@ -35,7 +35,7 @@ import numpy as np
 
 from pase_gym.datasets.campaigns import campaign_name
 from pase_gym.episode import cached_topology
-from pase_gym.fidelity.experiments import SCRIPTS, SSH_STEP_NAME, Phase
+from pase_gym.fidelity.scripts import SCRIPTS, SSH_STEP_NAME, Phase
 from pase_gym.sim.roles import ROLE_NAMES
 from pase_gym.sim.signals import EVENT_CHAINS
 from pase_gym.sim.topology import EDGE_TYPES, Topology

@@ -37,13 +37,8 @@ from pase_gym.env.replay_classes import replay_topology
 from pase_gym.episode import Episode
 from pase_gym.errors import DatasetError
 from pase_gym.fidelity.calibration import Calibration
-from pase_gym.fidelity.experiments import (
-    ERROR_SHARE,
-    NO_FAULT,
-    SIM_STEP,
-    WINDOW,
-    experiment_scenario,
-)
+from pase_gym.fidelity.experiments import ERROR_SHARE, SIM_STEP, experiment_scenario
+from pase_gym.fidelity.scripts import NO_FAULT, WINDOW
 from pase_gym.sim.roles import ROLE_INDEX
 from pase_gym.sim.signals import (
     EVENT_CHAINS,

@@ -2,7 +2,7 @@
 
 Loads Failure-Dataset-OpenStack, splits it (duplicate-aware, see
 :data:`pase_gym.fidelity.calibration.DEFAULT_SPLIT`), fits
-:func:`~pase_gym.fidelity.calibration.fit_calibration` on the train side only and writes the
+:func:`~pase_gym.fidelity.fitting.fit_calibration` on the train side only and writes the
 JSON file. The shipped file is regenerated with::
 
     python -m pase_gym.fidelity.calibrate --out pase_gym/fidelity/calibration.json
@@ -16,7 +16,8 @@ from collections.abc import Sequence
 
 from pase_gym.clitools import at_least, run_cli
 from pase_gym.datasets import load_all
-from pase_gym.fidelity.calibration import DEFAULT_PILOT, DEFAULT_SPLIT, calibrate_dataset
+from pase_gym.fidelity.calibration import DEFAULT_SPLIT
+from pase_gym.fidelity.fitting import DEFAULT_PILOT, calibrate_dataset
 
 
 def main(argv: Sequence[str] | None = None) -> int:

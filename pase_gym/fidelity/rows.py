@@ -16,16 +16,11 @@ from typing import Literal
 
 import numpy as np
 
+from pase_gym.datasets.campaigns import CAMPAIGNS
 from pase_gym.errors import DatasetError
 from pase_gym.fidelity.calibration import Calibration
-from pase_gym.fidelity.experiments import (
-    CAMPAIGNS,
-    SCRIPTS,
-    SITES,
-    Experiment,
-    is_error_event,
-    script_events,
-)
+from pase_gym.fidelity.experiments import Experiment
+from pase_gym.fidelity.scripts import SCRIPTS, SITES, is_error_event, script_events
 from pase_gym.sim.signals import EVENT_CHAINS, EVENT_NAMES
 
 COUPLED_OMISSIONS = True

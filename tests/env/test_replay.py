@@ -33,7 +33,7 @@ from pase_gym.env.replay_classes import (
     replay_topology,
     role_class_table,
 )
-from pase_gym.fidelity.experiments import campaign_classes
+from pase_gym.fidelity.scripts import campaign_classes
 from pase_gym.harness.cli import main as bench_main
 from pase_gym.harness.metrics import macro_f1
 from pase_gym.harness.replay import run_agent, score

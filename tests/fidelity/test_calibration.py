@@ -18,17 +18,19 @@ from pase_gym.fidelity.calibration import (
     DEFAULT_SPLIT,
     REGENERATE,
     Calibration,
-    calibrate_dataset,
     check_split,
-    column_signature,
     default_path,
-    fit_calibration,
-    fit_mixture,
     load_calibration,
     rows_digest,
     split_rows,
 )
-from pase_gym.fidelity.experiments import SITES
+from pase_gym.fidelity.fitting import (
+    calibrate_dataset,
+    column_signature,
+    fit_calibration,
+    fit_mixture,
+)
+from pase_gym.fidelity.scripts import SITES
 
 REPO = Path(__file__).resolve().parents[2]
 DATA_ROOT = REPO.parent / "shared" / "data" / "failure-dataset-openstack"

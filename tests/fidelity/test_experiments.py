@@ -12,7 +12,9 @@ import pytest
 from pase_gym.datasets import DatasetError
 from pase_gym.datasets.campaigns import DEFAULT_LABEL_MAP
 from pase_gym.fidelity.calibration import load_calibration
-from pase_gym.fidelity.experiments import (
+from pase_gym.fidelity.experiments import labels_of, run_experiment, simulate_campaign
+from pase_gym.fidelity.rows import calibrated_matrix, native_matrix
+from pase_gym.fidelity.scripts import (
     BUG_FAULTS,
     BUG_ROLES,
     NO_FAULT,
@@ -20,13 +22,9 @@ from pase_gym.fidelity.experiments import (
     SITES,
     WINDOW,
     campaign_classes,
-    labels_of,
     phase_ticks,
-    run_experiment,
     script_events,
-    simulate_campaign,
 )
-from pase_gym.fidelity.rows import calibrated_matrix, native_matrix
 from pase_gym.sim.faults import FAMILIES, FAULTS
 from pase_gym.sim.signals import EVENT_NAMES
 

@@ -141,12 +141,18 @@ def cmd_check_plan(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_check_scenario(args: argparse.Namespace, out: TextIO) -> int:
-    """Validate a scenario file and build one episode of it."""
+    """Validate a scenario file: the schema, then its cloud built and its faults scheduled on
+    it (targets, roles, pinned nodes), without running the clock (seconds even for the
+    largest legal cloud and budget)."""
     from pase_gym.episode import Episode
 
     episode = Episode(args.path, 0)
-    episode.reset()
-    out.write(f"{args.path}: ok ({episode.scenario.name}, split {episode.scenario.split})\n")
+    episode.reset(skip_to_incident=False)
+    spec = episode.scenario
+    out.write(
+        f"{args.path}: ok ({spec.name}, split {spec.split}, {episode.topology.n} nodes, "
+        f"{len(spec.faults)} fault{'s' if len(spec.faults) > 1 else ''})\n"
+    )
     return 0
 
 
@@ -206,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     checks.add_argument("path")
     checks.set_defaults(func=cmd_check_scenario)
     env_check = sub.add_parser("check-env", help="run the conformance checks on an env id")
-    env_check.add_argument("env_id", help="a registered id, e.g. PASE-OpenStack-v0")
+    env_check.add_argument("env_id", help="a registered id, e.g. PASE-OpenStack-v1")
     env_check.add_argument("--scenario", help="run the env on this scenario name or .yaml file")
     env_check.add_argument("--seed", type=int, default=0, help="seed of the checks (default: 0)")
     env_check.add_argument("--json", action="store_true")

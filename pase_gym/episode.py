@@ -161,11 +161,15 @@ class Episode:
 
     # -- acting ----------------------------------------------------------------------------
     def step(self, plan: Plan | Call | str) -> TransitionResult:
-        """Execute a plan on the live state (its diagnosis is recorded, not executed)."""
+        """Execute a plan on the live state (its diagnosis is recorded, not executed).
+
+        The clock stops at the scenario's budget: a plan still running then is cut there
+        (:attr:`~pase_gym.sim.transition.TransitionResult.cut` counts the calls left out).
+        """
         p = as_plan(plan)
         if p.diagnosis is not None:
             self.diagnoses.append((p.diagnosis.fault_type, p.diagnosis.node))
-        result = transition(self.state, p, self.rng)
+        result = transition(self.state, p, self.rng, deadline=self.scenario.budget)
         self.results.append(result)
         return result
 
@@ -182,17 +186,25 @@ class Episode:
         return self.recovered
 
     def simulate(self, plan: Plan | Call | str, *, hold: int | None = None) -> Prediction:
-        """Dry-run ``plan`` on a copy of the state and random stream; nothing here changes."""
+        """Dry-run ``plan`` on a copy of the state and random stream; nothing here changes.
+
+        The dry run stops where the episode would: the plan is cut at the budget as
+        :meth:`step` cuts it, and a recovery is looked for until the budget at the latest.
+        """
         p = as_plan(plan)
         state = self.state.copy()
         rng = copy.deepcopy(self.rng)
-        result = transition(state, p, rng)
+        budget = self.scenario.budget
+        result = transition(state, p, rng, deadline=budget)
         hold = self.scenario.recovery.hold if hold is None else hold
         waited = 0
         # SLOs may come back a little after the plan ends (a queue drains, a restart settles)
         while not recovered(state, hold) and waited < hold + SIMULATE_SETTLE:
-            advance(state, 2 * MONITOR_STEP, rng)
-            waited += 2 * MONITOR_STEP
+            ticks = min(2 * MONITOR_STEP, budget - state.tick)
+            if ticks <= 0:
+                break
+            advance(state, ticks, rng)
+            waited += ticks
         ok = recovered(state, hold)
         return Prediction(
             ok,

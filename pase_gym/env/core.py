@@ -1,4 +1,4 @@
-"""The Gymnasium environment: ``gym.make("PASE-OpenStack-v0")``."""
+"""The Gymnasium environment: ``gym.make("PASE-OpenStack-v1")``."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from pase_gym.sim.signals import Observation, baseline_event_rates
 from pase_gym.sim.state import new_state
 from pase_gym.sim.transition import TransitionResult
 
+from .actions import to_plan
 from .describe import describe
 from .render import render_ansi, render_rgb
 from .spaces import (
@@ -26,7 +27,6 @@ from .spaces import (
     action_space,
     encode_observation,
     observation_space,
-    to_plan,
     topology_edges,
 )
 
@@ -57,7 +57,8 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
     ## Action Space
     A ``Dict``: ``diagnosis`` (``fault`` in 0..18, 0 = none; ``node`` slot) and ``steps``, a
     ``Sequence`` of calls (``primitive`` id, argument slots ``node``, ``target``, ``group``,
-    ``number``, ``resource``; see :func:`pase_gym.env.spaces.action_space`). ``step`` also
+    ``number``, ``resource``; see :func:`pase_gym.env.spaces.action_space`), at most 64 calls,
+    every slot inside its ``Discrete`` range (:mod:`pase_gym.env.actions`). ``step`` also
     accepts a :class:`~pase_gym.sim.plan.Plan`, a ``Call`` or plan text. Wrappers:
     ``TextPlanAction`` (text), ``DiscretePlanAction`` (flat ``Discrete`` with action masks).
 
@@ -82,7 +83,9 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
     order of their slots among those with ``node_mask == 1``; ``info["slot_names"]`` names
     every observation row (spare slots included, padding excluded). Neither the observation nor
     ``info`` names the injected fault or its location; the evaluation side reads
-    :meth:`ground_truth`.
+    :meth:`ground_truth`. After a step ``info`` also has ``plan`` (as run), ``plan_error``
+    (``None``, or why the action was a malformed no-op) and, when calls ran, ``violations``,
+    ``harmed``, ``cost``, ``plan_ticks`` and ``plan_cut`` (calls cut by the budget).
 
     ## Rewards
     Per step: ``-0.01`` per simulated second an incident is open, ``-0.05`` per unit of resource
@@ -97,7 +100,8 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
 
     ## Episode End
     Terminates when every SLO has held for the scenario's hold time after the incident opened
-    (recovered). Truncates when the scenario's budget (simulated seconds) is spent.
+    (recovered). Truncates when the scenario's budget (simulated seconds) is spent; the clock
+    never passes the budget (a plan still running then is cut there).
 
     ## Arguments
     ``scenario`` (name, path or spec), or ``suite`` (a split name or a list of scenarios, one
@@ -105,6 +109,12 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
     ``start``; ``monitor_ticks``; ``render_mode`` (``"ansi"`` or ``"rgb_array"``).
 
     ## Version History
+    * v1: a plan still running when the budget is spent is cut there (the episode truncates
+      inside the plan; ``info["plan_cut"]`` counts the calls left out), where v0 let the
+      clock run past the budget; structured actions are checked field by field (a slot out
+      of its ``Discrete`` range, a float, ``inf`` or ``bool`` is a malformed plan, never
+      wrapped around); a diagnosis naming a node the cloud does not have is a malformed plan.
+      Episodes that stayed within the budget run exactly as in v0.
     * v0: initial release.
     """
 
@@ -220,6 +230,7 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
                 harmed=result.harmed,
                 cost=result.cost,
                 plan_ticks=result.ticks,
+                plan_cut=result.cut,
             )
         obs, info = self._observe(reward_info=info_extra)
         return obs, float(reward), bool(terminated), bool(truncated), info

@@ -1,4 +1,4 @@
-"""``PASE-OpenStack-Replay-v0``: episodes that replay real rows of Failure-Dataset-OpenStack.
+"""``PASE-OpenStack-Replay-v1``: episodes that replay real rows of Failure-Dataset-OpenStack.
 
 Any agent of the benchmark can be scored on real data with it: it sees a real row's event
 stream in the observation of the ``tiny`` cloud (:mod:`pase_gym.env.replay_obs`), answers
@@ -20,6 +20,7 @@ import numpy as np
 from pase_gym.datasets import CAMPAIGNS, Dataset, load_all
 from pase_gym.datasets.campaigns import campaign_name
 from pase_gym.datasets.splits import unique_rows
+from pase_gym.env.actions import to_plan
 from pase_gym.env.describe import describe
 from pase_gym.env.replay_classes import diagnosis_class, replay_topology
 from pase_gym.env.replay_obs import CampaignView, replay_frame, views_for
@@ -29,7 +30,6 @@ from pase_gym.env.spaces import (
     action_space,
     encode_observation,
     observation_space,
-    to_plan,
     topology_edges,
 )
 from pase_gym.errors import DatasetError, PlanError
@@ -102,7 +102,7 @@ class ReplayEnv(gym.Env[dict[str, np.ndarray], Any]):
     Each episode is one real experiment (one row) of a fault-injection campaign (DEPL, NET,
     STO). The agent sees the ``tiny`` all-in-one cloud (like the data set's single-node
     deployment) under the campaign's workload after one experiment window, with the row's
-    event counts in its event stream, and answers with a plan, as in ``PASE-OpenStack-v0``.
+    event counts in its event stream, and answers with a plan, as in ``PASE-OpenStack-v1``.
     Its ``Diagnose(fault_type, node)`` is mapped onto the data set's failure classes: the
     first step of the campaign's workload script that the diagnosed node breaks, and that
     step's class (:mod:`pase_gym.env.replay_classes`); a plan without a diagnosis means
@@ -114,7 +114,7 @@ class ReplayEnv(gym.Env[dict[str, np.ndarray], Any]):
     diagnosis is scored; the calls are not executed.
 
     ## Observation Space
-    Exactly that of ``PASE-OpenStack-Tiny-v0`` with the same ``obs_parts`` and ``window``.
+    Exactly that of ``PASE-OpenStack-Tiny-v1`` with the same ``obs_parts`` and ``window``.
     ``events`` carries the row (the 46 modelled event types, on the simulator's scale);
     metrics, window, node descriptors, edges and clock are those of a healthy run, except the
     error rate (and so ``HighErrorRate`` alarms and SLOs) of roles whose error events the row
@@ -148,6 +148,8 @@ class ReplayEnv(gym.Env[dict[str, np.ndarray], Any]):
     :class:`~pase_gym.errors.DatasetError`.
 
     ## Version History
+    * v1: structured actions are checked field by field (nothing is wrapped around); a
+      diagnosis naming a node the cloud does not have is a malformed plan.
     * v0: initial release.
     """
 
@@ -244,10 +246,8 @@ class ReplayEnv(gym.Env[dict[str, np.ndarray], Any]):
             plan = self._to_plan(action)
         except PlanError as exc:
             plan, plan_error = Plan.empty(), str(exc)
+        # to_plan refuses a diagnosis of a node the replayed cloud does not have
         node = plan.diagnosis.node if plan.diagnosis is not None else None
-        if node is not None and node not in self.topology.index:
-            plan_error = f"Diagnose names {node!r}, which is not a node of the replayed cloud"
-            node = None
         self._steps += 1
         terminated = node is not None
         truncated = not terminated and self._steps >= self.max_steps

@@ -13,10 +13,8 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from pase_gym.errors import PlanError
 from pase_gym.sim.faults import fault_names
-from pase_gym.sim.plan import Call, Diagnosis, Plan, as_plan
-from pase_gym.sim.primitives import PRIMITIVES, ParamType
+from pase_gym.sim.primitives import PRIMITIVES
 from pase_gym.sim.roles import ROLE_NAMES
 from pase_gym.sim.signals import ALARM_RULES, EVENT_NAMES, Observation
 from pase_gym.sim.state import INDICATORS, SimState
@@ -160,62 +158,3 @@ def action_space(shapes: Shapes) -> spaces.Dict:
             "steps": spaces.Sequence(call, stack=False),
         }
     )
-
-
-def _node_name(topo: Topology, slot: object, where: str) -> str:
-    index = int(slot)  # type: ignore[call-overload]
-    if not 0 <= index < topo.n:
-        raise PlanError(
-            f"{where}: node slot {index} is padding in this topology",
-            expected=f"a slot below {topo.n}",
-            found=str(index),
-        )
-    return topo.names[index]
-
-
-def decode_action(action: Any, topo: Topology, shapes: Shapes) -> Plan:
-    """Turn a structured action (a sample of :func:`action_space`) into a :class:`Plan`.
-
-    Raises:
-        PlanError: malformed action, or node slots that are padding in this topology.
-    """
-    if not isinstance(action, dict) or "steps" not in action:
-        raise PlanError(
-            "expected a dict with 'steps' (and optionally 'diagnosis')", found=type(action).__name__
-        )
-    calls = []
-    try:
-        for i, raw in enumerate(action["steps"]):
-            where = f"step {i}"
-            spec = PRIMITIVES[PRIMITIVE_NAMES[int(raw["primitive"])]]
-            args: list[str | int] = []
-            nodes = iter(("node", "target"))
-            for param in spec.params:
-                if param.type is ParamType.NODE:
-                    args.append(_node_name(topo, raw[next(nodes)], where))
-                elif param.type is ParamType.GROUP:
-                    args.append(shapes.groups[int(raw["group"]) % len(shapes.groups)])
-                elif param.type is ParamType.INT:
-                    args.append(param.lo + int(raw["number"]) % (param.hi - param.lo + 1))
-                else:
-                    args.append(RESOURCE_CHOICES[int(raw["resource"]) % 3])
-            calls.append(Call(spec.name, tuple(args)))
-        diag = None
-        d = action.get("diagnosis")
-        if d is not None and int(d["fault"]) > 0:
-            names = fault_names()
-            fault = names[(int(d["fault"]) - 1) % len(names)]
-            diag = Diagnosis(fault, _node_name(topo, d["node"], "diagnosis"))
-    except (KeyError, IndexError, TypeError, ValueError) as exc:
-        if isinstance(exc, PlanError):
-            raise
-        raise PlanError(f"malformed structured action: {exc!r}") from None
-    return Plan(tuple(calls), diag)
-
-
-def to_plan(action: Any, topo: Topology, shapes: Shapes) -> Plan:
-    """Any action the envs take as a :class:`Plan`: a ``Plan``, a ``Call``, plan text or a
-    structured action (:func:`decode_action`). Raises :class:`PlanError` when it is none."""
-    if isinstance(action, Plan | Call | str):
-        return as_plan(action)
-    return decode_action(action, topo, shapes)

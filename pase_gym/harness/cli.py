@@ -3,6 +3,7 @@
 pase-bench run --suite paper --agents rule_based,gcn_fr --seeds 5
 pase-bench report --results runs/paper.jsonl --out benchmarks/results/paper
 pase-bench validate --suite paper --agents my_agent.py
+pase-bench verify --results runs/paper.jsonl --sample 20
 pase-bench replay --agents rule_based,gcn_fr --campaigns DEPL,NET,STO --out runs/replay
 pase-bench list
 """
@@ -14,10 +15,15 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pase_gym.clitools import run_cli
+from pase_gym.clitools import EXIT_FAILED, run_cli
 from pase_gym.devices import DEVICE_HELP, device_option
 from pase_gym.errors import ResultsError
+
+if TYPE_CHECKING:
+    from pase_gym.harness.records import Record
+    from pase_gym.harness.verify import Mismatch
 
 DEFAULT_AGENTS = "random,rule_based,gcn_fr,oracle"
 
@@ -82,6 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="score agents' fault detection on real rows of Failure-Dataset-OpenStack",
         add_help=False,
     )
+    ver = sub.add_parser(
+        "verify", help="run a results file's episodes again and compare (exit 1 on a mismatch)"
+    )
+    ver.add_argument("--results", type=Path, required=True, help="a results .jsonl file")
+    ver.add_argument("--sample", type=_positive, help="verify this many records (default: all)")
+    ver.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
+    ver.add_argument("--suite", help="the suite the run used (default: each record's, by name)")
+    ver.add_argument(
+        "--device", type=device_option, default="cpu", help=f"{DEVICE_HELP} (default cpu)"
+    )
+    ver.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_parser("list", help="list suites and reference agents")
     return p
 
@@ -126,6 +143,42 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from pase_gym.harness.records import RunStore
+    from pase_gym.harness.runner import progress_bar
+    from pase_gym.harness.verify import mismatch_table, select, verify_records
+
+    if not args.results.is_file():
+        raise ResultsError(f"{args.results}: no such results file")
+    records = list(RunStore(args.results).load().values())
+    if not records:
+        raise ResultsError(f"{args.results}: no records")
+    chosen = select(records, args.sample, args.seed)
+    bar = None if args.quiet else progress_bar(len(chosen), "verify")
+    bad: set[str] = set()
+
+    def done(record: Record, mismatches: list[Mismatch]) -> None:
+        if mismatches:
+            bad.add(record["key"])
+        if bar is not None:
+            bar.update()
+
+    mismatches = verify_records(chosen, suite=args.suite, device=args.device, on_done=done)
+    if bar is not None:
+        bar.close()
+    if mismatches:
+        sys.stdout.write(mismatch_table(mismatches))
+        sys.stdout.write(
+            f"\n{len(bad)} of {len(chosen)} replayed episodes differ from {args.results}\n"
+        )
+        return EXIT_FAILED
+    sys.stdout.write(
+        f"ok: {len(chosen)} of {len(records)} episodes of {args.results} replayed, "
+        "every record reproduced (timing and provenance aside)\n"
+    )
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from pase_gym.harness.agent import load_agent
     from pase_gym.harness.suites import load_suite
@@ -151,7 +204,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: 0 ok, 2 bad input."""
+    """Entry point: 0 ok, 1 a verified record did not reproduce, 2 bad input."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["replay"]:  # its own parser (imported only when it runs)
         from pase_gym.harness.replay import main as replay_main
@@ -161,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": cmd_run,
         "report": cmd_report,
         "validate": cmd_validate,
+        "verify": cmd_verify,
         "list": cmd_list,
     }
     return run_cli(build_parser(), lambda a: handlers[a.command](a), arguments, default=["run"])

@@ -11,7 +11,9 @@ change any result (only the wall-clock ``compute_s`` differs from run to run).
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -48,6 +50,25 @@ class Job:
         return record_key(self.agent, self.suite, self.scenario, self.seed)
 
 
+PARENT_CHECK_S = 0.5  # how often a worker checks that the run that started it is alive
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Worker initialiser: end this worker soon after the run that started it dies.
+
+    A worker whose parent is killed (SIGKILL gives the pool no chance to stop it) is adopted
+    by another process; it notices its parent id change and exits at once, so a killed run
+    leaves no worker behind to finish episodes nobody records.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="pase-bench-parent-watch", daemon=True).start()
+
+
 def _agent(spec: str, device: str) -> Any:
     key = (spec, device)
     if key not in _AGENT_CACHE:
@@ -63,7 +84,7 @@ def run_episode(job: Job) -> Record:
     from pase_gym.env.core import episode_of
 
     agent = _agent(job.agent, job.device)
-    env = gym.make("PASE-OpenStack-v0", scenario=job.source or job.scenario)
+    env = gym.make("PASE-OpenStack-v1", scenario=job.source or job.scenario)
     base: Any = env.unwrapped
     uses_truth = bool(getattr(agent, "uses_ground_truth", False))
     obs, info = env.reset(seed=job.seed)
@@ -184,7 +205,12 @@ def run_suite(
                 bar.set_postfix_str(f"{job.agent} {job.scenario} s{job.seed}", refresh=False)
                 bar.update()
     else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=get_context("spawn"),
+            initializer=_exit_with_parent,
+            initargs=(os.getpid(),),
+        ) as pool:
             futures = {pool.submit(run_episode, job): job for job in jobs}
             for future in as_completed(futures):
                 record = future.result()

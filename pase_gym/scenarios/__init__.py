@@ -12,16 +12,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from pase_gym.errors import ScenarioError
+from pase_gym.scenarios.reader import MAX_FILE_BYTES, read_yaml
 from pase_gym.scenarios.schema import FaultSpecEntry, ScenarioSpec
 
 Scenario = ScenarioSpec
-MAX_FILE_BYTES = 1_000_000
 
 __all__ = [
+    "MAX_FILE_BYTES",
     "FaultSpecEntry",
     "Scenario",
     "ScenarioSpec",
@@ -118,30 +118,6 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     return sorted(model.model_fields)
 
 
-def _read_yaml(path: Path) -> object:
-    source = str(path)
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise ScenarioError(f"file is larger than {MAX_FILE_BYTES} bytes", source=source)
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"cannot read the file: {exc.strerror}", source=source) from None
-    except UnicodeDecodeError:
-        raise ScenarioError("expected UTF-8 text", source=source) from None
-    try:
-        return yaml.safe_load(text)
-    except RecursionError:
-        raise ScenarioError(
-            "the YAML is nested too deeply to be a scenario", source=source
-        ) from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
-        raise ScenarioError(f"malformed YAML at {where}: {exc.problem}", source=source) from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"malformed YAML: {exc}", source=source) from None
-
-
 def load_scenario(name_or_path: str | Path | Mapping[str, Any]) -> ScenarioSpec:
     """Load a built-in scenario by name, a scenario file by path, or a mapping.
 
@@ -176,6 +152,6 @@ def load_scenario(name_or_path: str | Path | Mapping[str, Any]) -> ScenarioSpec:
         raise ScenarioError("is a directory; expected a scenario .yaml file", source=text)
     elif not path.is_file():
         raise ScenarioError("no such file", source=text)
-    spec = parse_scenario(_read_yaml(path), source=str(path))
+    spec = parse_scenario(read_yaml(path), source=str(path))
     spec._source = str(path)
     return spec

@@ -13,20 +13,30 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from pase_gym.sim.faults import FAMILIES, FAULTS
+from pase_gym.sim.faults import FAMILIES, FAULT_MODELS, FAULTS
 from pase_gym.sim.roles import PROFILE_ALIASES, PROFILES, ROLES
 from pase_gym.sim.topology import MAX_NODES, MIN_NODES, SIZE_PRESETS
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # every number finite: nan and inf are refused wherever a float is read
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+MAX_SEED = 2**32 - 1
+
+
+def _short(value: object) -> str:
+    """A bounded rendering of a found value for an error message."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:56] + "...>"
 
 
 class TopologySpec(_Strict):
     """The cloud: a size (node count or preset) and the seed of its layout."""
 
     nodes: int | str = "small"
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
 
     @field_validator("nodes", mode="before")
     @classmethod
@@ -36,7 +46,7 @@ class TopologySpec(_Strict):
             return v
         if isinstance(v, int) and not isinstance(v, bool) and MIN_NODES <= v <= MAX_NODES:
             return v
-        raise ValueError(f"expected {expected}, found {v!r}")
+        raise ValueError(f"expected {expected}, found {_short(v)}")
 
 
 class WorkloadSpec(_Strict):
@@ -50,7 +60,7 @@ class WorkloadSpec(_Strict):
     def _profile(cls, v: str) -> str:
         if v not in PROFILES and v not in PROFILE_ALIASES:
             choices = ", ".join([*PROFILES, *PROFILE_ALIASES])
-            raise ValueError(f"expected one of {choices}, found {v!r}")
+            raise ValueError(f"expected one of {choices}, found {_short(v)}")
         return v
 
 
@@ -76,14 +86,16 @@ class FaultSpecEntry(_Strict):
             raise ValueError("expected at least one fault type, found an empty list")
         for name in names:
             if name not in FAULTS:
-                raise ValueError(f"expected a fault type ({', '.join(FAULTS)}), found {name!r}")
+                raise ValueError(
+                    f"expected a fault type ({', '.join(FAULTS)}), found {_short(name)}"
+                )
         return v
 
     @field_validator("role")
     @classmethod
     def _role(cls, v: str | None) -> str | None:
         if v is not None and v not in ROLES:
-            raise ValueError(f"expected a role ({', '.join(ROLES)}), found {v!r}")
+            raise ValueError(f"expected a role ({', '.join(ROLES)}), found {_short(v)}")
         return v
 
     @field_validator("onset")
@@ -100,6 +112,27 @@ class FaultSpecEntry(_Strict):
     def _pinned(self) -> FaultSpecEntry:
         if self.node is not None and self.role is not None:
             raise ValueError("give either node or role, not both")
+        return self
+
+    @model_validator(mode="after")
+    def _params(self) -> FaultSpecEntry:
+        # each parameter is declared by the entry's fault types, with a documented range
+        declared = {t: FAULT_MODELS[t].PARAMS for t in self.types()}
+        for name, value in self.params.items():
+            owners = {t: params[name] for t, params in declared.items() if name in params}
+            if not owners:
+                known = sorted({n for params in declared.values() for n in params})
+                expected = ", ".join(known) if known else "none (these fault types take none)"
+                raise ValueError(
+                    f"@params.{name}@ unknown parameter for {', '.join(self.types())}; "
+                    f"expected {expected}"
+                )
+            for fault_type, spec in owners.items():
+                if not spec.lo <= value <= spec.hi:
+                    raise ValueError(
+                        f"@params.{name}@ {fault_type}'s {name} ({spec.doc}) must be in "
+                        f"[{spec.lo:g}, {spec.hi:g}], found {value:g}"
+                    )
         return self
 
     def types(self) -> list[str]:
@@ -120,16 +153,16 @@ class RecoverySpec(_Strict):
 class ReferenceSpec(_Strict):
     """What the oracle achieves on this scenario for one seed (checked by the test suite)."""
 
-    seed: int = Field(0, ge=0)
-    plan: str
-    mttr: int = Field(ge=0)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+    plan: str = Field(max_length=20_000)
+    mttr: int = Field(ge=0, le=100_000)
 
 
 class ScenarioSpec(_Strict):
     """A whole scenario file."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=64)
-    description: str = ""
+    description: str = Field("", max_length=4_000)
     split: Literal["train", "test", "unseen"]
     topology: TopologySpec = TopologySpec()
     workload: WorkloadSpec = WorkloadSpec()

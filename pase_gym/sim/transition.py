@@ -54,6 +54,7 @@ class TransitionResult:
     end_tick: int
     slo_ok: bool
     lost_messages: float = 0.0
+    cut: int = 0  # calls not run because the deadline (the episode's budget) came first
 
     @property
     def ticks(self) -> int:
@@ -332,24 +333,31 @@ def execute_call(
     rng: np.random.Generator,
     resolution: int | None = None,
     last: bool = True,
+    deadline: int | None = None,
 ) -> CallOutcome:
     """Run one primitive call on ``state`` in place and let its duration pass.
 
     ``last`` says whether the full indicator matrix is needed when the call ends (it is not
-    between the calls of a plan).
+    between the calls of a plan). The clock never passes ``deadline`` (when given): a call
+    that would run past it has its effect, and time stops there.
     """
     if state.evaluated_at != state.tick:
         evaluate(state, rng, full=False)
     start = state.tick
+    room = None if deadline is None else max(deadline - start, 0)
     violations = check_call(state, call)
     if violations:
-        advance(state, FAILED_CALL_TICKS, rng, step=FAILED_CALL_TICKS, full_at_end=False)
+        ticks = FAILED_CALL_TICKS if room is None else min(FAILED_CALL_TICKS, room)
+        if ticks > 0:
+            advance(state, ticks, rng, step=ticks, full_at_end=False)
         return CallOutcome(call, start, state.tick, executed=False, violations=violations)
     ids, _ = resolve(state, call)
     duration = duration_of(call)
     healthy = healthy_nodes(state)
     touched = EFFECTS[call.name](state, ids, call, duration)
     harmed = sorted({state.name(n) for n in touched if healthy[n]})
+    if room is not None:
+        duration = min(duration, room)
     if duration > 0:
         advance(state, duration, rng, step=resolution or duration, full_at_end=False)
     elif state.evaluated_at != state.tick:
@@ -358,7 +366,12 @@ def execute_call(
 
 
 def transition(
-    state: SimState, action: Plan | Call, rng: np.random.Generator, *, resolution: int | None = None
+    state: SimState,
+    action: Plan | Call,
+    rng: np.random.Generator,
+    *,
+    resolution: int | None = None,
+    deadline: int | None = None,
 ) -> TransitionResult:
     """Apply a plan (or a single call) to ``state`` in place.
 
@@ -368,6 +381,9 @@ def transition(
         rng: the episode's generator; every random draw comes from it.
         resolution: evaluate health at least every this many ticks within a call; ``None``
             evaluates once at the end of each call (the fast default).
+        deadline: the tick the clock may not pass (an episode's budget): the call running
+            at the deadline is cut there and the calls after it do not run
+            (:attr:`TransitionResult.cut` counts them). ``None``: no limit.
 
     Returns:
         The per-call outcomes and the SLO state afterwards.
@@ -375,10 +391,18 @@ def transition(
     calls = action.steps if isinstance(action, Plan) else (action,)
     start = state.tick
     lost_before = state.lost_messages
-    outcomes = [
-        execute_call(state, call, rng, resolution, last=i == len(calls) - 1)
-        for i, call in enumerate(calls)
-    ]
+    outcomes: list[CallOutcome] = []
+    for i, call in enumerate(calls):
+        if deadline is not None and state.tick >= deadline:
+            break
+        outcomes.append(
+            execute_call(state, call, rng, resolution, last=i == len(calls) - 1, deadline=deadline)
+        )
     return TransitionResult(
-        outcomes, start, state.tick, state.slo_ok, state.lost_messages - lost_before
+        outcomes,
+        start,
+        state.tick,
+        state.slo_ok,
+        state.lost_messages - lost_before,
+        cut=len(calls) - len(outcomes),
     )

@@ -18,8 +18,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from pase_gym.env.actions import Rejected, action_index
 from pase_gym.env.core import episode_of
+from pase_gym.errors import PlanError
 from pase_gym.sim.plan import Call, Plan
+from pase_gym.sim.plan_checks import show_value
 from pase_gym.sim.predicates import precondition_mask
 from pase_gym.sim.primitives import PRIMITIVES, Param, ParamType, PrimitiveSpec
 from pase_gym.sim.state import SimState
@@ -38,7 +41,9 @@ class TextPlanAction(gym.ActionWrapper[dict[str, np.ndarray], str, Any]):
     def action(self, action: str) -> Any:
         # The env parses text itself and turns a PlanError into a penalised no-op step.
         if not isinstance(action, str):
-            return f"<not text: {type(action).__name__}>"
+            return Rejected(
+                PlanError("expected plan text", expected="a str", found=show_value(action))
+            )
         return action
 
 
@@ -125,10 +130,13 @@ class DiscretePlanAction(gym.ActionWrapper[dict[str, np.ndarray], int, Any]):
         return episode_of(self.env).state
 
     def decode(self, action: int) -> Plan:
-        """The one-call plan of action index ``action``."""
-        a = int(action)
-        if not 0 <= a < self.n_actions:
-            raise ValueError(f"action {a} is outside Discrete({self.n_actions})")
+        """The one-call plan of action index ``action``.
+
+        Raises:
+            PlanError: ``action`` is not an integer in ``[0, n_actions)`` (a float, ``inf``,
+                a ``bool`` or an out-of-range index is never rounded or wrapped).
+        """
+        a = action_index(action, self.n_actions, "action")
         state = self._state()
         if a < self._node_block:
             kind, slot = divmod(a, self.slots)
@@ -148,8 +156,12 @@ class DiscretePlanAction(gym.ActionWrapper[dict[str, np.ndarray], int, Any]):
             return Plan((Call(name, (self.groups[g], *extra)),))
         return Plan((Call("Wait", (self.waits[a - self._group_block],)),))
 
-    def action(self, action: int) -> Plan:
-        return self.decode(action)
+    def action(self, action: int) -> Plan | Rejected:
+        # a bad index is answered by the env like any malformed plan: a penalised no-op
+        try:
+            return self.decode(action)
+        except PlanError as exc:
+            return Rejected(exc)
 
     def action_masks(self) -> np.ndarray:
         """Which actions' preconditions hold now (bool, one per action)."""
@@ -207,7 +219,7 @@ class SB3Observation(gym.ObservationWrapper[dict[str, np.ndarray], Any, dict[str
         return masks
 
 
-def make_sb3_env(env_id: str = "PASE-OpenStack-Tiny-v0", **kwargs: Any) -> gym.Env[Any, Any]:
+def make_sb3_env(env_id: str = "PASE-OpenStack-Tiny-v1", **kwargs: Any) -> gym.Env[Any, Any]:
     """``gym.make(env_id)`` wrapped for stable-baselines3: discrete masked actions, flat obs."""
     env = gym.make(env_id, **kwargs)
     return SB3Observation(DiscretePlanAction(env))

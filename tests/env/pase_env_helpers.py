@@ -27,6 +27,7 @@ INFO_KEYS_STEP = INFO_KEYS_RESET | {
     "harmed",
     "cost",
     "plan_ticks",
+    "plan_cut",
 }
 #: How a fault type could be spelled in text: ``memory_leak``, ``memory leak``, ``memory-leak``.
 FAULT_SPELLINGS = tuple(

@@ -27,8 +27,8 @@ from pase_gym.wrappers import (
     make_sb3_env,
 )
 
-TINY = "PASE-OpenStack-Tiny-v0"
-DEFAULT = "PASE-OpenStack-v0"
+TINY = "PASE-OpenStack-Tiny-v1"
+DEFAULT = "PASE-OpenStack-v1"
 
 
 # ---- TextPlanAction ---------------------------------------------------------------------------
@@ -203,7 +203,7 @@ def test_valid_text_changes_the_cloud() -> None:
 PADDING = "Wait(1)"  # what a node-slot action beyond the topology's nodes decodes to
 
 
-@pytest.mark.parametrize("env_id", [TINY, DEFAULT, "PASE-OpenStack-Test-v0"])
+@pytest.mark.parametrize("env_id", [TINY, DEFAULT, "PASE-OpenStack-Test-v1"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_action_masks_are_exact(env_id: str, seed: int) -> None:
     env = DiscretePlanAction(gym.make(env_id, start="incident"))
@@ -248,13 +248,29 @@ def test_action_masks_are_exact(env_id: str, seed: int) -> None:
             break
 
 
-def test_discrete_decode_rejects_out_of_range_actions() -> None:
+@pytest.mark.parametrize(
+    "bad", [-1, "n", 1.0, float("inf"), float("nan"), True, None, "3", np.float32(2)]
+)
+def test_discrete_actions_outside_the_space_are_malformed_plans(bad: object) -> None:
     env = DiscretePlanAction(gym.make(TINY))
     env.reset(seed=0)
-    with pytest.raises(ValueError, match="outside"):
-        env.decode(env.n_actions)
-    with pytest.raises(ValueError, match="outside"):
-        env.decode(-1)
+    action = env.n_actions if bad == "n" else bad
+    with pytest.raises(PlanError, match="action"):
+        env.decode(action)  # type: ignore[arg-type]
+    tick = env.unwrapped.episode.state.tick
+    _, reward, _, _, info = env.step(action)  # type: ignore[arg-type]
+    assert info["plan_error"] is not None and "action" in info["plan_error"]
+    assert float(reward) <= -MALFORMED_PENALTY
+    assert info["plan"] == "" and env.unwrapped.episode.results == []
+    assert env.unwrapped.episode.state.tick > tick  # time still passed: a no-op step
+
+
+def test_text_wrapper_answers_non_text_with_a_malformed_plan() -> None:
+    env = TextPlanAction(gym.make(TINY))
+    env.reset(seed=0)
+    _, reward, _, _, info = env.step(["Restart(x)"])  # type: ignore[arg-type]
+    assert info["plan_error"].startswith("expected plan text")
+    assert float(reward) <= -MALFORMED_PENALTY
 
 
 # ---- stable-baselines3 ------------------------------------------------------------------------

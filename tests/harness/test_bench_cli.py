@@ -207,7 +207,7 @@ def test_corrupt_results_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     path = tmp_path / "bad.jsonl"
     path.write_text('garbage\n{"key": "a"}\n', encoding="utf-8")
     assert main(["report", "--results", str(path), "--out", str(tmp_path / "o")]) == 2
-    assert f"{path}:1: not a results record" in error_line(capsys)
+    assert f"{path}:1: not a JSON record" in error_line(capsys)
 
 
 def test_empty_results_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -256,4 +256,4 @@ def test_run_into_a_corrupt_results_file(
     path = tmp_path / "bad.jsonl"
     path.write_text('garbage\n{"key": "a"}\n', encoding="utf-8")
     assert main(run_argv(suite_file, path)) == 2
-    assert f"{path}:1: not a results record" in error_line(capsys)
+    assert f"{path}:1: not a JSON record" in error_line(capsys)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import signal
 import subprocess
 import sys
@@ -416,60 +415,44 @@ def test_a_bad_agent_spec_fails_before_any_episode(suite: SuiteSpec, tmp_path: P
     assert not out.exists()
 
 
-# -- (f) the results file ----------------------------------------------------------------------
+# -- (f) a killed parent leaves no worker behind ---------------------------------------------
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False
+    ).stdout
+    return [int(x) for x in out.split()]
 
 
-def _record(key: str, **extra: Any) -> dict[str, Any]:
-    return {"key": key, **extra}
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            return f.read().split()[2] != "Z"  # a zombie has exited, waiting to be reaped
+    except OSError:
+        return False
 
 
-def test_store_round_trips_records(tmp_path: Path) -> None:
-    store = RunStore(tmp_path / "sub" / "r.jsonl")
-    assert store.load() == {}
-    store.append(_record("a|s|x|0", value=1))
-    store.append(_record("b|s|x|0", value=2))
-    assert store.load() == {
-        "a|s|x|0": {"key": "a|s|x|0", "value": 1},
-        "b|s|x|0": _record("b|s|x|0", value=2),
-    }
-
-
-def test_store_drops_a_torn_last_line(tmp_path: Path) -> None:
-    path = tmp_path / "r.jsonl"
-    store = RunStore(path)
-    store.append(_record("a", value=1))
-    store.append(_record("b", value=2))
-    with path.open("a", encoding="utf-8") as f:
-        f.write('{"key": "c", "val')
-    assert set(store.load()) == {"a", "b"}
-    assert path.read_text(encoding="utf-8").endswith("\n")  # cut off the file, not just skipped
-    store.append(_record("c", value=3))
-    assert store.load()["c"] == {"key": "c", "value": 3}
-    assert len(lines(path)) == 3
-
-
-def test_store_drops_a_torn_multibyte_character(tmp_path: Path) -> None:
-    path = tmp_path / "r.jsonl"
-    RunStore(path).append(_record("a"))
-    with path.open("ab") as f:
-        f.write('{"key": "é'.encode()[:-1])  # cut inside a UTF-8 sequence
-    assert set(RunStore(path).load()) == {"a"}
-
-
-def test_store_a_later_record_with_the_same_key_wins(tmp_path: Path) -> None:
-    store = RunStore(tmp_path / "r.jsonl")
-    store.append(_record("a", value=1))
-    store.append(_record("a", value=2))
-    assert store.load() == {"a": {"key": "a", "value": 2}}
-
-
-@pytest.mark.parametrize(
-    "garbage", ["this is not json", '{"no_key": 1}', "[1, 2]", '"text"', "null", '{"key": ']
-)
-def test_store_garbage_in_the_middle_names_file_and_line(tmp_path: Path, garbage: str) -> None:
-    path = tmp_path / "r.jsonl"
-    good = json.dumps(_record("a"))
-    path.write_text(f"{good}\n\n{garbage}\n{json.dumps(_record('b'))}\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}:3: not a results record$"):
-        RunStore(path).load()
-    assert path.read_text(encoding="utf-8").count("\n") == 4  # nothing was cut
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process table from /proc")
+def test_killing_a_parallel_run_leaves_no_worker_behind(tmp_path: Path) -> None:
+    bench = Path(sys.executable).with_name("pase-bench")
+    argv = [str(bench), "run", "--suite", "paper", "--agents", "random", "--workers", "2"]
+    proc = subprocess.Popen(
+        [*argv, "--quiet", "--out", str(tmp_path / "r.jsonl")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(_children(proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        while not lines(tmp_path / "r.jsonl") and time.monotonic() < deadline:
+            time.sleep(0.1)  # the workers are running episodes
+        children = _children(proc.pid)
+        assert len(children) >= 2, "the run never started its workers"
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 30  # a bound for a loaded machine; they exit within a second
+    while any(_alive(c) for c in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [c for c in children if _alive(c)]

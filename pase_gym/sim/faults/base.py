@@ -56,6 +56,17 @@ class FaultSpec:
 
 
 @dataclass(frozen=True)
+class FaultParam:
+    """A number a scenario file may set for a fault (``faults[i].params``): its documented
+    range and the value the fault uses when the file does not set it."""
+
+    default: float
+    lo: float
+    hi: float
+    doc: str
+
+
+@dataclass(frozen=True)
 class FamilySpec:
     """A fault family and the splits it may appear in."""
 
@@ -112,6 +123,7 @@ class ActiveFault:
     spec: ClassVar[FaultSpec]
     name: ClassVar[str] = ""
     clears_by: ClassVar[tuple[str, ...]] = ()  # effects on the node, in order, that clear it
+    PARAMS: ClassVar[dict[str, FaultParam]] = {}  # what a scenario may set, with its range
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -125,6 +137,10 @@ class ActiveFault:
         self.phase = "scheduled"
         self.resolved_at: int | None = None
         self.steps_done = 0
+
+    def param(self, name: str) -> float:
+        """A declared parameter (:attr:`PARAMS`): the scenario's value, else its default."""
+        return float(self.params.get(name, self.PARAMS[name].default))
 
     # -- where it strikes and what clears it ------------------------------------------------
     @classmethod

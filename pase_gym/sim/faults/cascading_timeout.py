@@ -7,11 +7,11 @@ http-chaos (delay); retry-storm post-mortems.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from pase_gym.sim.faults.base import ActiveFault, FaultSpec, RunbookStep, SignatureTerm
+from pase_gym.sim.faults.base import ActiveFault, FaultParam, FaultSpec, RunbookStep, SignatureTerm
 from pase_gym.sim.faults.registry import register_fault
 from pase_gym.sim.roles import ROLE_NAMES
 from pase_gym.sim.state import Modifiers, SimState
@@ -45,8 +45,15 @@ class CascadingTimeout(ActiveFault):
         recovery="Add replicas to absorb the retry storm, then restart the jammed one.",
         catalogue="Chaos Mesh http-chaos (delay); retry-storm post-mortems",
     )
+    PARAMS: ClassVar[dict[str, FaultParam]] = {
+        "storm": FaultParam(
+            0.45, 0.1, 2.0, "retry load after a restart, as a share of the group's capacity"
+        )
+    }
 
     STORM_TICKS = 30
+
+    restarted_at = 0.0  # the tick of the restart that started the watch (set then)
 
     def inject(self, state: SimState) -> None:
         super().inject(state)
@@ -68,22 +75,22 @@ class CascadingTimeout(ActiveFault):
             members = self._members(state)
             serving = members[state.active[members] & state.in_service()[members]]
             desired = int(state.desired[int(state.topo.group_of[self.node])])
-            storm = self.params.get("storm", 0.45) * desired * float(np.max(state.cap0[members]))
+            storm = self.param("storm") * desired * float(np.max(state.cap0[members]))
             mods.load_add[serving] += storm / max(serving.size, 1)
 
     def advance(self, state: SimState, dt: int) -> None:
-        if self.phase == "watching" and state.evaluated_at > self.params["restarted_at"]:
+        if self.phase == "watching" and state.evaluated_at > self.restarted_at:
             # judged on an evaluation made after the restart, when the node serves again
             if state.util[self.node] > 0.85 and state.works[self.node]:
                 self.phase = "jammed"
                 state.add_log(self.node, "ERROR", "worker pool exhausted; requests queued")
-            elif state.tick - self.params["restarted_at"] > self.STORM_TICKS:
+            elif state.tick - self.restarted_at > self.STORM_TICKS:
                 self.resolve(state)
 
     def on_effect(self, state: SimState, effect: str, node: int, **kw: Any) -> None:
         if node == self.node and effect == "restart" and self.phase == "jammed":
             self.phase = "watching"
-            self.params["restarted_at"] = float(state.tick)
+            self.restarted_at = float(state.tick)
 
     def runbook(self, state: SimState) -> list[RunbookStep]:
         t = state.topo

@@ -7,7 +7,9 @@ Chaos Mesh stress-chaos (memory).
 
 from __future__ import annotations
 
-from pase_gym.sim.faults.base import ActiveFault, FaultSpec, RunbookStep, SignatureTerm
+from typing import ClassVar
+
+from pase_gym.sim.faults.base import ActiveFault, FaultParam, FaultSpec, RunbookStep, SignatureTerm
 from pase_gym.sim.faults.registry import register_fault
 from pase_gym.sim.state import SimState
 
@@ -30,13 +32,18 @@ class MemoryLeak(ActiveFault):
         recovery="Restarting only buys time: roll the release back.",
         catalogue="LitmusChaos pod-memory-hog; Chaos Mesh stress-chaos (memory)",
     )
+    PARAMS: ClassVar[dict[str, FaultParam]] = {
+        "rate": FaultParam(
+            0.02, 0.001, 0.2, "memory leaked per simulated second, as a share of the node's memory"
+        )
+    }
 
     clears_by = ("rollback", "restart")
 
     def advance(self, state: SimState, dt: int) -> None:
         node = self.node
         if state.up[node] and state.down_until[node] <= state.tick:
-            state.mem_used[node] += self.params.get("rate", 0.02) * dt
+            state.mem_used[node] += self.param("rate") * dt
 
     def runbook(self, state: SimState) -> list[RunbookStep]:
         name = state.name(self.node)

@@ -7,7 +7,9 @@ LitmusChaos network-loss.
 
 from __future__ import annotations
 
-from pase_gym.sim.faults.base import ActiveFault, FaultSpec, RunbookStep, SignatureTerm
+from typing import ClassVar
+
+from pase_gym.sim.faults.base import ActiveFault, FaultParam, FaultSpec, RunbookStep, SignatureTerm
 from pase_gym.sim.faults.registry import register_fault
 from pase_gym.sim.state import Modifiers, SimState
 
@@ -31,12 +33,15 @@ class PacketLoss(ActiveFault):
         recovery="Fail the host over to its standby link.",
         catalogue="Chaos Mesh network-chaos (loss, delay); LitmusChaos network-loss",
     )
+    PARAMS: ClassVar[dict[str, FaultParam]] = {
+        "loss": FaultParam(0.3, 0.05, 1.0, "share of packets dropped on the node's links")
+    }
 
     clears_by = ("failover",)
 
     def apply(self, state: SimState, mods: Modifiers) -> None:
         hosted = self.hosted(state)
-        loss = self.params.get("loss", 0.3)
+        loss = self.param("loss")
         mods.err_add[hosted] = 1.0 - (1.0 - mods.err_add[hosted]) * (1.0 - 0.5 * loss)
         mods.lat_add[hosted] += 1.5 * loss
         mods.net_add[hosted] += 0.6

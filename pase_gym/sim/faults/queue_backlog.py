@@ -8,10 +8,11 @@ rabbitmq; RabbitMQ flow-control incidents.
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import numpy as np
 
-from pase_gym.sim.faults.base import ActiveFault, FaultSpec, RunbookStep, SignatureTerm
+from pase_gym.sim.faults.base import ActiveFault, FaultParam, FaultSpec, RunbookStep, SignatureTerm
 from pase_gym.sim.faults.registry import register_fault
 from pase_gym.sim.state import Modifiers, SimState
 
@@ -42,13 +43,18 @@ class QueueBacklog(ActiveFault):
         recovery="Add consumers (scale nova-conductor) until the backlog drains.",
         catalogue="os-faults rabbitmq; RabbitMQ flow-control incidents",
     )
+    PARAMS: ClassVar[dict[str, FaultParam]] = {
+        "surge": FaultParam(
+            0.75, 0.1, 5.0, "extra inflow to the queue, as a multiple of its initial capacity"
+        )
+    }
 
     def _rates(self, state: SimState) -> tuple[float, float]:
         ids = state.topo.nodes_of_role("nova-conductor")
         serving = state.works[ids] & state.in_service()[ids]
         capacity = float(np.sum(state.cap0[ids] * state.cpu_alloc[ids] * serving))
         initial = float(np.sum(state.cap0[ids] * state.topo.initially_active[ids]))
-        inflow = float(np.sum(state.load[ids])) + self.params.get("surge", 0.75) * initial
+        inflow = float(np.sum(state.load[ids])) + self.param("surge") * initial
         return inflow, capacity
 
     def advance(self, state: SimState, dt: int) -> None:
@@ -73,7 +79,7 @@ class QueueBacklog(ActiveFault):
         ids = state.topo.nodes_of_role("nova-conductor")
         per = float(np.max(state.cap0[ids]))
         initial = float(np.sum(state.cap0[ids] * state.topo.initially_active[ids]))
-        inflow = float(np.sum(state.load[ids])) + self.params.get("surge", 0.75) * initial
+        inflow = float(np.sum(state.load[ids])) + self.param("surge") * initial
         capacity = float(np.sum(state.cap0[ids] * state.active[ids]))
         need = math.ceil(max(0.0, inflow * 1.15 - capacity) / per)
         spare = int(np.count_nonzero(~state.active[ids]))

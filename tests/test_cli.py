@@ -239,7 +239,7 @@ def test_check_scenario_accepts_a_good_file(tmp_path: Path) -> None:
     path.write_text("name: good\nsplit: unseen\nfaults:\n  - type: certificate_expiry\n")
     status, out = run(["check-scenario", str(path)])
     assert status == 0
-    assert out == f"{path}: ok (good, split unseen)\n"
+    assert out == f"{path}: ok (good, split unseen, 219 nodes, 1 fault)\n"
 
 
 def test_check_scenario_of_a_broken_file_exits_2_naming_file_and_key(

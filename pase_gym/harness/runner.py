@@ -163,6 +163,24 @@ def progress_bar(total: int, label: str) -> tqdm[Any]:
     )
 
 
+def _warn_about_mixed_provenance(out: Path, kept: Iterable[Record], to_run: int) -> None:
+    """A resumed run whose kept records come from other code says so: its table would mix
+    versions. (Resuming trusts the kept records; ``pase-bench verify`` checks them.)"""
+    if not to_run:
+        return
+    here = (git_commit(), versions()["pase_gym"])
+    other = sum((r["git_commit"], r["versions"].get("pase_gym")) != here for r in kept)
+    if other:
+        logger.warning(
+            "%s: %d kept record(s) were written by another commit or version than this run "
+            "(%s); the results will mix them (pase-bench verify --results %s checks them)",
+            out,
+            other,
+            here[0][:12],
+            out,
+        )
+
+
 def plan_jobs(agents: Iterable[str], suite: SuiteSpec, seeds: int | None, device: str) -> list[Job]:
     """Every episode of the run, in a fixed order."""
     specs = suite.scenario_specs()
@@ -193,6 +211,7 @@ def run_suite(
     store = RunStore(out)
     done = store.load()
     jobs = [j for j in plan_jobs(agents, suite, seeds, device) if j.key not in done]
+    _warn_about_mixed_provenance(out, done.values(), len(jobs))
     bar = progress_bar(len(jobs), suite.name) if progress and jobs else None
     if workers <= 1:
         for job in jobs:

@@ -456,3 +456,16 @@ def test_killing_a_parallel_run_leaves_no_worker_behind(tmp_path: Path) -> None:
     while any(_alive(c) for c in children) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [c for c in children if _alive(c)]
+
+
+def test_resuming_over_records_of_other_code_warns(
+    suite: SuiteSpec, reference: list[dict[str, Any]], tmp_path: Path, caplog: Any
+) -> None:
+    out = tmp_path / "mixed.jsonl"
+    kept = dict(reference[0], git_commit="0" * 40)  # as if written by another commit
+    out.write_text(json.dumps(kept) + "\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="pase_gym.harness.runner"):
+        records = run_suite(AGENTS, suite, out, progress=False)
+    assert len(records) == N_RECORDS
+    assert "1 kept record(s) were written by another commit" in caplog.text
+    assert "pase-bench verify" in caplog.text

@@ -3,7 +3,9 @@
 Every metric is computed per seed over that seed's episodes (all scenarios of the suite), then
 aggregated over seeds as mean, standard deviation and a 95% confidence interval (Student t).
 Unrecovered episodes are never dropped silently: MTTR is the mean over recovered episodes and
-``unrecovered`` counts the others beside it.
+``unrecovered`` counts the others beside it. The headline success figure is ``safe_success``:
+recovered with no healthy node harmed; ``success_rate`` (recovered at any cost) stands beside
+it, so that brute force (restart everything) shows as the gap between the two.
 """
 
 from __future__ import annotations
@@ -103,8 +105,22 @@ def _unrecovered(records: Sequence[Record]) -> float | None:
     return float(sum(not r["recovered"] for r in records)) if records else None
 
 
+SAFE_HARM_TOLERANCE = 0
+"""Healthy nodes an episode's calls may interrupt and still count as a *safe* success: none.
+Restarting, failing over or draining nodes that were healthy is the brute force a real
+operator is paged for; a recovery that needed it is reported (``success_rate``), not
+celebrated (``safe_success``)."""
+
+
 def _success(records: Sequence[Record]) -> float | None:
     return sum(bool(r["recovered"]) for r in records) / len(records) if records else None
+
+
+def _safe_success(records: Sequence[Record]) -> float | None:
+    if not records:
+        return None
+    safe = sum(bool(r["recovered"]) and r["harmed"] <= SAFE_HARM_TOLERANCE for r in records)
+    return safe / len(records)
 
 
 def _safety(records: Sequence[Record]) -> float | None:
@@ -117,6 +133,10 @@ def _safety(records: Sequence[Record]) -> float | None:
 def _plan_steps(records: Sequence[Record]) -> float | None:
     ok = [r["plan_steps"] for r in records if r["recovered"]]
     return sum(ok) / len(ok) if ok else None
+
+
+def _cost(records: Sequence[Record]) -> float | None:
+    return sum(r["cost"] for r in records) / len(records) if records else None
 
 
 def _compute_ms(records: Sequence[Record]) -> float | None:
@@ -152,7 +172,20 @@ METRICS: dict[str, Metric] = {
             _unrecovered,
             "episodes not recovered within the budget (reported beside MTTR)",
         ),
-        Metric("success_rate", True, _success, "share of episodes recovered"),
+        Metric(
+            "safe_success",
+            True,
+            _safe_success,
+            "share of episodes recovered without harming a healthy node (the headline: "
+            f"at most {SAFE_HARM_TOLERANCE} healthy nodes interrupted)",
+        ),
+        Metric(
+            "success_rate",
+            True,
+            _success,
+            "share of episodes recovered, whatever the collateral harm (reported beside "
+            "safe success)",
+        ),
         Metric(
             "safety_score",
             True,
@@ -164,6 +197,12 @@ METRICS: dict[str, Metric] = {
             False,
             _plan_steps,
             "recovery primitives (Wait excluded) executed per recovered episode",
+        ),
+        Metric(
+            "cost",
+            False,
+            _cost,
+            "resource cost of the executed primitives per episode (the primitive table's costs)",
         ),
         Metric(
             "compute_ms",

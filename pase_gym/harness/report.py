@@ -55,9 +55,9 @@ def markdown_table(records: Sequence[Record], title: str = "") -> str:
         "seeds (each seed's metric computed over all its episodes).",
         "",
         "| Model | Fault Detection (F1) | Average Recovery Time (s) | MTTR vs rule-based | "
-        "Success rate | Unrecovered | Safety score | Plan steps | Localization | "
-        "Compute (ms/decision) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "Safe success | Recovered | Unrecovered | Safety score | Plan steps | Cost | "
+        "Localization | Compute (ms/decision) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for agent in agents:
         m = summary[agent]
@@ -68,8 +68,9 @@ def markdown_table(records: Sequence[Record], title: str = "") -> str:
         label = f"{agent} (ground truth)" if agent in truth_agents else agent
         lines.append(
             f"| {label} | {_fmt(m['detection_f1'])} | {_fmt(mttr, 1)} | {change} | "
-            f"{_fmt(m['success_rate'])} | {_fmt(m['unrecovered'], 1)} | "
-            f"{_fmt(m['safety_score'])} | {_fmt(m['plan_steps'], 1)} | "
+            f"{_fmt(m['safe_success'])} | {_fmt(m['success_rate'])} | "
+            f"{_fmt(m['unrecovered'], 1)} | "
+            f"{_fmt(m['safety_score'])} | {_fmt(m['plan_steps'], 1)} | {_fmt(m['cost'], 1)} | "
             f"{_fmt(m['localization'])} | {_fmt(m['compute_ms'], 3)} |"
         )
     lines += [

@@ -11,6 +11,7 @@ from pase_gym.harness.metrics import (
     DETERMINISTIC,
     METRICS,
     NO_DIAGNOSIS,
+    SAFE_HARM_TOLERANCE,
     aggregate,
     macro_f1,
     summarise,
@@ -31,6 +32,8 @@ def rec(**overrides: Any) -> dict[str, Any]:
         "mttr": 10.0,
         "executed_calls": 2,
         "safe_calls": 2,
+        "harmed": 0,
+        "cost": 1.5,
         "plan_steps": 2,
         "decisions": 4,
         "compute_s": 0.004,
@@ -136,6 +139,19 @@ def test_success_rate() -> None:
         assert compute(name, []) is None
 
 
+def test_safe_success_does_not_count_a_recovery_that_harmed_a_healthy_node() -> None:
+    records = [
+        rec(recovered=True),
+        rec(recovered=True, harmed=1, safe_calls=1),  # brute force: recovered, not safely
+        rec(recovered=True, harmed=65, safe_calls=0, executed_calls=65),
+        rec(recovered=False, mttr=None),
+    ]
+    assert compute("success_rate", records) == pytest.approx(0.75)
+    assert compute("safe_success", records) == pytest.approx(0.25)
+    assert compute("safe_success", []) is None
+    assert SAFE_HARM_TOLERANCE == 0
+
+
 # -- safety, plan steps, compute ---------------------------------------------------------------
 
 
@@ -180,9 +196,11 @@ def test_every_metric_has_a_direction_and_a_doc() -> None:
         "localization": True,
         "mttr": False,
         "unrecovered": False,
+        "safe_success": True,
         "success_rate": True,
         "safety_score": True,
         "plan_steps": False,
+        "cost": False,
         "compute_ms": False,
     }
     assert {name: m.higher_is_better for name, m in METRICS.items()} == expected

@@ -18,10 +18,12 @@ COLUMNS = [
     "Fault Detection (F1)",
     "Average Recovery Time (s)",
     "MTTR vs rule-based",
-    "Success rate",
+    "Safe success",
+    "Recovered",
     "Unrecovered",
     "Safety score",
     "Plan steps",
+    "Cost",
     "Localization",
     "Compute (ms/decision)",
 ]
@@ -43,6 +45,8 @@ def rec(agent: str, seed: int, scenario: str = "s1", **overrides: Any) -> dict[s
         "mttr": 10.0,
         "executed_calls": 2,
         "safe_calls": 2,
+        "harmed": 0,
+        "cost": 1.5,
         "plan_steps": 2,
         "decisions": 4,
         "compute_s": 0.004,
@@ -58,7 +62,7 @@ def hand_made() -> list[dict[str, Any]]:
         rec("oracle", 0, mttr=20.0, uses_ground_truth=True),
         rec("oracle", 1, mttr=30.0, uses_ground_truth=True),  # 25: -75%
         rec("mine", 0, mttr=120.0),
-        rec("mine", 1, mttr=120.0, diagnosis=None),  # 120: +20%
+        rec("mine", 1, mttr=120.0, diagnosis=None, harmed=4, safe_calls=1),  # 120: +20%
         rec("random", 0, recovered=False, mttr=None, diagnosis=None),
         rec("random", 1, recovered=False, mttr=None, diagnosis=None),  # no MTTR at all
     ]
@@ -111,11 +115,16 @@ def test_mttr_change_against_the_baseline_agent() -> None:
 def test_other_cells_on_hand_made_records() -> None:
     _, body = main_table(markdown_table(hand_made()))
     col = {name: COLUMNS.index(name) for name in COLUMNS}
-    assert body["random"][col["Success rate"]] == "0.00 ± 0.00"
+    assert body["random"][col["Safe success"]] == "0.00 ± 0.00"
+    assert body["random"][col["Recovered"]] == "0.00 ± 0.00"
+    assert body[BASELINE][col["Safe success"]] == "1.00 ± 0.00"
     assert body["random"][col["Unrecovered"]] == "1.0 ± 0.0"
     assert body["random"][col["Fault Detection (F1)"]] == "0.00 ± 0.00"
     assert body["mine"][col["Fault Detection (F1)"]] == "0.50 ± 0.71"  # seeds: 1.0 and 0.0
     assert body[BASELINE][col["Compute (ms/decision)"]] == "1.000 ± 0.000"
+    # "mine" recovered both episodes but harmed healthy nodes in one: not a safe success
+    assert body["mine"][col["Recovered"]] == "1.00 ± 0.00"
+    assert body["mine"][col["Safe success"]] == "0.50 ± 0.71"
 
 
 def test_no_baseline_means_no_change_column_values() -> None:

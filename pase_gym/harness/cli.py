@@ -4,6 +4,7 @@ pase-bench run --suite paper --agents rule_based,gcn_fr --seeds 5
 pase-bench report --results runs/paper.jsonl --out benchmarks/results/paper
 pase-bench validate --suite paper --agents my_agent.py
 pase-bench verify --results runs/paper.jsonl --sample 20
+pase-bench hardness --out benchmarks/hardness
 pase-bench replay --agents rule_based,gcn_fr --campaigns DEPL,NET,STO --out runs/replay
 pase-bench list
 """
@@ -99,6 +100,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", type=device_option, default="cpu", help=f"{DEVICE_HELP} (default cpu)"
     )
     ver.add_argument("--quiet", action="store_true", help="no progress bar")
+    hard = sub.add_parser(
+        "hardness", help="which single observation tokens give each fault type away"
+    )
+    hard.add_argument(
+        "--episodes", type=_positive, default=500, help="first alarms per split (default 500)"
+    )
+    hard.add_argument(
+        "--splits", default="train,test", help="comma-separated splits (default train,test)"
+    )
+    hard.add_argument("--out", type=Path, help="write hardness.md and hardness.json there")
+    hard.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_parser("list", help="list suites and reference agents")
     return p
 
@@ -179,6 +191,31 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_hardness(args: argparse.Namespace) -> int:
+    import json
+
+    from pase_gym.harness.hardness import build_report, markdown
+    from pase_gym.harness.runner import progress_bar
+
+    splits = [s.strip() for s in args.splits.split(",") if s.strip()]
+    unknown = [s for s in splits if s not in ("train", "test", "unseen")]
+    if not splits or unknown:
+        raise ResultsError(f"--splits: expected train, test or unseen, found {args.splits!r}")
+    bar = None if args.quiet else progress_bar(args.episodes * len(splits), "hardness")
+    report = build_report(splits, args.episodes, None if bar is None else bar.update)
+    if bar is not None:
+        bar.close()
+    text = markdown(report)
+    sys.stdout.write(text)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "hardness.md").write_text(text, encoding="utf-8")
+        (args.out / "hardness.json").write_text(
+            json.dumps(report.as_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from pase_gym.harness.agent import load_agent
     from pase_gym.harness.suites import load_suite
@@ -215,6 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "report": cmd_report,
         "validate": cmd_validate,
         "verify": cmd_verify,
+        "hardness": cmd_hardness,
         "list": cmd_list,
     }
     return run_cli(build_parser(), lambda a: handlers[a.command](a), arguments, default=["run"])

@@ -75,6 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--report", type=Path, help="also write the report there (default: print the table only)"
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--hide",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a file sandboxed agents must not see (repeatable; the results file always is)",
+    )
+    run.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run agents loaded by path or module:Class in the evaluator's own process, "
+        "not the sandbox (only for code you trust; the records say so)",
+    )
     rep = sub.add_parser("report", help="write report.md, figures and summary.json")
     rep.add_argument("--results", type=Path, required=True, help="a results .jsonl file")
     rep.add_argument("--out", type=Path, required=True, help="output folder")
@@ -131,6 +144,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         workers=args.workers,
         device=args.device,
         progress=not args.quiet,
+        isolation="in-process" if args.in_process else "auto",
+        hide=args.hide,
     )
     elapsed = time.monotonic() - start
     sys.stdout.write(markdown_table(records, f"suite {suite.name}"))
@@ -217,13 +232,17 @@ def cmd_hardness(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from pase_gym.harness.agent import load_agent
+    from pase_gym.harness.agent import REGISTRY, load_agent
+    from pase_gym.harness.sandbox import SandboxedAgent
     from pase_gym.harness.suites import load_suite
 
     suite = load_suite(args.suite)
     specs = suite.scenario_specs()
-    for a in args.agents:
-        load_agent(a)
+    for a in args.agents:  # a submission's code is imported in the sandbox, as in a run
+        if a in REGISTRY:
+            load_agent(a)
+        else:
+            SandboxedAgent(a).close()
     sys.stdout.write(
         f"ok: suite {suite.name} ({len(specs)} scenarios x {suite.seeds} seeds), "
         f"agents {', '.join(args.agents)}\n"

@@ -33,6 +33,7 @@ from pase_gym.sim.faults import FAULTS
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "test", "unseen")
+ISOLATIONS = ("in-process", "process")
 
 
 # One finished episode, as the harness writes it (sort_keys JSON, one line each). The
@@ -66,6 +67,8 @@ Record = TypedDict(
         "return": float,  # the episode's summed reward
         "agent_errors": int,  # act() or reset() raised
         "compute_s": float,  # the agent's wall-clock compute time (varies from run to run)
+        "isolation": str,  # "process": the sandbox; "in-process": the evaluator's own process
+        "agent_failure": str | None,  # why the sandbox stopped the agent, ending the episode
         "versions": dict[str, str],
         "git_commit": str,
     },
@@ -125,6 +128,12 @@ def contradictions(record: Record) -> list[str]:
     for name in ("cost", "compute_s"):
         if r[name] < 0:  # type: ignore[literal-required]
             out.append(f"field {name!r}: expected a value >= 0, found {r[name]}")  # type: ignore[literal-required]
+    if r["isolation"] not in ISOLATIONS:
+        out.append(
+            f"field 'isolation': expected one of {', '.join(ISOLATIONS)}, found {r['isolation']!r}"
+        )
+    if r["agent_failure"] is not None and (r["recovered"] or not r["agent_failure"]):
+        out.append("field 'agent_failure': a stopped agent's episode is failed, with a reason")
     if r["split"] not in SPLITS:
         out.append(f"field 'split': expected one of {', '.join(SPLITS)}, found {r['split']!r}")
     if r["recovered"] and r["mttr"] is None:

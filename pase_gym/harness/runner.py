@@ -24,14 +24,18 @@ from typing import Any
 
 from tqdm import tqdm
 
-from pase_gym.harness.agent import agent_name, load_agent
+from pase_gym.harness.agent import REGISTRY, agent_name, load_agent
 from pase_gym.harness.records import Record, RunStore, git_commit, record_key, versions
+from pase_gym.harness.sandbox import Limits, SandboxedAgent, SandboxError
 from pase_gym.harness.suites import SuiteSpec
 from pase_gym.sim.faults import FAULTS
 
 logger = logging.getLogger(__name__)
 MAX_AGENT_ERRORS = 20  # consecutive failing decisions before an episode is abandoned
-_AGENT_CACHE: dict[tuple[str, str], Any] = {}
+_AGENT_CACHE: dict[tuple[str, str, str, tuple[str, ...], Limits | None], Any] = {}
+IN_PROCESS = "in-process"
+PROCESS = "process"
+ISOLATIONS = ("auto", IN_PROCESS)
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,9 @@ class Job:
     seed: int
     device: str = "cpu"
     source: str = ""  # the scenario as the suite names it (a built-in name or a file path)
+    isolation: str = "auto"  # "auto": registry agents in-process, others sandboxed
+    hide: tuple[str, ...] = ()  # files a sandboxed agent must not see (the results file)
+    limits: Limits | None = None  # the sandbox's limits (None: the defaults)
 
     @property
     def key(self) -> str:
@@ -69,11 +76,47 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="pase-bench-parent-watch", daemon=True).start()
 
 
-def _agent(spec: str, device: str) -> Any:
-    key = (spec, device)
+def isolation_of(spec: str, isolation: str) -> str:
+    """How ``spec`` runs: the trusted in-tree registry agents, and every agent when the run
+    asks for it (``--in-process``), in the evaluator's process; any other agent in the
+    sandbox (:mod:`pase_gym.harness.sandbox`)."""
+    if isolation == IN_PROCESS or spec in REGISTRY:
+        return IN_PROCESS
+    return PROCESS
+
+
+def _agent(
+    spec: str,
+    device: str,
+    isolation: str = "auto",
+    hide: tuple[str, ...] = (),
+    limits: Limits | None = None,
+) -> Any:
+    how = isolation_of(spec, isolation)
+    key = (spec, device, how, hide, limits)
     if key not in _AGENT_CACHE:
-        _AGENT_CACHE[key] = load_agent(spec, device=device)
+        if how == IN_PROCESS:
+            _AGENT_CACHE[key] = load_agent(spec, device=device)
+        else:
+            _AGENT_CACHE[key] = SandboxedAgent(spec, device=device, hide=hide, limits=limits)
     return _AGENT_CACHE[key]
+
+
+def close_agents() -> None:
+    """Stop every sandboxed agent this process started."""
+    for key in [k for k, v in _AGENT_CACHE.items() if hasattr(v, "close")]:
+        if getattr(_AGENT_CACHE[key], "isolation", IN_PROCESS) == PROCESS:
+            _AGENT_CACHE.pop(key).close()
+
+
+def filed_name(agent: Any, spec: str) -> str:
+    """The name an agent's results are filed under: its own, unless it takes a reference
+    agent's name without being that agent (then its spec), so that no submission's rows merge
+    into a reference agent's row."""
+    name = agent_name(agent, spec)
+    if name in REGISTRY and spec != name:
+        return spec
+    return name
 
 
 def run_episode(job: Job) -> Record:
@@ -83,7 +126,9 @@ def run_episode(job: Job) -> Record:
     import pase_gym  # noqa: F401  (registers the env ids in worker processes)
     from pase_gym.env.core import episode_of
 
-    agent = _agent(job.agent, job.device)
+    agent = _agent(job.agent, job.device, job.isolation, job.hide, job.limits)
+    isolation = getattr(agent, "isolation", IN_PROCESS)
+    failure: str | None = None
     env = gym.make("PASE-OpenStack-v1", scenario=job.source or job.scenario)
     base: Any = env.unwrapped
     uses_truth = bool(getattr(agent, "uses_ground_truth", False))
@@ -93,16 +138,23 @@ def run_episode(job: Job) -> Record:
         if uses_truth:
             agent.bind_ground_truth(base)
         agent.reset(job.seed)
+    except SandboxError as exc:  # stopped by the sandbox: the episode is failed, with why
+        failure = f"reset(): {exc}"
     except Exception as exc:
         logger.warning("%s: reset failed on %s seed %d: %s", job.agent, job.scenario, job.seed, exc)
         errors += 1
         streak += 1
-    done = False
+    done = failure is not None
     while not done:
         start = time.perf_counter()
         try:
             action = agent.act(obs, info)
             streak = 0
+        except SandboxError as exc:
+            compute_s += time.perf_counter() - start
+            decisions += 1
+            failure = f"act(): {exc}"
+            break
         except Exception as exc:  # a broken agent costs it the step, not the run
             errors += 1
             streak += 1
@@ -112,6 +164,9 @@ def run_episode(job: Job) -> Record:
         obs, reward, terminated, truncated, info = env.step(action)
         total += float(reward)
         done = terminated or truncated or streak >= MAX_AGENT_ERRORS
+    if failure is not None:
+        logger.warning("%s on %s seed %d stopped: %s", job.agent, job.scenario, job.seed, failure)
+        errors += 1
     episode = episode_of(env)
     report = episode.report()
     truth = episode.ground_truth()
@@ -119,7 +174,7 @@ def run_episode(job: Job) -> Record:
     spec = episode.scenario
     return {
         "key": job.key,
-        "agent": agent_name(agent, job.agent),
+        "agent": filed_name(agent, job.agent),
         "agent_spec": job.agent,
         "uses_ground_truth": uses_truth,
         "suite": job.suite,
@@ -144,6 +199,8 @@ def run_episode(job: Job) -> Record:
         "return": round(total, 6),
         "agent_errors": errors,
         "compute_s": compute_s,
+        "isolation": isolation,
+        "agent_failure": failure,
         "versions": versions(),
         "git_commit": git_commit(),
     }
@@ -181,13 +238,21 @@ def _warn_about_mixed_provenance(out: Path, kept: Iterable[Record], to_run: int)
         )
 
 
-def plan_jobs(agents: Iterable[str], suite: SuiteSpec, seeds: int | None, device: str) -> list[Job]:
+def plan_jobs(
+    agents: Iterable[str],
+    suite: SuiteSpec,
+    seeds: int | None,
+    device: str,
+    isolation: str = "auto",
+    hide: tuple[str, ...] = (),
+    limits: Limits | None = None,
+) -> list[Job]:
     """Every episode of the run, in a fixed order."""
     specs = suite.scenario_specs()
     sources = suite.scenario_sources()
     n_seeds = seeds if seeds is not None else suite.seeds
     return [
-        Job(a, suite.name, spec.name, s, device, source)
+        Job(a, suite.name, spec.name, s, device, source, isolation, hide, limits)
         for a in agents
         for spec, source in zip(specs, sources, strict=True)
         for s in range(n_seeds)
@@ -204,13 +269,38 @@ def run_suite(
     device: str = "cpu",
     progress: bool = True,
     on_record: Callable[[Record], None] | None = None,
+    isolation: str = "auto",
+    limits: Limits | None = None,
+    hide: Iterable[str | Path] = (),
 ) -> list[Record]:
-    """Run (or resume) ``agents`` on ``suite``, appending to ``out``; all records, sorted."""
-    for spec in agents:  # fail fast on a bad agent spec, before any episode runs
-        _agent(spec, device)
+    """Run (or resume) ``agents`` on ``suite``, appending to ``out``; all records, sorted.
+
+    ``isolation="auto"`` runs the registry's reference agents in-process and every other agent
+    in the sandbox (:mod:`pase_gym.harness.sandbox`), which never sees ``out``;
+    ``"in-process"`` runs every agent in the evaluator's process (the records say so).
+    ``hide`` names more files a sandboxed agent must not see (secrets, answer keys).
+    """
+    if isolation not in ISOLATIONS:
+        raise ValueError(f"isolation must be one of {ISOLATIONS}, found {isolation!r}")
     store = RunStore(out)
+    created = not store.path.exists()
+    store.path.parent.mkdir(parents=True, exist_ok=True)
+    store.path.touch()  # it exists before any sandbox starts, so that each hides it
+    hidden = (str(store.path.resolve()), *(str(Path(p).resolve()) for p in hide))
+    try:
+        for spec in agents:  # fail fast on a bad agent spec, before any episode runs
+            _agent(spec, device, isolation, hidden, limits)
+    except BaseException:
+        if created and store.path.stat().st_size == 0:
+            store.path.unlink()
+        close_agents()
+        raise
     done = store.load()
-    jobs = [j for j in plan_jobs(agents, suite, seeds, device) if j.key not in done]
+    jobs = [
+        j
+        for j in plan_jobs(agents, suite, seeds, device, isolation, hidden, limits)
+        if j.key not in done
+    ]
     _warn_about_mixed_provenance(out, done.values(), len(jobs))
     bar = progress_bar(len(jobs), suite.name) if progress and jobs else None
     if workers <= 1:
@@ -243,5 +333,6 @@ def run_suite(
                     bar.update()
     if bar:
         bar.close()
+    close_agents()  # sandboxed agents end with the run (the workers' with their processes)
     wanted = {j.key for j in plan_jobs(agents, suite, seeds, device)}
     return [done[k] for k in sorted(done) if k in wanted]

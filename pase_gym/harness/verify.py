@@ -69,6 +69,7 @@ def _job(record: Record, suites: dict[str, SuiteSpec], suite: str | None, device
         record["seed"],
         device,
         sources[record["scenario"]],
+        "in-process" if record["isolation"] == "in-process" else "auto",  # as it first ran
     )
 
 

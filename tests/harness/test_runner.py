@@ -286,7 +286,10 @@ def test_agents_see_no_ground_truth_and_are_not_bound_to_it(
     assert probe.scan({"x": [{"kind": "process_crash"}]}, "gt") == ["gt.x[0].kind: process_crash"]
     assert probe.scan({"ground_truth": []}, "gt") == ["gt: key 'ground_truth'"]
 
-    records = run_suite([str(path)], suite, tmp_path / "probe.jsonl", progress=False)
+    # in-process: the probe writes what it saw to a file (the sandbox would not let it)
+    records = run_suite(
+        [str(path)], suite, tmp_path / "probe.jsonl", progress=False, isolation="in-process"
+    )
 
     assert len(records) == len(SCENARIOS) * SEEDS
     assert all(r["agent_errors"] == 0 for r in records)  # bind_ground_truth never called

@@ -225,3 +225,36 @@ def js_divergence(p: Sequence[float] | np.ndarray, q: Sequence[float] | np.ndarr
         return float(np.sum(a[nz] * np.log2(a[nz] / m[nz])))
 
     return max(0.0, 0.5 * kl(pa) + 0.5 * kl(qa))
+
+
+def bootstrap_mean_interval(
+    values: Sequence[float] | np.ndarray,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    n: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of the mean of ``values`` (seeds), inside ``[low, high]``.
+
+    A Student t interval is symmetric and runs outside a metric's range on few seeds (an MTTR
+    of -120 s); resampled means of values inside the range stay inside it. Seeded (numpy only).
+
+    Returns:
+        ``(lo, hi)``, or ``None`` for fewer than two values (no spread to resample).
+    """
+    xs = np.asarray(values, dtype=np.float64)
+    if xs.size < 2:
+        return None
+    if not np.all(np.isfinite(xs)):
+        raise DatasetError("expected finite values to bootstrap")
+    rng = np.random.default_rng(seed)
+    means = xs[rng.integers(0, xs.size, size=(n, xs.size))].mean(axis=1)
+    tail = (1.0 - level) / 2.0
+    lo, hi = (float(v) for v in np.quantile(means, [tail, 1.0 - tail]))
+    if low is not None:
+        lo, hi = max(lo, low), max(hi, low)
+    if high is not None:
+        lo, hi = min(lo, high), min(hi, high)
+    return lo, hi

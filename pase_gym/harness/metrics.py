@@ -63,6 +63,8 @@ class Metric:
     compute: Callable[[Sequence[Record]], float | None]
     doc: str
     unit: str = ""
+    low: float | None = 0.0  # the range the metric's values (and so its intervals) lie in
+    high: float | None = None
 
 
 def macro_f1(truth: Sequence[str], predicted: Sequence[str]) -> float:
@@ -152,12 +154,14 @@ METRICS: dict[str, Metric] = {
             True,
             _detection_f1,
             "macro-F1 of the first diagnosed fault type against the injected one",
+            high=1.0,
         ),
         Metric(
             "localization",
             True,
             _localization,
             "share of episodes whose first diagnosis names an injected node",
+            high=1.0,
         ),
         Metric(
             "mttr",
@@ -178,6 +182,7 @@ METRICS: dict[str, Metric] = {
             _safe_success,
             "share of episodes recovered without harming a healthy node (the headline: "
             f"at most {SAFE_HARM_TOLERANCE} healthy nodes interrupted)",
+            high=1.0,
         ),
         Metric(
             "success_rate",
@@ -185,12 +190,14 @@ METRICS: dict[str, Metric] = {
             _success,
             "share of episodes recovered, whatever the collateral harm (reported beside "
             "safe success)",
+            high=1.0,
         ),
         Metric(
             "safety_score",
             True,
             _safety,
             "share of executed primitives that violated no precondition and harmed no healthy node",
+            high=1.0,
         ),
         Metric(
             "plan_steps",
@@ -222,16 +229,28 @@ class Aggregate:
 
     mean: float | None
     std: float | None
-    ci95: float | None  # half-width
+    ci95: float | None  # half-width of the Student t interval (symmetric: may leave the range)
     n: int
+    low: float | None = None  # the 95% bootstrap interval over seeds, inside the metric's range
+    high: float | None = None
 
     def as_dict(self) -> dict[str, float | int | None]:
         """JSON-able form."""
-        return {"mean": self.mean, "std": self.std, "ci95": self.ci95, "n": self.n}
+        return {
+            "mean": self.mean,
+            "std": self.std,
+            "ci95": self.ci95,
+            "n": self.n,
+            "ci95_low": self.low,
+            "ci95_high": self.high,
+        }
 
 
-def aggregate(values: Sequence[float | None]) -> Aggregate:
-    """Mean, sample standard deviation and 95% CI half-width of the non-missing values."""
+def aggregate(
+    values: Sequence[float | None], low: float | None = None, high: float | None = None
+) -> Aggregate:
+    """Mean, sample standard deviation, 95% Student t half-width and the 95% bootstrap
+    interval (inside ``[low, high]``) of the non-missing values."""
     xs = [float(v) for v in values if v is not None]
     n = len(xs)
     if n == 0:
@@ -241,7 +260,9 @@ def aggregate(values: Sequence[float | None]) -> Aggregate:
         return Aggregate(mean, 0.0, None, 1)
     std = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
     t = _T95[n - 2] if n - 1 <= len(_T95) else 1.96
-    return Aggregate(mean, std, t * std / math.sqrt(n), n)
+    interval = stats.bootstrap_mean_interval(xs, low=low, high=high)
+    lo, hi = interval if interval is not None else (None, None)
+    return Aggregate(mean, std, t * std / math.sqrt(n), n, lo, hi)
 
 
 def summarise(records: Sequence[Record]) -> dict[str, dict[str, Aggregate]]:
@@ -252,7 +273,9 @@ def summarise(records: Sequence[Record]) -> dict[str, dict[str, Aggregate]]:
     out: dict[str, dict[str, Aggregate]] = {}
     for agent, seeds in sorted(by_agent.items()):
         out[agent] = {
-            name: aggregate([metric.compute(seeds[s]) for s in sorted(seeds)])
+            name: aggregate(
+                [metric.compute(seeds[s]) for s in sorted(seeds)], metric.low, metric.high
+            )
             for name, metric in METRICS.items()
         }
     return out

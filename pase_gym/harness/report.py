@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pase_gym.errors import ResultsError
-from pase_gym.harness.metrics import METRICS, Aggregate, summarise
+from pase_gym.harness.metrics import METRICS, SAFE_HARM_TOLERANCE, Aggregate, summarise
 from pase_gym.harness.records import Record, RunStore
 
 BASELINE = "rule_based"
@@ -75,7 +75,7 @@ def markdown_table(records: Sequence[Record], title: str = "") -> str:
         )
     lines += [
         "",
-        "95% confidence half-widths (Student t over seeds):",
+        "95% intervals (percentile bootstrap of the mean over seeds; inside each metric's range):",
         "",
         "| Model | " + " | ".join(n for n in METRICS if n != "compute_ms") + " |",
         "|---|" + "---|" * (len(METRICS) - 1),
@@ -85,8 +85,8 @@ def markdown_table(records: Sequence[Record], title: str = "") -> str:
         for name in METRICS:
             if name == "compute_ms":
                 continue
-            ci = summary[agent][name].ci95
-            cells.append("n/a" if ci is None else f"±{ci:.2f}")
+            a = summary[agent][name]
+            cells.append("n/a" if a.low is None else f"[{a.low:.2f}, {a.high:.2f}]")
         label = f"{agent} (ground truth)" if agent in truth_agents else agent
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -124,8 +124,21 @@ def load_results(path: str | Path) -> Any:
     return pd.DataFrame(rows).sort_values(["agent", "scenario", "seed"]).reset_index(drop=True)
 
 
-def write_figures(records: Sequence[Record], out: Path) -> list[Path]:
-    """MTTR with error bars, detection F1, and success by fault family (PNG)."""
+def _slant(labels: Sequence[str]) -> dict[str, Any]:
+    """Tick label placement that keeps neighbours apart: upright for long names."""
+    if max((len(x) for x in labels), default=0) > 10:
+        return {"rotation": 90, "ha": "center"}
+    return {"rotation": 30, "ha": "right"}
+
+
+def _gap(upper: float | None, lower: float | None) -> float:
+    return 0.0 if upper is None or lower is None else max(upper - lower, 0.0)
+
+
+def build_figures(records: Sequence[Record]) -> list[tuple[str, Any]]:
+    """The report's figures as ``(file name, matplotlib Figure)``: MTTR and detection F1 per
+    agent with their bootstrap intervals (inside each metric's range), and safe success per
+    fault family. Tick labels are slanted, the legend sits outside the bars."""
     try:
         import matplotlib
 
@@ -133,48 +146,66 @@ def write_figures(records: Sequence[Record], out: Path) -> list[Path]:
         import matplotlib.pyplot as plt
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ImportError("figures need matplotlib: pip install -e '.[bench]'") from exc
-    out.mkdir(parents=True, exist_ok=True)
     summary = summarise(records)
     agents = _order(list(summary))
-    paths = []
+    out: list[tuple[str, Any]] = []
+    width = max(6.0, 0.9 * len(agents) + 2.0)
     for metric, ylabel, fname in (
         ("mttr", "MTTR (s), recovered episodes", "mttr.png"),
         ("detection_f1", "fault detection macro-F1", "detection_f1.png"),
     ):
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        means = [summary[a][metric].mean or 0.0 for a in agents]
-        errs = [summary[a][metric].ci95 or 0.0 for a in agents]
-        ax.bar(agents, means, yerr=errs, capsize=4, color="#4c72b0")
-        for i, a in enumerate(agents):
-            if summary[a][metric].mean is None:  # e.g. no recovered episode: no MTTR
+        fig, ax = plt.subplots(figsize=(width, 4.0))
+        aggs = [summary[a][metric] for a in agents]
+        means = [g.mean or 0.0 for g in aggs]
+        # asymmetric bars from the bootstrap interval, which stays inside the metric's range
+        below = [_gap(g.mean, g.low) for g in aggs]
+        above = [_gap(g.high, g.mean) for g in aggs]
+        ax.bar(range(len(agents)), means, yerr=[below, above], capsize=4, color="#4c72b0")
+        for i, g in enumerate(aggs):
+            if g.mean is None:  # e.g. no recovered episode: no MTTR
                 ax.text(i, 0, "n/a", ha="center", va="bottom", fontsize=9)
+        ax.set_xticks(range(len(agents)))
+        ax.set_xticklabels(agents, **_slant(agents))
+        ax.set_ylim(bottom=METRICS[metric].low)
+        top = METRICS[metric].high
+        if top is not None:
+            ax.set_ylim(top=top * 1.05)
         ax.set_ylabel(ylabel)
-        ax.set_title(f"{ylabel} (mean, 95% CI over seeds)")
+        ax.set_title(f"{ylabel}\n(mean; 95% bootstrap interval over seeds)", fontsize=10)
         fig.tight_layout()
-        path = out / fname
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        paths.append(path)
+        out.append((fname, fig))
     families = sorted({f for r in records for f in r["families"][:1]})
-    fig, ax = plt.subplots(figsize=(max(6, len(families) * 1.1), 3.5))
-    width = 0.8 / max(len(agents), 1)
+    fig, ax = plt.subplots(figsize=(max(7.0, len(families) * 1.1 + 2.5), 4.0))
+    bar = 0.8 / max(len(agents), 1)
     for k, agent in enumerate(agents):
         rates = []
         for fam in families:
             eps = [r for r in records if r["agent"] == agent and r["families"][:1] == [fam]]
-            rates.append(sum(r["recovered"] for r in eps) / len(eps) if eps else 0.0)
-        ax.bar([i + k * width for i in range(len(families))], rates, width, label=agent)
-    ax.set_xticks([i + width * (len(agents) - 1) / 2 for i in range(len(families))])
-    ax.set_xticklabels(families, rotation=30, ha="right")
-    ax.set_ylabel("success rate")
+            safe = [r["recovered"] and r["harmed"] <= SAFE_HARM_TOLERANCE for r in eps]
+            rates.append(sum(safe) / len(eps) if eps else 0.0)
+        ax.bar([i + k * bar for i in range(len(families))], rates, bar, label=agent)
+    ax.set_xticks([i + bar * (len(agents) - 1) / 2 for i in range(len(families))])
+    ax.set_xticklabels(families, **_slant(families))
+    ax.set_ylabel("safe success")
     ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=7)
-    ax.set_title("recovery success by fault family")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    ax.set_title("safe success by fault family")
     fig.tight_layout()
-    path = out / "success_by_family.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    paths.append(path)
+    out.append(("success_by_family.png", fig))
+    return out
+
+
+def write_figures(records: Sequence[Record], out: Path) -> list[Path]:
+    """The figures of :func:`build_figures` as PNG files in ``out``."""
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fname, fig in build_figures(records):
+        path = out / fname
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        paths.append(path)
     return paths
 
 

@@ -222,7 +222,25 @@ def test_aggregate_mean_sample_std_and_t_interval() -> None:
     assert a.mean == pytest.approx(2.0)
     assert a.std == pytest.approx(1.0)  # sample (n-1) standard deviation
     assert a.ci95 == pytest.approx(4.303 * 1.0 / math.sqrt(3))
-    assert a.as_dict() == {"mean": a.mean, "std": a.std, "ci95": a.ci95, "n": 3}
+    assert a.as_dict() == {
+        "mean": a.mean,
+        "std": a.std,
+        "ci95": a.ci95,
+        "n": 3,
+        "ci95_low": a.low,
+        "ci95_high": a.high,
+    }
+    assert a.low is not None and a.high is not None
+    assert 1.0 <= a.low < a.mean < a.high <= 3.0  # the bootstrap stays among the values
+
+
+def test_the_bootstrap_interval_respects_the_metric_range() -> None:
+    a = aggregate([0.0, 400.0], low=0.0)  # two seeds, a wild spread: t would go below 0
+    assert a.ci95 is not None and a.mean is not None and a.mean - a.ci95 < 0
+    assert a.low == 0.0 and a.high == 400.0
+    share = aggregate([0.9, 1.0, 1.0], low=0.0, high=1.0)
+    assert share.high is not None and share.high <= 1.0
+    assert aggregate([5.0]).low is None  # one seed: no spread to resample
 
 
 def test_aggregate_two_values_uses_t_with_one_degree_of_freedom() -> None:

@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from pase_gym.harness.metrics import METRICS
+from pase_gym.harness import report as report_module
+from pase_gym.harness.metrics import METRICS, summarise
 from pase_gym.harness.report import BASELINE, load_results, markdown_table, write_report
 from pase_gym.harness.runner import RunStore, run_suite
 from pase_gym.harness.suites import load_suite
@@ -142,9 +144,11 @@ def test_table_states_its_size_and_title_and_gives_intervals() -> None:
     assert [c.strip() for c in ci_header.strip("|").split("|")][1:] == [
         n for n in METRICS if n != "compute_ms"
     ]
-    ci_row = next(line for line in text.splitlines() if line.startswith(f"| {BASELINE} | ±"))
-    # MTTR over seeds [90, 110]: 12.706 * 14.142 / sqrt(2) = 127.06
-    assert "±127.06" in ci_row
+    ci_row = next(line for line in text.splitlines() if line.startswith(f"| {BASELINE} | ["))
+    # MTTR over seeds [90, 110]: a t-interval would be 100 ± 127.06 (below zero); the
+    # bootstrap of the mean of two seeds lies between them
+    cells = [c.strip() for c in ci_row.strip("|").split("|")]
+    assert cells[1 + [n for n in METRICS if n != "compute_ms"].index("mttr")] == "[90.00, 110.00]"
 
 
 def test_one_seed_shows_means_only() -> None:
@@ -161,7 +165,14 @@ def test_write_report_without_figures(tmp_path: Path) -> None:
     assert sorted(summary) == sorted([BASELINE, "oracle", "mine", "random"])
     assert summary[BASELINE]["mttr"]["mean"] == pytest.approx(100.0)
     assert summary[BASELINE]["mttr"]["n"] == 2
-    assert summary["random"]["mttr"] == {"mean": None, "std": None, "ci95": None, "n": 0}
+    assert summary["random"]["mttr"] == {
+        "mean": None,
+        "std": None,
+        "ci95": None,
+        "n": 0,
+        "ci95_low": None,
+        "ci95_high": None,
+    }
     assert summary["random"]["unrecovered"]["mean"] == 1.0
 
 
@@ -226,3 +237,74 @@ def test_agents_run_on_fewer_seeds_are_named_in_the_size_line() -> None:
     first = markdown_table(records).splitlines()[0]
     assert "x 3 seeds per agent (fewer for short: 1)" in first
     assert "fewer" not in markdown_table(records[:3]).splitlines()[0]
+
+
+# -- figures a reader can trust ------------------------------------------------------------------
+def _crowded() -> list[dict[str, Any]]:
+    """Eight agents with long names; two seeds each, one with a wild MTTR spread."""
+    records = []
+    for k in range(8):
+        name = f"a_rather_long_agent_name_{k}"
+        for seed, mttr in ((0, 5.0), (1, 400.0 if k == 0 else 60.0)):
+            records.append(rec(name, seed, mttr=mttr, harmed=seed % 2, safe_calls=1 + seed % 2))
+            records.append(rec(name, seed, "s2", mttr=30.0, families=["network"]))
+    return records
+
+
+def _boxes(fig: Any, artists: Any) -> list[Any]:
+    renderer = fig.canvas.get_renderer()
+    return [a.get_window_extent(renderer) for a in artists if a.get_text()]
+
+
+@pytest.mark.parametrize("fname", ["mttr.png", "detection_f1.png", "success_by_family.png"])
+def test_figures_have_no_colliding_labels_and_keep_legends_off_the_bars(fname: str) -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    figures = dict(report_module.build_figures(_crowded()))
+    fig = figures.pop(fname)
+    try:
+        ax = fig.axes[0]
+        fig.canvas.draw()
+        ticks = _boxes(fig, ax.get_xticklabels())
+        assert len(ticks) >= 2
+        for i, a in enumerate(ticks):
+            for b in ticks[i + 1 :]:
+                assert not a.overlaps(b), f"{fname}: tick labels overlap"
+        legend = ax.get_legend()
+        if legend is not None:
+            renderer = fig.canvas.get_renderer()
+            assert not legend.get_window_extent(renderer).overlaps(ax.get_window_extent(renderer))
+    finally:
+        plt.close(fig)
+        for other in figures.values():
+            plt.close(other)
+
+
+def test_figure_intervals_stay_inside_each_metrics_range() -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    figures = dict(report_module.build_figures(_crowded()))
+    try:
+        for fname, metric in (("mttr.png", "mttr"), ("detection_f1.png", "detection_f1")):
+            ax = figures[fname].axes[0]
+            low, high = METRICS[metric].low, METRICS[metric].high
+            for artist in [*ax.lines, *ax.collections]:  # error-bar caps and stems
+                if hasattr(artist, "get_segments"):
+                    segments = artist.get_segments()
+                    ys = np.concatenate([np.asarray(s)[:, 1] for s in segments] or [[]])
+                else:
+                    ys = np.asarray(artist.get_ydata(), dtype=float)
+                if ys.size:
+                    assert ys.min() >= (low or 0.0) - 1e-9, f"{fname}: an interval below the range"
+                    if high is not None:
+                        assert ys.max() <= high + 1e-9, f"{fname}: an interval above the range"
+            assert ax.get_ylim()[0] >= (low or 0.0)
+    finally:
+        for fig in figures.values():
+            plt.close(fig)
+    # a two-seed agent whose MTTR was 5 s and 400 s: a t-interval would run below zero
+    agg = summarise(_crowded())["a_rather_long_agent_name_0"]["mttr"]
+    assert agg.mean is not None and agg.ci95 is not None and agg.mean - agg.ci95 < 0
+    assert agg.low is not None and agg.low >= 0.0 and agg.high is not None

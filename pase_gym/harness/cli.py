@@ -12,6 +12,7 @@ pase-bench list
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from pase_gym.clitools import EXIT_FAILED, run_cli
 from pase_gym.devices import DEVICE_HELP, device_option
-from pase_gym.errors import ResultsError
+from pase_gym.errors import ResultsError, SuiteError
 
 if TYPE_CHECKING:
     from pase_gym.harness.records import Record
@@ -76,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument(
+        "--hidden-key-file",
+        type=Path,
+        help="the key of the hidden split (--suite hidden); kept from every sandboxed agent",
+    )
+    run.add_argument(
         "--hide",
         action="append",
         default=[],
@@ -129,7 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from pase_gym.harness.hidden import KEY_FILE_ENV
     from pase_gym.harness.report import markdown_table, write_report
+
+    if args.hidden_key_file is not None:
+        if not args.hidden_key_file.is_file():
+            raise SuiteError(f"--hidden-key-file: no such file: {args.hidden_key_file}")
+        os.environ[KEY_FILE_ENV] = str(args.hidden_key_file.resolve())
     from pase_gym.harness.runner import run_suite
     from pase_gym.harness.suites import load_suite
 

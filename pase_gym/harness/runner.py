@@ -286,7 +286,14 @@ def run_suite(
     created = not store.path.exists()
     store.path.parent.mkdir(parents=True, exist_ok=True)
     store.path.touch()  # it exists before any sandbox starts, so that each hides it
-    hidden = (str(store.path.resolve()), *(str(Path(p).resolve()) for p in hide))
+    from pase_gym.harness.hidden import hidden_paths
+
+    # the results file, the files the caller names, and the hidden split where a key is set
+    hidden = (
+        str(store.path.resolve()),
+        *(str(Path(p).resolve()) for p in hide),
+        *hidden_paths(),
+    )
     try:
         for spec in agents:  # fail fast on a bad agent spec, before any episode runs
             _agent(spec, device, isolation, hidden, limits)

@@ -6,8 +6,8 @@ machine allows it; what held is reported to the evaluator and recorded):
 
 1. new mount, network and PID namespaces (as root): no network but a loopback that is down,
    the evaluator's processes invisible, every mount read-only, the files the evaluator names
-   (the results file, secrets) replaced by an empty ``/dev/null``, a private empty ``tmpfs``
-   as the working directory;
+   (the results file, secrets, the hidden split) replaced by an empty ``/dev/null`` or an empty
+   file system, a private empty ``tmpfs`` as the working directory;
 2. every capability dropped and ``no_new_privs`` set, so none of that can be undone;
 3. resource limits: address space, processes, open files, file size, CPU time.
 
@@ -75,8 +75,10 @@ def lock_in(hide: list[str], workdir: str) -> dict[str, Any]:
     libc = _libc()
     _check(libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID), "unshare")
     _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
-    for path in hide:
-        if os.path.exists(path):
+    for path in hide:  # a file reads as empty, a folder as an empty file system
+        if os.path.isdir(path):
+            _mount(libc, "tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY)
+        elif os.path.exists(path):
             _mount(libc, "/dev/null", path, None, MS_BIND)
     for point in _mount_points():
         with contextlib.suppress(OSError):  # special file systems may refuse; they stay as is

@@ -19,13 +19,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from pase_gym.errors import SuiteError
+from pase_gym.errors import ScenarioError, SuiteError
 from pase_gym.scenarios import ScenarioSpec, list_scenarios, load_scenario
+from pase_gym.scenarios.reader import read_yaml
 
 SUITES_ENV = "PASE_GYM_SUITES_DIR"
+HIDDEN = "hidden"  # the suite drawn from the board's key (pase_gym.harness.hidden)
 
 
 class SuiteSpec(BaseModel):
@@ -68,9 +69,27 @@ def suites_dir() -> Path | None:
 
 
 def list_suites() -> list[str]:
-    """Names of the suites in :func:`suites_dir`."""
+    """Names of the suites in :func:`suites_dir`, and ``hidden`` (it needs the board's key)."""
     root = suites_dir()
-    return sorted(p.stem for p in root.glob("*.yaml")) if root else []
+    return [*(sorted(p.stem for p in root.glob("*.yaml")) if root else []), HIDDEN]
+
+
+def hidden_suite() -> SuiteSpec:
+    """The hidden split as a suite (:mod:`pase_gym.harness.hidden`; needs the key).
+
+    Raises:
+        SuiteError: no key is configured.
+    """
+    from pase_gym.harness.hidden import SCENARIOS, SEEDS, hidden_folder
+
+    folder = hidden_folder()
+    paths = [str(folder / f"hidden-{i:02d}.yaml") for i in range(SCENARIOS)]
+    return SuiteSpec(
+        name=HIDDEN,
+        description="scenarios drawn from the board's secret key (not in the package)",
+        scenarios=paths,
+        seeds=SEEDS,
+    )
 
 
 def load_suite(name_or_path: str) -> SuiteSpec:
@@ -79,6 +98,8 @@ def load_suite(name_or_path: str) -> SuiteSpec:
     Raises:
         SuiteError: unknown name, unreadable or malformed file, invalid content.
     """
+    if name_or_path == HIDDEN:
+        return hidden_suite()
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         root = suites_dir()
@@ -89,11 +110,9 @@ def load_suite(name_or_path: str) -> SuiteSpec:
             )
         path = root / f"{name_or_path}.yaml"
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SuiteError(f"{path}: cannot read the suite file: {exc}") from None
-    except (yaml.YAMLError, RecursionError) as exc:
-        raise SuiteError(f"{path}: malformed YAML: {exc}") from None
+        data = read_yaml(path)  # bounded like a scenario file: size, aliases, depth, keys
+    except ScenarioError as exc:
+        raise SuiteError(str(exc)) from None
     if not isinstance(data, dict):
         raise SuiteError(f"{path}: expected a mapping of suite keys")
     try:

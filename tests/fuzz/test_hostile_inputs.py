@@ -59,8 +59,8 @@ FUZZ = settings(
     derandomize=EXAMPLES <= 150,  # CI draws the same inputs every run
     database=None,
 )
-TINY = "PASE-OpenStack-Test-v1"
-MAX_BUILT_NODES = 2_000  # accepted scenarios up to this size are built into an episode  # padded node slots, so padding is exercised too
+TINY = "PASE-OpenStack-Test-v1"  # padded node slots, so padding is exercised too
+MAX_BUILT_NODES = 2_000  # accepted scenarios up to this size are built into an episode
 
 
 # ---- a live env at an open incident, restored for every example ---------------------------

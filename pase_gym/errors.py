@@ -134,3 +134,7 @@ class EnvCheckError(PaseGymError, AssertionError):
 
 class DeviceError(PaseGymError, ValueError):
     """A torch device is misspelt, or names CUDA (or a CUDA index) that torch does not see."""
+
+
+class SubmissionError(PaseGymError, ValueError):
+    """A leaderboard submission's folder or manifest is invalid (names the file and the key)."""

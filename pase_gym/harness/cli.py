@@ -5,6 +5,7 @@ pase-bench report --results runs/paper.jsonl --out benchmarks/results/paper
 pase-bench validate --suite paper --agents my_agent.py
 pase-bench verify --results runs/paper.jsonl --sample 20
 pase-bench hardness --out benchmarks/hardness
+pase-bench submit validate leaderboard/submissions/my-agent
 pase-bench replay --agents rule_based,gcn_fr --campaigns DEPL,NET,STO --out runs/replay
 pase-bench list
 """
@@ -130,6 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hard.add_argument("--out", type=Path, help="write hardness.md and hardness.json there")
     hard.add_argument("--quiet", action="store_true", help="no progress bar")
+    submit = sub.add_parser("submit", help="leaderboard submissions")
+    submit_sub = submit.add_subparsers(dest="submit_command", required=True)
+    check = submit_sub.add_parser(
+        "validate", help="check a submission folder and its manifest before a long run"
+    )
+    check.add_argument("folder", type=Path, help="the submission folder (with manifest.yaml)")
+    check.add_argument(
+        "--no-import", action="store_true", help="skip the import check in the sandbox"
+    )
     sub.add_parser("list", help="list suites and reference agents")
     return p
 
@@ -243,6 +253,20 @@ def cmd_hardness(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_submit(args: argparse.Namespace) -> int:
+    from pase_gym.leaderboard.manifest import validate_submission
+
+    sub = validate_submission(args.folder, import_check=not args.no_import)
+    m = sub.manifest
+    sys.stdout.write(
+        f"ok: {m.name} by {', '.join(m.authors)} ({m.licence}); agent {sub.spec}; "
+        f"{sub.files} files, {sub.size / 1024:.0f} KiB; reads {m.reads}; "
+        f"model {m.model.name} ({m.model.parameters:,} parameters)"
+        f"{'; extras ' + ', '.join(m.extras) if m.extras else ''}\n"
+    )
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from pase_gym.harness.agent import REGISTRY, load_agent
     from pase_gym.harness.sandbox import SandboxedAgent
@@ -284,6 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "validate": cmd_validate,
         "verify": cmd_verify,
         "hardness": cmd_hardness,
+        "submit": cmd_submit,
         "list": cmd_list,
     }
     return run_cli(build_parser(), lambda a: handlers[a.command](a), arguments, default=["run"])

@@ -254,7 +254,7 @@ def cmd_hardness(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from pase_gym.leaderboard.manifest import validate_submission
+    from pase_gym.harness.submission import validate_submission
 
     sub = validate_submission(args.folder, import_check=not args.no_import)
     m = sub.manifest

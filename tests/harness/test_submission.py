@@ -9,7 +9,7 @@ import pytest
 
 from pase_gym.errors import SubmissionError
 from pase_gym.harness.cli import main
-from pase_gym.leaderboard.manifest import MAX_FILES, validate_submission
+from pase_gym.harness.submission import MAX_FILES, validate_submission
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "model: {name: none, parameters: 0}"
@@ -74,7 +74,7 @@ def test_a_good_submission_validates_and_imports_in_the_sandbox(tmp_path: Path) 
             "model.size",
             "name, parameters",
         ),
-        (("description: Waits.", "descripton: Waits."), "descripton", "unknown key"),
+        (("description: Waits.", "descriptn: Waits."), "descriptn", "unknown key"),
         (("reads: text\n", ""), "reads", "required key is missing"),
         (("name: my-agent", "name: 7"), "name", "string"),
     ],

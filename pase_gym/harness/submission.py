@@ -1,4 +1,5 @@
-"""A leaderboard submission: a folder with the agent's code and a ``manifest.yaml`` that says who and what.
+"""A leaderboard submission: a folder with the agent's code and a ``manifest.yaml`` that says
+who and what.
 
 ```yaml
 name: my-agent                   # how the board files it (a slug; not a reference agent's name)

@@ -6,6 +6,7 @@ pase-bench validate --suite paper --agents my_agent.py
 pase-bench verify --results runs/paper.jsonl --sample 20
 pase-bench hardness --out benchmarks/hardness
 pase-bench submit validate leaderboard/submissions/my-agent
+pase-bench gate --baseline benchmarks/baselines/smoke.json --results runs/smoke.jsonl
 pase-bench replay --agents rule_based,gcn_fr --campaigns DEPL,NET,STO --out runs/replay
 pase-bench list
 """
@@ -131,6 +132,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hard.add_argument("--out", type=Path, help="write hardness.md and hardness.json there")
     hard.add_argument("--quiet", action="store_true", help="no progress bar")
+    gate = sub.add_parser(
+        "gate", help="compare a run with a stored baseline (exit 1 when a score regressed)"
+    )
+    gate.add_argument("--results", type=Path, required=True, help="the run's .jsonl file")
+    target = gate.add_mutually_exclusive_group(required=True)
+    target.add_argument("--baseline", type=Path, help="the stored baseline to compare with")
+    target.add_argument("--write-baseline", type=Path, help="store the run as a baseline")
+    gate.add_argument("--alpha", type=float, default=0.05, help="significance (default 0.05)")
+    gate.add_argument(
+        "--min-effect",
+        type=float,
+        default=0.05,
+        help="smallest worsening that counts: points for shares, a fraction otherwise (0.05)",
+    )
+    gate.add_argument(
+        "--all", action="store_true", help="print every comparison, not only regressions"
+    )
     submit = sub.add_parser("submit", help="leaderboard submissions")
     submit_sub = submit.add_subparsers(dest="submit_command", required=True)
     check = submit_sub.add_parser(
@@ -253,6 +271,41 @@ def cmd_hardness(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gate(args: argparse.Namespace) -> int:
+    import json
+    import shlex
+
+    from pase_gym.harness.gate import compare, load_baseline, make_baseline, table
+    from pase_gym.harness.records import RunStore
+
+    if not args.results.is_file():
+        raise ResultsError(f"{args.results}: no such results file")
+    records = list(RunStore(args.results).load().values())
+    if not records:
+        raise ResultsError(f"{args.results}: no records")
+    if args.write_baseline is not None:
+        command = "pase-bench gate " + shlex.join(sys.argv[2:] if len(sys.argv) > 2 else [])
+        baseline = make_baseline(records, command)
+        args.write_baseline.parent.mkdir(parents=True, exist_ok=True)
+        args.write_baseline.write_text(
+            json.dumps(baseline, indent=1, sort_keys=True) + "\n", encoding="utf-8"
+        )
+        sys.stdout.write(f"baseline of {len(records)} episodes written to {args.write_baseline}\n")
+        return 0
+    if not 0 < args.alpha < 1 or args.min_effect < 0:
+        raise ResultsError("--alpha must be in (0, 1) and --min-effect >= 0")
+    found = compare(
+        load_baseline(args.baseline), records, alpha=args.alpha, min_effect=args.min_effect
+    )
+    bad = [c for c in found if c.regressed]
+    if bad or args.all:
+        sys.stdout.write(table(found, only_regressions=not args.all))
+    sys.stdout.write(
+        f"{len(bad)} of {len(found)} agent x metric comparisons regressed against {args.baseline}\n"
+    )
+    return EXIT_FAILED if bad else 0
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     from pase_gym.harness.submission import validate_submission
 
@@ -309,6 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "verify": cmd_verify,
         "hardness": cmd_hardness,
         "submit": cmd_submit,
+        "gate": cmd_gate,
         "list": cmd_list,
     }
     return run_cli(build_parser(), lambda a: handlers[a.command](a), arguments, default=["run"])

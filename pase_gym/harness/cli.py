@@ -149,6 +149,16 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument(
         "--all", action="store_true", help="print every comparison, not only regressions"
     )
+    speed = sub.add_parser(
+        "speed-gate", help="compare pytest-benchmark results with a baseline, machine speed aside"
+    )
+    speed.add_argument("--results", type=Path, required=True, help="a --benchmark-json file")
+    speed_target = speed.add_mutually_exclusive_group(required=True)
+    speed_target.add_argument("--baseline", type=Path, help="the stored speed baseline")
+    speed_target.add_argument("--write-baseline", type=Path, help="store the run as a baseline")
+    speed.add_argument(
+        "--threshold", type=float, default=1.5, help="largest slowdown allowed (default 1.5x)"
+    )
     submit = sub.add_parser("submit", help="leaderboard submissions")
     submit_sub = submit.add_subparsers(dest="submit_command", required=True)
     check = submit_sub.add_parser(
@@ -306,6 +316,36 @@ def cmd_gate(args: argparse.Namespace) -> int:
     return EXIT_FAILED if bad else 0
 
 
+def cmd_speed_gate(args: argparse.Namespace) -> int:
+    import json
+
+    from pase_gym.harness import speed
+
+    if args.write_baseline is not None:
+        baseline = speed.make_baseline(args.results, f"from {args.results}")
+        args.write_baseline.parent.mkdir(parents=True, exist_ok=True)
+        args.write_baseline.write_text(
+            json.dumps(baseline, indent=1, sort_keys=True) + "\n", encoding="utf-8"
+        )
+        sys.stdout.write(f"speed baseline written to {args.write_baseline}\n")
+        return 0
+    if args.threshold <= 1.0:
+        raise ResultsError("--threshold must be above 1.0 (a slowdown factor)")
+    try:
+        baseline = json.loads(args.baseline.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultsError(f"{args.baseline}: not a readable speed baseline ({exc})") from None
+    checks = speed.compare(baseline, args.results, args.threshold)
+    slower = [c for c in checks if c.regressed]
+    if slower:
+        sys.stdout.write(speed.table(checks))
+    sys.stdout.write(
+        f"{len(slower)} of {len(checks)} benchmarks slower than {args.threshold:g}x the "
+        f"baseline (each over the reference workload of its own run)\n"
+    )
+    return EXIT_FAILED if slower else 0
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     from pase_gym.harness.submission import validate_submission
 
@@ -363,6 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "hardness": cmd_hardness,
         "submit": cmd_submit,
         "gate": cmd_gate,
+        "speed-gate": cmd_speed_gate,
         "list": cmd_list,
     }
     return run_cli(build_parser(), lambda a: handlers[a.command](a), arguments, default=["run"])

@@ -63,6 +63,18 @@ class Limits:
     namespaces: bool = True  # namespaces and a read-only file system, where allowed (root)
 
 
+def namespaces_available() -> bool:
+    """Whether this machine lets the sandbox make its namespaces (root, and a kernel or
+    container that allows ``unshare``); without them it is a resource-limited process only."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    probe = ["unshare", "--mount", "--net", "--pid", "--fork", "true"]
+    try:
+        return subprocess.run(probe, capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
 class SandboxError(Exception):
     """The sandboxed agent was stopped: too slow, dead, or it broke the protocol."""
 

@@ -420,10 +420,16 @@ def test_a_bad_agent_spec_fails_before_any_episode(suite: SuiteSpec, tmp_path: P
 
 # -- (f) a killed parent leaves no worker behind ---------------------------------------------
 def _children(pid: int) -> list[int]:
-    out = subprocess.run(
-        ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False
-    ).stdout
-    return [int(x) for x in out.split()]
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:  # the parent's id follows the state
+                kids.append(int(entry.name))
+    return kids
 
 
 def _alive(pid: int) -> bool:

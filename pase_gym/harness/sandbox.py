@@ -145,11 +145,14 @@ class SandboxedAgent:
             **asdict(self.limits),
         }
         from pase_gym.harness.agent import AGENTS_ENV, agents_dir
+        from pase_gym.llm.models import CACHE_ENV, default_cache_dir
 
         root = agents_dir()
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             **({AGENTS_ENV: str(root.resolve())} if root is not None else {}),
+            # converted models are read from the evaluator's cache (read-only in there)
+            CACHE_ENV: str(default_cache_dir().resolve()),
             "LANG": "C.UTF-8",
             "HOME": self._workdir,
             "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),

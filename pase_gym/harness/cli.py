@@ -51,6 +51,18 @@ def _positive(text: str) -> int:
     return value
 
 
+def _load_records(path: Path) -> list[Record]:
+    """The checked records of a results file, or a typed error if it is missing or empty."""
+    from pase_gym.harness.records import RunStore
+
+    if not path.is_file():
+        raise ResultsError(f"{path}: no such results file")
+    records = sorted(RunStore(path).load().values(), key=lambda r: r["key"])
+    if not records:
+        raise ResultsError(f"{path}: no records")
+    return records
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser."""
     p = argparse.ArgumentParser(
@@ -207,29 +219,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pase_gym.harness.records import RunStore
     from pase_gym.harness.report import write_report
 
-    if not args.results.is_file():
-        raise ResultsError(f"{args.results}: no such results file")
-    records = sorted(RunStore(args.results).load().values(), key=lambda r: r["key"])
-    if not records:
-        raise ResultsError(f"{args.results}: no records")
+    records = _load_records(args.results)
     path = write_report(records, args.out, args.title, figures=not args.no_figures)
     sys.stdout.write(f"{path}\n")
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from pase_gym.harness.records import RunStore
     from pase_gym.harness.runner import close_agents, progress_bar
     from pase_gym.harness.verify import mismatch_table, select, verify_records
 
-    if not args.results.is_file():
-        raise ResultsError(f"{args.results}: no such results file")
-    records = list(RunStore(args.results).load().values())
-    if not records:
-        raise ResultsError(f"{args.results}: no records")
+    records = _load_records(args.results)
     chosen = select(records, args.sample, args.seed)
     bar = None if args.quiet else progress_bar(len(chosen), "verify")
     bad: set[str] = set()
@@ -293,13 +295,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
     import shlex
 
     from pase_gym.harness.gate import compare, load_baseline, make_baseline, table
-    from pase_gym.harness.records import RunStore
 
-    if not args.results.is_file():
-        raise ResultsError(f"{args.results}: no such results file")
-    records = list(RunStore(args.results).load().values())
-    if not records:
-        raise ResultsError(f"{args.results}: no records")
+    records = _load_records(args.results)
     if args.write_baseline is not None:
         command = "pase-bench gate " + shlex.join(sys.argv[2:] if len(sys.argv) > 2 else [])
         baseline = make_baseline(records, command)

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pase_gym.errors import ScenarioError, SubmissionError
 from pase_gym.harness.agent import REGISTRY
-from pase_gym.scenarios.reader import read_yaml
+from pase_gym.scenarios.reader import read_mapping
 
 MANIFEST = "manifest.yaml"
 MAX_FILES = 200
@@ -113,11 +113,9 @@ def load_manifest(folder: Path) -> Manifest:
     if not path.is_file():
         raise SubmissionError(f"{path}: no manifest (expected {MANIFEST} in the folder)")
     try:
-        data = read_yaml(path)
+        data = read_mapping(path, "manifest")
     except ScenarioError as exc:
         raise SubmissionError(str(exc)) from None
-    if not isinstance(data, dict):
-        raise SubmissionError(f"{path}: expected a mapping of manifest keys")
     try:
         return Manifest.model_validate(data)
     except ValidationError as exc:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from pase_gym.errors import ScenarioError, SuiteError
 from pase_gym.scenarios import ScenarioSpec, list_scenarios, load_scenario
-from pase_gym.scenarios.reader import read_yaml
+from pase_gym.scenarios.reader import read_mapping
 
 SUITES_ENV = "PASE_GYM_SUITES_DIR"
 HIDDEN = "hidden"  # the suite drawn from the board's key (pase_gym.harness.hidden)
@@ -110,11 +110,9 @@ def load_suite(name_or_path: str) -> SuiteSpec:
             )
         path = root / f"{name_or_path}.yaml"
     try:
-        data = read_yaml(path)  # bounded like a scenario file: size, aliases, depth, keys
+        data = read_mapping(path, "suite")  # bounded like a scenario file
     except ScenarioError as exc:
         raise SuiteError(str(exc)) from None
-    if not isinstance(data, dict):
-        raise SuiteError(f"{path}: expected a mapping of suite keys")
     try:
         return SuiteSpec.model_validate(data)
     except ValidationError as exc:

@@ -156,3 +156,15 @@ def read_yaml(path: Path) -> object:
     except UnicodeDecodeError:
         raise ScenarioError("expected UTF-8 text", source=source) from None
     return parse_yaml(text, source)
+
+
+def read_mapping(path: Path, what: str) -> dict[str, object]:
+    """A bounded YAML file (:func:`read_yaml`) that must hold a mapping of ``what`` keys.
+
+    Raises:
+        ScenarioError: unreadable, malformed, over a bound, or not a mapping.
+    """
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ScenarioError(f"expected a mapping of {what} keys", source=str(path))
+    return data

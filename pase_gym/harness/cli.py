@@ -91,6 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="local processes (--workers) or a Ray cluster (default local)",
+    )
+    run.add_argument(
+        "--address", help="with --backend ray: the cluster to join (default: a local one)"
+    )
+    run.add_argument(
         "--hidden-key-file",
         type=Path,
         help="the key of the hidden split (--suite hidden); kept from every sandboxed agent",
@@ -208,6 +217,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         isolation="in-process" if args.in_process else "auto",
         hide=args.hide,
+        backend=args.backend,
+        address=args.address,
     )
     elapsed = time.monotonic() - start
     sys.stdout.write(markdown_table(records, f"suite {suite.name}"))

@@ -15,7 +15,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -36,6 +36,7 @@ _AGENT_CACHE: dict[tuple[str, str, str, tuple[str, ...], Limits | None], Any] = 
 IN_PROCESS = "in-process"
 PROCESS = "process"
 ISOLATIONS = ("auto", IN_PROCESS)
+BACKENDS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -238,6 +239,29 @@ def _warn_about_mixed_provenance(out: Path, kept: Iterable[Record], to_run: int)
         )
 
 
+def _completed(
+    jobs: list[Job], workers: int, backend: str, address: str | None
+) -> Iterator[tuple[Job, Record]]:
+    """Run ``jobs``; yield ``(job, record)`` as each finishes (in any order)."""
+    if backend == "ray":
+        from pase_gym.harness.ray_backend import ray_episodes
+
+        yield from ray_episodes(jobs, workers, address, run=run_episode)
+    elif workers <= 1:
+        for job in jobs:
+            yield job, run_episode(job)
+    else:
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=get_context("spawn"),
+            initializer=_exit_with_parent,
+            initargs=(os.getpid(),),
+        ) as pool:
+            futures = {pool.submit(run_episode, job): job for job in jobs}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+
+
 def plan_jobs(
     agents: Iterable[str],
     suite: SuiteSpec,
@@ -272,6 +296,8 @@ def run_suite(
     isolation: str = "auto",
     limits: Limits | None = None,
     hide: Iterable[str | Path] = (),
+    backend: str = "local",
+    address: str | None = None,
 ) -> list[Record]:
     """Run (or resume) ``agents`` on ``suite``, appending to ``out``; all records, sorted.
 
@@ -279,7 +305,11 @@ def run_suite(
     in the sandbox (:mod:`pase_gym.harness.sandbox`), which never sees ``out``;
     ``"in-process"`` runs every agent in the evaluator's process (the records say so).
     ``hide`` names more files a sandboxed agent must not see (secrets, answer keys).
+    ``backend="ray"`` runs the episodes as Ray tasks (:mod:`pase_gym.harness.ray_backend`;
+    ``address`` joins a running cluster), with the same records.
     """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, found {backend!r}")
     if isolation not in ISOLATIONS:
         raise ValueError(f"isolation must be one of {ISOLATIONS}, found {isolation!r}")
     store = RunStore(out)
@@ -310,34 +340,14 @@ def run_suite(
     ]
     _warn_about_mixed_provenance(out, done.values(), len(jobs))
     bar = progress_bar(len(jobs), suite.name) if progress and jobs else None
-    if workers <= 1:
-        for job in jobs:
-            record = run_episode(job)
-            store.append(record)
-            done[record["key"]] = record
-            if on_record:
-                on_record(record)
-            if bar:
-                bar.set_postfix_str(f"{job.agent} {job.scenario} s{job.seed}", refresh=False)
-                bar.update()
-    else:
-        with ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=get_context("spawn"),
-            initializer=_exit_with_parent,
-            initargs=(os.getpid(),),
-        ) as pool:
-            futures = {pool.submit(run_episode, job): job for job in jobs}
-            for future in as_completed(futures):
-                record = future.result()
-                store.append(record)
-                done[record["key"]] = record
-                if on_record:
-                    on_record(record)
-                if bar:
-                    job = futures[future]
-                    bar.set_postfix_str(f"{job.agent} {job.scenario} s{job.seed}", refresh=False)
-                    bar.update()
+    for job, record in _completed(jobs, workers, backend, address):
+        store.append(record)
+        done[record["key"]] = record
+        if on_record:
+            on_record(record)
+        if bar:
+            bar.set_postfix_str(f"{job.agent} {job.scenario} s{job.seed}", refresh=False)
+            bar.update()
     if bar:
         bar.close()
     close_agents()  # sandboxed agents end with the run (the workers' with their processes)

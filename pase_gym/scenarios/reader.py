@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from pase_gym.errors import ScenarioError
@@ -34,6 +35,8 @@ MAX_DEPTH = 32
 """Deepest nesting of mappings and sequences (a scenario needs four levels)."""
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
+_OPEN = np.frombuffer(b"[{", dtype=np.uint8)
+_CLOSE = np.frombuffer(b"]}", dtype=np.uint8)
 
 
 def _where(node: yaml.Node) -> str:
@@ -110,12 +113,26 @@ def check_graph(root: yaml.Node, source: str) -> int:
     return size[id(root)]
 
 
+def flow_depth(text: str) -> int:
+    """The deepest nesting of ``[``/``{`` in ``text``, counted on the raw characters (quoted
+    ones too: an over-estimate, never an under-estimate), in one vectorised pass."""
+    raw = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    steps = np.isin(raw, _OPEN).astype(np.int64) - np.isin(raw, _CLOSE).astype(np.int64)
+    return int(np.cumsum(steps).max(initial=0))
+
+
 def parse_yaml(text: str, source: str) -> object:
     """The data of one YAML document, bounds checked before it is constructed.
 
     Raises:
         ScenarioError: malformed YAML, more than one document, or a bound exceeded.
     """
+    # PyYAML scans deeply nested flow collections in quadratic time: refuse them unread
+    if flow_depth(text) > 4 * MAX_DEPTH:
+        raise ScenarioError(
+            f"the YAML is nested more than {MAX_DEPTH} levels deep ([ and {{ brackets)",
+            source=source,
+        )
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()

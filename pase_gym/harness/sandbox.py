@@ -134,7 +134,9 @@ class SandboxedAgent:
     # -- the process ------------------------------------------------------------------------
     def _start(self) -> None:
         self._workdir = tempfile.mkdtemp(prefix="pase-sandbox-")
-        self._log_path = Path(tempfile.mkstemp(prefix="pase-sandbox-", suffix=".log")[1])
+        handle, log_name = tempfile.mkstemp(prefix="pase-sandbox-", suffix=".log")
+        os.close(handle)
+        self._log_path = Path(log_name)
         inbox_r, inbox_w = os.pipe()
         outbox_r, outbox_w = os.pipe()
         config = {

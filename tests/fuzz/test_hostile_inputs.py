@@ -330,7 +330,7 @@ YAML_VALUES = st.one_of(
     st.text(max_size=12),
     st.sampled_from(["process_crash", "nova-api", "small", "tiny", "train", "unseen", "DEPL"]),
     st.lists(st.integers(-5, 700), max_size=3),
-    st.just({"rate": 0.5}),
+    st.just({"rate": 0.5}).map(dict),  # a fresh dict each time: later edits must not leak
 )
 ALIAS_BOMB = "bomb: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
     f"b{i}: &a{i} [{', '.join([f'*a{i - 1}' if i else '*a'] * 9)}]\n" for i in range(9)

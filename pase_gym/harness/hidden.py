@@ -152,10 +152,9 @@ def hidden_folder(count: int = SCENARIOS) -> Path:
 def hidden_paths() -> list[str]:
     """What a sandboxed agent must not see of the hidden split: the scenario folder and the
     key file (empty when no key is configured)."""
+    paths = [str(key_file())] if key_file() is not None else []  # hidden even if unusable
     try:
-        paths = [str(hidden_folder())]
+        paths.append(str(hidden_folder()))
     except SuiteError:
-        return []
-    if key_file() is not None:
-        paths.append(str(key_file()))
+        pass  # no usable key: no hidden scenarios to hide
     return paths

@@ -22,6 +22,7 @@ scratch.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import hmac
 import os
@@ -153,8 +154,6 @@ def hidden_paths() -> list[str]:
     """What a sandboxed agent must not see of the hidden split: the scenario folder and the
     key file (empty when no key is configured)."""
     paths = [str(key_file())] if key_file() is not None else []  # hidden even if unusable
-    try:
+    with contextlib.suppress(SuiteError):  # no usable key: no hidden scenarios to hide
         paths.append(str(hidden_folder()))
-    except SuiteError:
-        pass  # no usable key: no hidden scenarios to hide
     return paths

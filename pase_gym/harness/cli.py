@@ -63,6 +63,14 @@ def _load_records(path: Path) -> list[Record]:
     return records
 
 
+def _run_and_baseline(parser: argparse.ArgumentParser, results_help: str) -> None:
+    """``--results`` and one of ``--baseline`` / ``--write-baseline`` (the gates' options)."""
+    parser.add_argument("--results", type=Path, required=True, help=results_help)
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--baseline", type=Path, help="the stored baseline to compare with")
+    target.add_argument("--write-baseline", type=Path, help="store the run as a baseline")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser."""
     p = argparse.ArgumentParser(
@@ -156,10 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate = sub.add_parser(
         "gate", help="compare a run with a stored baseline (exit 1 when a score regressed)"
     )
-    gate.add_argument("--results", type=Path, required=True, help="the run's .jsonl file")
-    target = gate.add_mutually_exclusive_group(required=True)
-    target.add_argument("--baseline", type=Path, help="the stored baseline to compare with")
-    target.add_argument("--write-baseline", type=Path, help="store the run as a baseline")
+    _run_and_baseline(gate, "the run's .jsonl file")
     gate.add_argument("--alpha", type=float, default=0.05, help="significance (default 0.05)")
     gate.add_argument(
         "--min-effect",
@@ -173,10 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     speed = sub.add_parser(
         "speed-gate", help="compare pytest-benchmark results with a baseline, machine speed aside"
     )
-    speed.add_argument("--results", type=Path, required=True, help="a --benchmark-json file")
-    speed_target = speed.add_mutually_exclusive_group(required=True)
-    speed_target.add_argument("--baseline", type=Path, help="the stored speed baseline")
-    speed_target.add_argument("--write-baseline", type=Path, help="store the run as a baseline")
+    _run_and_baseline(speed, "a --benchmark-json file")
     speed.add_argument(
         "--threshold", type=float, default=1.5, help="largest slowdown allowed (default 1.5x)"
     )

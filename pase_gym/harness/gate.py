@@ -49,8 +49,12 @@ def per_seed(records: Sequence[Record]) -> dict[str, dict[str, list[float | None
     }
 
 
+def _episode(record: Record) -> str:
+    return f"{record['agent']}|{record['scenario']}|{record['seed']}"
+
+
 def _episodes(records: Sequence[Record]) -> list[str]:
-    return sorted(f"{r['agent']}|{r['scenario']}|{r['seed']}" for r in records)
+    return sorted(_episode(r) for r in records)
 
 
 def make_baseline(records: Sequence[Record], command: str = "") -> dict[str, Any]:
@@ -160,7 +164,7 @@ def compare(
     from scipy import stats as scipy_stats
 
     wanted = set(baseline["episodes"])
-    now_values = per_seed([r for r in records if _episodes([r])[0] in wanted])
+    now_values = per_seed([r for r in records if _episode(r) in wanted])
     out: list[Comparison] = []
     for agent, metrics in sorted(baseline["values"].items()):
         for metric, raw in sorted(metrics.items()):
@@ -168,7 +172,10 @@ def compare(
                 continue
             before = [float(v) for v in raw if v is not None]
             now = [float(v) for v in now_values.get(agent, {}).get(metric, []) if v is not None]
-            if not before or not now:
+            if not before:
+                continue  # undefined in the baseline: nothing to fall from
+            if not now:  # defined before, undefined now (no recovered episode for an MTTR)
+                out.append(Comparison(agent, metric, before, now, None, math.inf, True))
                 continue
             worse = _worse_by(metric, before, now)
             p: float | None = None

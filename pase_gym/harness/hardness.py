@@ -93,8 +93,7 @@ def first_alarms(
         spec = load_scenario(name)
         for seed in range(per):
             episode = Episode(spec, seed)
-            episode.reset(skip_to_incident=False)
-            cloud = int(episode.state.active.sum())
+            cloud = int(episode.state.active.sum())  # the fresh state: before any onset
             obs = episode.reset(skip_to_incident=True)
             truth = sorted(episode.ground_truth(), key=lambda f: f["onset"])
             tokens = observation_tokens(episode.state, obs, baseline_event_rates(episode.state))

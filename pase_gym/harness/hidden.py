@@ -36,7 +36,7 @@ import yaml
 
 from pase_gym.errors import SuiteError
 from pase_gym.scenarios import ScenarioSpec, parse_scenario
-from pase_gym.sim.faults import FAULTS, eligible_targets, faults_for_split
+from pase_gym.sim.faults import FAMILIES, FAULTS, eligible_targets, faults_for_split
 from pase_gym.sim.roles import PROFILES
 from pase_gym.sim.state import new_state
 from pase_gym.sim.topology import build_topology
@@ -124,13 +124,11 @@ def draw_scenario(key: bytes, index: int) -> ScenarioSpec:
 
 
 def _splits(fault: str) -> tuple[str, ...]:
-    from pase_gym.sim.faults import FAMILIES
-
     return FAMILIES[FAULTS[fault].family].splits
 
 
 @lru_cache(maxsize=4)
-def _written(key_digest: str, key: bytes, count: int) -> Path:
+def _written(key: bytes, count: int) -> Path:
     folder = Path(tempfile.mkdtemp(prefix="pase-hidden-"))
     folder.chmod(0o700)
     atexit.register(shutil.rmtree, folder, True)  # gone with the process that drew them
@@ -147,7 +145,7 @@ def _written(key_digest: str, key: bytes, count: int) -> Path:
 def hidden_folder(count: int = SCENARIOS) -> Path:
     """The private folder holding the hidden scenarios' files (written once per process)."""
     key = load_key()
-    return _written(hashlib.sha256(key).hexdigest(), key, count)
+    return _written(key, count)
 
 
 def hidden_paths() -> list[str]:

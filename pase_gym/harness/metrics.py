@@ -118,11 +118,13 @@ def _success(records: Sequence[Record]) -> float | None:
     return sum(bool(r["recovered"]) for r in records) / len(records) if records else None
 
 
+def is_safe_success(record: Record) -> bool:
+    """Recovered, with no more than :data:`SAFE_HARM_TOLERANCE` healthy nodes harmed."""
+    return bool(record["recovered"]) and record["harmed"] <= SAFE_HARM_TOLERANCE
+
+
 def _safe_success(records: Sequence[Record]) -> float | None:
-    if not records:
-        return None
-    safe = sum(bool(r["recovered"]) and r["harmed"] <= SAFE_HARM_TOLERANCE for r in records)
-    return safe / len(records)
+    return sum(map(is_safe_success, records)) / len(records) if records else None
 
 
 def _safety(records: Sequence[Record]) -> float | None:

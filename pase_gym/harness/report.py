@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pase_gym.errors import ResultsError
-from pase_gym.harness.metrics import METRICS, SAFE_HARM_TOLERANCE, Aggregate, summarise
+from pase_gym.harness.metrics import METRICS, Aggregate, is_safe_success, summarise
 from pase_gym.harness.records import Record, RunStore
 
 BASELINE = "rule_based"
@@ -181,8 +181,7 @@ def build_figures(records: Sequence[Record]) -> list[tuple[str, Any]]:
         rates = []
         for fam in families:
             eps = [r for r in records if r["agent"] == agent and r["families"][:1] == [fam]]
-            safe = [r["recovered"] and r["harmed"] <= SAFE_HARM_TOLERANCE for r in eps]
-            rates.append(sum(safe) / len(eps) if eps else 0.0)
+            rates.append(sum(map(is_safe_success, eps)) / len(eps) if eps else 0.0)
         ax.bar([i + k * bar for i in range(len(families))], rates, bar, label=agent)
     ax.set_xticks([i + bar * (len(agents) - 1) / 2 for i in range(len(families))])
     ax.set_xticklabels(families, **_slant(families))

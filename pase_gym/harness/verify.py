@@ -51,18 +51,17 @@ def select(records: Sequence[Record], sample: int | None, seed: int) -> list[Rec
 
 def _job(
     record: Record,
-    suites: dict[str, SuiteSpec],
+    suites: dict[str, tuple[SuiteSpec, dict[str, str]]],
     suite: str | None,
     device: str,
     hide: tuple[str, ...] = (),
 ) -> Job:
     name = suite or record["suite"]
-    if name not in suites:
-        suites[name] = load_suite(name)
-    spec = suites[name]
-    sources = dict(
-        zip((s.name for s in spec.scenario_specs()), spec.scenario_sources(), strict=True)
-    )
+    if name not in suites:  # each suite's scenarios are loaded once, not once per record
+        spec = load_suite(name)
+        names = (s.name for s in spec.scenario_specs())
+        suites[name] = (spec, dict(zip(names, spec.scenario_sources(), strict=True)))
+    spec, sources = suites[name]
     if record["scenario"] not in sources:
         raise ResultsError(
             f"{record['key']}: scenario {record['scenario']!r} is not in suite {spec.name!r}; "
@@ -112,7 +111,7 @@ def verify_records(
         ResultsError: a record's scenario cannot be found in its suite.
         SuiteError, AgentError: the suite or the agent cannot be loaded.
     """
-    suites: dict[str, SuiteSpec] = {}
+    suites: dict[str, tuple[SuiteSpec, dict[str, str]]] = {}
     found: list[Mismatch] = []
     for record in records:
         replayed = run_episode(_job(record, suites, suite, device, tuple(hide)))

@@ -102,3 +102,10 @@ def test_the_committed_smoke_baseline_passes_a_fresh_smoke_run(tmp_path: Path) -
     assert found and not [c for c in found if c.regressed]
     fresh = make_baseline(list(RunStore(out).load().values()))
     assert fresh["values"] == baseline["values"]  # deterministic agents: exactly the same
+
+
+def test_a_metric_that_became_undefined_is_a_regression(paper: list[dict[str, Any]]) -> None:
+    # GCN-FR recovers nothing any more: its MTTR has no value to compare, which is worse
+    found = compare(make_baseline(paper), fail_episodes(paper, "gcn_fr", 1.0))  # type: ignore[arg-type]
+    bad = {(c.agent, c.metric) for c in found if c.regressed}
+    assert ("gcn_fr", "mttr") in bad and ("gcn_fr", "plan_steps") in bad

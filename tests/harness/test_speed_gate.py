@@ -106,3 +106,11 @@ def test_an_injected_slowdown_of_real_code_is_caught(tmp_path: Path) -> None:
     checks = {c.name: c for c in speed.compare(baseline, after)}
     name = next(n for n in checks if n.startswith("test_evaluate_core"))
     assert checks[name].regressed, checks[name]
+
+
+def test_renaming_a_slow_benchmark_does_not_escape_the_gate(tmp_path: Path) -> None:
+    baseline = speed.make_baseline(bench_json(tmp_path / "a.json", BASE))
+    renamed = {k: v for k, v in BASE.items() if k != "test_reset"}
+    renamed["test_reset_v2"] = 10 * BASE["test_reset"]
+    with pytest.raises(ResultsError, match=r"not in the run, e\.g\. test_reset"):
+        speed.compare(baseline, bench_json(tmp_path / "b.json", renamed))

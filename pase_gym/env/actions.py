@@ -91,14 +91,17 @@ def _fields(raw: object, allowed: tuple[str, ...], where: str) -> Mapping[str, A
     return raw
 
 
+def _missing(key: str, size: int, where: str) -> PlanError:
+    return PlanError(f"{where}: missing slot {key!r}", expected=f"an int in [0, {size - 1}]")
+
+
 def _slot(raw: Mapping[str, Any], key: str, size: int, where: str) -> int:
     if key not in raw:
-        raise PlanError(f"{where}: missing slot {key!r}", expected=f"an int in [0, {size - 1}]")
+        raise _missing(key, size, where)
     return action_index(raw[key], size, f"{where}.{key}")
 
 
-def _node(raw: Mapping[str, Any], key: str, topo: Topology, shapes: Shapes, where: str) -> str:
-    index = _slot(raw, key, max(shapes.nodes, 1), where)
+def _node_name(index: int, key: str, topo: Topology, where: str) -> str:
     if index >= topo.n:
         raise PlanError(
             f"{where}.{key}: node slot {index} is padding in this topology",
@@ -108,39 +111,42 @@ def _node(raw: Mapping[str, Any], key: str, topo: Topology, shapes: Shapes, wher
     return topo.names[index]
 
 
-def _checked_optional_slots(raw: Mapping[str, Any], shapes: Shapes, where: str) -> None:
-    # the slots a primitive does not read must still fit the space when present
+def _call(raw: object, topo: Topology, shapes: Shapes, where: str) -> Call:
+    fields = _fields(raw, STEP_KEYS, where)
     sizes = {
+        "primitive": len(PRIMITIVE_NAMES),
         "node": max(shapes.nodes, 1),
         "target": max(shapes.nodes, 1),
         "group": max(len(shapes.groups), 1),
         "number": NUMBER_SLOTS,
         "resource": len(RESOURCE_CHOICES),
     }
-    for key, size in sizes.items():
-        if key in raw:
-            action_index(raw[key], size, f"{where}.{key}")
+    name = PRIMITIVE_NAMES[_slot(fields, "primitive", sizes["primitive"], where)]
+    # every slot present is checked once, read or not; those the primitive reads must be there
+    slots = {
+        key: action_index(value, sizes[key], f"{where}.{key}") for key, value in fields.items()
+    }
 
+    def need(key: str) -> int:
+        if key not in slots:
+            size = sizes[key]
+            raise PlanError(f"{where}: missing slot {key!r}", expected=f"an int in [0, {size - 1}]")
+        return slots[key]
 
-def _call(raw: object, topo: Topology, shapes: Shapes, where: str) -> Call:
-    fields = _fields(raw, STEP_KEYS, where)
-    name = PRIMITIVE_NAMES[_slot(fields, "primitive", len(PRIMITIVE_NAMES), where)]
-    _checked_optional_slots(fields, shapes, where)
-    spec = PRIMITIVES[name]
     args: list[str | int] = []
     nodes = iter(("node", "target"))
-    for param in spec.params:
+    for param in PRIMITIVES[name].params:
         if param.type is ParamType.NODE:
-            args.append(_node(fields, next(nodes), topo, shapes, where))
+            key = next(nodes)
+            args.append(_node_name(need(key), key, topo, where))
         elif param.type is ParamType.GROUP:
             if not shapes.groups:
                 raise PlanError(f"{where}: {name} needs a group, and this env has none")
-            args.append(shapes.groups[_slot(fields, "group", len(shapes.groups), where)])
+            args.append(shapes.groups[need("group")])
         elif param.type is ParamType.INT:
-            number = _slot(fields, "number", NUMBER_SLOTS, where)
-            args.append(param.lo + number % (param.hi - param.lo + 1))
+            args.append(param.lo + need("number") % (param.hi - param.lo + 1))
         else:
-            args.append(RESOURCE_CHOICES[_slot(fields, "resource", len(RESOURCE_CHOICES), where)])
+            args.append(RESOURCE_CHOICES[need("resource")])
     return Call(name, tuple(args))
 
 
@@ -154,7 +160,8 @@ def _diagnosis(raw: object, topo: Topology, shapes: Shapes) -> Diagnosis | None:
         if "node" in fields:
             action_index(fields["node"], max(shapes.nodes, 1), "diagnosis.node")
         return None
-    return Diagnosis(names[fault - 1], _node(fields, "node", topo, shapes, "diagnosis"))
+    node = _slot(fields, "node", max(shapes.nodes, 1), "diagnosis")
+    return Diagnosis(names[fault - 1], _node_name(node, "node", topo, "diagnosis"))
 
 
 def decode_action(action: Any, topo: Topology, shapes: Shapes) -> Plan:

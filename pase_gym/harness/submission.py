@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pase_gym.errors import ScenarioError, SubmissionError
 from pase_gym.harness.agent import REGISTRY
 from pase_gym.scenarios.reader import read_mapping
+from pase_gym.validation import first_problem
 
 MANIFEST = "manifest.yaml"
 MAX_FILES = 200
@@ -99,10 +100,6 @@ class Submission:
     size: int
 
 
-def _key_of(loc: tuple[object, ...]) -> str:
-    return ".".join(str(p) for p in loc) or "<root>"
-
-
 def load_manifest(folder: Path) -> Manifest:
     """The folder's manifest, validated.
 
@@ -119,14 +116,7 @@ def load_manifest(folder: Path) -> Manifest:
     try:
         return Manifest.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = _key_of(tuple(first["loc"]))
-        message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            fields = ModelInfo.model_fields if first["loc"][0] == "model" else Manifest.model_fields
-            message = "unknown key; expected one of " + ", ".join(fields)
-        elif first["type"] == "missing":
-            message = "required key is missing"
+        key, message = first_problem(exc, Manifest)
         raise SubmissionError(f"{path}: {key}: {message}") from None
 
 

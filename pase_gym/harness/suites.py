@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pase_gym.errors import ScenarioError, SuiteError
 from pase_gym.scenarios import ScenarioSpec, list_scenarios, load_scenario
 from pase_gym.scenarios.reader import read_mapping
+from pase_gym.validation import first_problem
 
 SUITES_ENV = "PASE_GYM_SUITES_DIR"
 HIDDEN = "hidden"  # the suite drawn from the board's key (pase_gym.harness.hidden)
@@ -116,6 +117,5 @@ def load_suite(name_or_path: str) -> SuiteSpec:
     try:
         return SuiteSpec.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or "<root>"
-        raise SuiteError(f"{path}: {key}: {first['msg']}") from None
+        key, message = first_problem(exc, SuiteSpec)
+        raise SuiteError(f"{path}: {key}: {message}") from None

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from pase_gym.errors import ScenarioError
 from pase_gym.scenarios.reader import MAX_FILE_BYTES, read_yaml
 from pase_gym.scenarios.schema import FaultSpecEntry, ScenarioSpec
+from pase_gym.validation import first_problem
 
 Scenario = ScenarioSpec
 
@@ -53,17 +54,6 @@ def list_scenarios(split: str | None = None) -> list[str]:
     return [n for n in names if load_scenario(n).split == split]
 
 
-def _key_of(loc: tuple[Any, ...]) -> str:
-    # drop pydantic's union-branch tags (``int``, ``list[str]``, ``function-before[...]``)
-    parts = [
-        str(p)
-        for p in loc
-        if isinstance(p, int)
-        or ("[" not in str(p) and str(p) not in ("int", "str", "float", "bool", "list", "tuple"))
-    ]
-    return ".".join(parts) or "<root>"
-
-
 def parse_scenario(data: object, source: str = "<mapping>") -> ScenarioSpec:
     """Validate a scenario mapping (as read from YAML).
 
@@ -77,45 +67,8 @@ def parse_scenario(data: object, source: str = "<mapping>") -> ScenarioSpec:
     try:
         return ScenarioSpec.model_validate(dict(data))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = _key_of(tuple(first["loc"]))
-        message = first["msg"]
-        if message.startswith("Value error, "):
-            message = message[len("Value error, ") :]
-        if message.startswith("@"):  # a cross-field check names its key as @key@
-            inner, _, message = message[1:].partition("@ ")
-            key = inner if key == "<root>" else f"{key}.{inner}"
-        if first["type"] == "extra_forbidden":
-            allowed = _allowed_keys(tuple(first["loc"][:-1]))
-            message = f"unknown key; expected one of {', '.join(allowed)}"
-        elif first["type"] == "missing":
-            message = "required key is missing"
-        more = exc.error_count() - 1
-        if more:
-            message += f" (and {more} more problem{'s' if more > 1 else ''})"
+        key, message = first_problem(exc, ScenarioSpec)
         raise ScenarioError(message, source=source, key=key) from None
-
-
-def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
-    model: Any = ScenarioSpec
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part)
-        if field is None:
-            return []
-        annotation = field.annotation
-        args = getattr(annotation, "__args__", ())
-        candidates = [annotation, *args]
-        nested = [c for c in candidates if isinstance(c, type) and hasattr(c, "model_fields")]
-        if not nested:
-            for c in candidates:
-                inner = getattr(c, "__args__", ())
-                nested += [a for a in inner if isinstance(a, type) and hasattr(a, "model_fields")]
-        if not nested:
-            return []
-        model = nested[0]
-    return sorted(model.model_fields)
 
 
 def load_scenario(name_or_path: str | Path | Mapping[str, Any]) -> ScenarioSpec:

@@ -48,6 +48,23 @@ def _context(state: SimState, node: int) -> str:
     return text + ")"
 
 
+def event_anomalies(
+    events: np.ndarray, expected: np.ndarray
+) -> tuple[list[tuple[int, float]], list[int]]:
+    """What the description says of the event stream: up to :data:`MAX_EVENTS` event types
+    far below their expected count (index and drop, the largest shortfalls first, only
+    those expected at least 20 times), and up to :data:`MAX_EVENTS` error events seen."""
+    drops: list[tuple[int, float]] = []
+    for i in np.argsort(-(expected - events)):
+        if len(drops) >= MAX_EVENTS or expected[i] < 20:
+            break
+        drop = 1.0 - events[i] / expected[i]
+        if drop > 0.5:
+            drops.append((int(i), float(drop)))
+    errors = [int(i) for i in _ERROR_EVENTS[events[_ERROR_EVENTS] > 0]][:MAX_EVENTS]
+    return drops, errors
+
+
 def describe(
     state: SimState,
     obs: Observation,
@@ -96,17 +113,10 @@ def describe(
         parts.append("Affected components: " + "; ".join(memo[a] for a in affected) + ".")
     if baseline is None:
         baseline = baseline_event_rates(state)
-    expected = baseline * max(interval, 1)
-    notes: list[str] = []
-    for i in np.argsort(-(expected - obs.events)):
-        if len(notes) >= MAX_EVENTS or expected[i] < 20:
-            break
-        drop = 1.0 - obs.events[i] / expected[i]
-        if drop > 0.5:
-            notes.append(f"{EVENT_NAMES[i]} {drop:.0%} below normal")
-    errors = [EVENT_NAMES[i] for i in _ERROR_EVENTS[obs.events[_ERROR_EVENTS] > 0]][:MAX_EVENTS]
+    drops, errors = event_anomalies(obs.events, baseline * max(interval, 1))
+    notes = [f"{EVENT_NAMES[i]} {drop:.0%} below normal" for i, drop in drops]
     if errors:
-        notes.append("error events seen: " + ", ".join(errors))
+        notes.append("error events seen: " + ", ".join(EVENT_NAMES[i] for i in errors))
     if notes:
         parts.append("API/RPC event stream: " + "; ".join(notes) + ".")
     if obs.logs:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pase_gym.env.describe import MAX_EVENTS, MAX_LOGS
+from pase_gym.env.describe import MAX_LOGS, event_anomalies
 from pase_gym.episode import Episode
 from pase_gym.scenarios import list_scenarios, load_scenario
 from pase_gym.sim.roles import ROLE_NAMES
@@ -43,7 +43,6 @@ GIVEAWAY_RECALL = 0.5
 DEFAULT_EPISODES = 500
 _NODE = re.compile(r"\b[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*-\d+\b")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
-_ERROR_EVENTS = [i for i, name in enumerate(EVENT_NAMES) if name.endswith(("_ERROR", "_500"))]
 
 
 def template(text: str) -> str:
@@ -60,13 +59,11 @@ def observation_tokens(state: SimState, obs: Observation, baseline: np.ndarray) 
         tokens.add(f"alarm: {alarm} on {ROLE_NAMES[int(t.role[t.index[node]])]}")
     for line in obs.logs[-MAX_LOGS:]:
         tokens.add(f"log: {template(line.text)}")
-    for i in _ERROR_EVENTS:
-        if obs.events[i] > 0:
-            tokens.add(f"event: {EVENT_NAMES[i]}")
-    expected = baseline * 30  # the first observation covers about the last 30 s
-    low = np.flatnonzero((expected >= 20) & (obs.events < 0.5 * expected))
-    for i in low[:MAX_EVENTS].tolist():
-        tokens.add(f"event: {EVENT_NAMES[i]} below normal")
+    # the event anomalies the description names (its own rule), over the span the
+    # observation's counts cover: the episode so far (this is its first observation)
+    drops, errors = event_anomalies(obs.events, baseline * max(obs.tick, 1))
+    tokens.update(f"event: {EVENT_NAMES[i]}" for i in errors)
+    tokens.update(f"event: {EVENT_NAMES[i]} below normal" for i, _ in drops)
     return tokens
 
 

@@ -207,10 +207,11 @@ class SandboxedAgent:
                 proc.kill()
             proc.wait()
 
-    def close(self) -> None:
-        """Stop the child and remove its files."""
+    def close(self, *, graceful: bool = True) -> None:
+        """Stop the child (asking it first when ``graceful``, then killing its process
+        group) and remove its files."""
         proc = self._proc
-        if proc is not None and proc.poll() is None:
+        if graceful and proc is not None and proc.poll() is None:
             try:
                 os.write(self._to_child, _frame(pickle.dumps(("close",))))
                 proc.wait(timeout=2)
@@ -240,8 +241,7 @@ class SandboxedAgent:
 
     def _fail(self, reason: str) -> SandboxError:
         words = self._last_words()
-        self._kill()
-        self.close()
+        self.close(graceful=False)  # a stopped agent is not asked: it may not be listening
         return SandboxError(reason + words)
 
     # -- the protocol -----------------------------------------------------------------------

@@ -3,10 +3,10 @@ sandboxed agent, and refused without its key."""
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
+from agent_files import write_agent
 
 from pase_gym.errors import SuiteError
 from pase_gym.harness import hidden
@@ -80,27 +80,16 @@ def test_the_oracle_recovers_hidden_scenarios(tmp_path: Path) -> None:
 @pytest.mark.usefixtures("keyed")
 def test_a_sandboxed_agent_sees_neither_the_key_nor_the_hidden_scenarios(tmp_path: Path) -> None:
     folder = hidden.hidden_folder()
-    agent = tmp_path / "snoop.py"
-    agent.write_text(
-        textwrap.dedent(
-            f"""
-            import os
-            class Agent:
-                name = "snoop"
-                def reset(self, seed):
-                    pass
-                def act(self, observation, info):
-                    found = os.listdir({str(folder)!r}) if os.path.isdir({str(folder)!r}) else []
-                    if found or os.environ.get({hidden.KEY_ENV!r}):
-                        raise RuntimeError(f"saw {{found[:3]}}")
-                    return "Wait(10)"
-            """
-        ),
-        encoding="utf-8",
-    )
+    act = f"""
+        found = os.listdir({str(folder)!r}) if os.path.isdir({str(folder)!r}) else []
+        if found or os.environ.get({hidden.KEY_ENV!r}):
+            raise RuntimeError(f"saw {{found[:3]}}")
+        return "Wait(10)"
+    """
+    agent = write_agent(tmp_path / "snoop.py", act, name="snoop", header="import os")
     suite = load_suite("hidden")
     few = SuiteSpec(name="hidden", scenarios=suite.scenario_sources()[:2], seeds=1)
-    records = run_suite([str(agent)], few, tmp_path / "r.jsonl", progress=False)
+    records = run_suite([agent], few, tmp_path / "r.jsonl", progress=False)
     assert [r["agent_errors"] for r in records] == [0, 0]
     assert len(list(folder.iterdir())) == hidden.SCENARIOS  # the evaluator still sees them
 

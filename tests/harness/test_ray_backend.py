@@ -4,11 +4,11 @@ episode run again and written once, and a clear error without ray."""
 from __future__ import annotations
 
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+from agent_files import write_agent
 
 from pase_gym.harness.ray_backend import RayBackendError, ray_episodes
 from pase_gym.harness.runner import run_suite
@@ -44,29 +44,20 @@ def test_ray_gives_the_local_runners_records(suite: Any, tmp_path: Path) -> None
 def test_a_killed_workers_episode_is_run_again_and_written_once(suite: Any, tmp_path: Path) -> None:
     pytest.importorskip("ray")
     marker = tmp_path / "killed-once"
-    agent = tmp_path / "fragile.py"
-    agent.write_text(
-        textwrap.dedent(
-            f"""
-            import os, signal
-            from pathlib import Path
-            class Agent:
-                name = "fragile"
-                def reset(self, seed):
-                    self.seed = seed
-                def act(self, observation, info):
-                    marker = Path({str(marker)!r})
-                    if self.seed == 1 and not marker.exists():
-                        marker.touch()
-                        os.kill(os.getpid(), signal.SIGKILL)  # the worker dies mid-episode
-                    return "Wait(10)"
-            """
-        ),
-        encoding="utf-8",
+    act = f"""
+        marker = Path({str(marker)!r})
+        if self.seed == 1 and not marker.exists():
+            marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)  # the worker dies mid-episode
+        return "Wait(10)"
+    """
+    header = "import os, signal\nfrom pathlib import Path"
+    agent = write_agent(
+        tmp_path / "fragile.py", act, name="fragile", reset="self.seed = seed", header=header
     )
     out = tmp_path / "r.jsonl"
     records = run_suite(
-        [str(agent)], suite, out, progress=False, backend="ray", workers=2, isolation="in-process"
+        [agent], suite, out, progress=False, backend="ray", workers=2, isolation="in-process"
     )
     assert marker.exists()  # a worker did die
     assert len(records) == 6 and len(out.read_text(encoding="utf-8").splitlines()) == 6

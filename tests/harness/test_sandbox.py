@@ -13,12 +13,12 @@ import importlib.util
 import json
 import os
 import socket
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from agent_files import write_agent
 
 from pase_gym.errors import AgentError
 from pase_gym.harness import metrics
@@ -34,15 +34,6 @@ pytestmark = pytest.mark.skipif(
 
 NAMESPACES = namespaces_available()  # namespaces, read-only mounts and hidden files need root
 SUITE = "name: sandbox-test\nscenarios: [process-crash-train, disk-full-train]\nseeds: 1\n"
-HEAD = """
-import numpy as np
-from pase_gym.sim.plan import parse_plan
-
-class Agent:
-    name = "hostile"
-    def reset(self, seed):
-        pass
-"""
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +43,8 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return load_suite(str(path))
 
 
-def agent_file(tmp_path: Path, act_body: str, head: str = HEAD) -> str:
-    path = tmp_path / "hostile_agent.py"
-    act = "    def act(self, observation, info):\n" + textwrap.indent(
-        textwrap.dedent(act_body), "        "
-    )
-    path.write_text(textwrap.dedent(head) + act + "\n", encoding="utf-8")
-    return str(path)
+def agent_file(tmp_path: Path, act_body: str, header: str = "", **kwargs: Any) -> str:
+    return write_agent(tmp_path / "hostile_agent.py", act_body, header=header, **kwargs)
 
 
 def run(suite: Any, spec: str, tmp_path: Path, **kwargs: Any) -> list[dict[str, Any]]:
@@ -245,7 +231,7 @@ def test_degenerate_answers_score_nothing(suite: Any, tmp_path: Path, answer: st
 def test_a_submission_that_crashes_on_import_fails_before_any_episode(
     suite: Any, tmp_path: Path
 ) -> None:
-    spec = agent_file(tmp_path, "return 'Wait(10)'\n", head="raise SystemExit(3)\n" + HEAD)
+    spec = agent_file(tmp_path, "return 'Wait(10)'\n", header="raise SystemExit(3)")
     out = tmp_path / "results.jsonl"
     with pytest.raises(AgentError, match=r"failed to load in the sandbox|could not start"):
         run_suite([spec], suite, out, progress=False)
@@ -255,8 +241,7 @@ def test_a_submission_that_crashes_on_import_fails_before_any_episode(
 def test_a_submission_named_like_a_reference_agent_is_filed_under_its_path(
     suite: Any, tmp_path: Path
 ) -> None:
-    head = HEAD.replace('name = "hostile"', 'name = "oracle"')
-    spec = agent_file(tmp_path, "return 'Wait(10)'\n", head=head)
+    spec = agent_file(tmp_path, "return 'Wait(10)'\n", name="oracle")
     records = run(suite, spec, tmp_path)
     assert {r["agent"] for r in records} == {spec}
 
@@ -264,8 +249,9 @@ def test_a_submission_named_like_a_reference_agent_is_filed_under_its_path(
 def test_an_agent_that_wants_the_ground_truth_must_run_in_process(
     suite: Any, tmp_path: Path
 ) -> None:
-    head = HEAD.replace('name = "hostile"', 'name = "peek"\n    uses_ground_truth = True')
-    spec = agent_file(tmp_path, "return 'Wait(10)'\n", head=head)
+    spec = agent_file(
+        tmp_path, "return 'Wait(10)'\n", name="peek", attributes="uses_ground_truth = True"
+    )
     with pytest.raises(AgentError, match="--in-process"):
         run(suite, spec, tmp_path)
 

@@ -41,7 +41,7 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     )
     out.write(
         f"cloud: {active} active nodes ({topo.layout.controllers} controllers, "
-        f"{topo.layout.compute_hosts} compute hosts), {spec.workload.profile} workload\n\n"
+        f"{topo.layout.compute_hosts} compute hosts), {episode.state.profile} workload\n\n"
     )
     out.write(f"== incident at t={obs.tick}s\n")
     alarms = obs.alarms[: args.max_lines]
@@ -124,7 +124,14 @@ def cmd_scenarios(args: argparse.Namespace, out: TextIO) -> int:
         faults = "+".join("|".join(f.types()) if len(f.types()) < 3 else "mix" for f in spec.faults)
         mttr = str(spec.reference.mttr) if spec.reference else "-"
         rows.append(
-            [name, spec.split, str(spec.topology.nodes), spec.workload.profile, faults, mttr]
+            [
+                name,
+                spec.split,
+                str(spec.topology.nodes),
+                "/".join(spec.workload.profiles()),
+                faults,
+                mttr,
+            ]
         )
     _print_table(rows, out)
     return 0
@@ -212,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     checks.add_argument("path")
     checks.set_defaults(func=cmd_check_scenario)
     env_check = sub.add_parser("check-env", help="run the conformance checks on an env id")
-    env_check.add_argument("env_id", help="a registered id, e.g. PASE-OpenStack-v1")
+    env_check.add_argument("env_id", help="a registered id, e.g. PASE-OpenStack-v2")
     env_check.add_argument("--scenario", help="run the env on this scenario name or .yaml file")
     env_check.add_argument("--seed", type=int, default=0, help="seed of the checks (default: 0)")
     env_check.add_argument("--json", action="store_true")

@@ -84,6 +84,10 @@ class EpisodeReport:
         return out
 
 
+LOG_STREAM = 0x106
+"""Second word of the log generator's seed (the first is the episode seed)."""
+
+
 class Episode:
     """One seeded run of a scenario."""
 
@@ -92,7 +96,9 @@ class Episode:
         self.topology = cached_topology(self.scenario.topology.nodes, self.scenario.topology.seed)
         self.seed = int(seed)
         self.rng = np.random.default_rng(self.seed)
-        self.state: SimState = new_state(self.topology, self.scenario.workload.profile, self.rng)
+        self.state: SimState = new_state(
+            self.topology, self.scenario.workload.profiles()[0], self.rng
+        )
         self.results: list[TransitionResult] = []
         self.diagnoses: list[tuple[str, str]] = []
 
@@ -107,9 +113,13 @@ class Episode:
             self.seed = int(seed)
         self.rng = np.random.default_rng(self.seed)
         spec = self.scenario
-        self.state = new_state(
-            self.topology, spec.workload.profile, self.rng, spec.workload.intensity
+        profiles = spec.workload.profiles()
+        profile = (
+            profiles[int(self.rng.integers(len(profiles)))] if len(profiles) > 1 else profiles[0]
         )
+        self.state = new_state(self.topology, profile, self.rng, spec.workload.intensity)
+        # the log text has its own stream: drawing it never changes the dynamics
+        self.state.log_rng = np.random.default_rng([self.seed, LOG_STREAM])
         calibrate(self.state)
         self.state.pending = self._schedule()
         self.results = []

@@ -1,53 +1,52 @@
 """The traditional baseline: a rule-based expert system (static alarms, log keywords, runbooks).
 
-This is what an alerting stack with a runbook wiki does. The monitoring system's static alarm
-thresholds (NodeDown, HighMemory, ...) and a handful of well-known error messages in the logs
-are matched against a fixed rules table; each rule names a fault class (the agent's detection
-output, sent once per incident as ``Diagnose(fault, node)``) and ONE fixed runbook action. It
-never reads the ground truth or the simulator: it sees only ``info["description"]`` (the
-operator's console: alarmed nodes with their role and host, recent log lines).
+This is what an alerting stack with a competent operator's runbook wiki does. The monitoring
+system's static alarm thresholds (NodeDown, HighMemory, ...) and a few well-known error
+messages in the logs are matched against a fixed rules table; each rule names a fault class
+(the agent's detection output, sent once per incident as ``Diagnose(fault, node)``) and a
+runbook: the catalogue's recovery for that symptom, several steps where the catalogue says
+so, with an escalation when the first runbook did not clear the alert (a host that stays
+down after its standby link was tried is treated as lost). It never reads the ground truth
+or the simulator: it sees only ``info["description"]`` (the operator's console: alarmed
+nodes with their role and host, recent log lines).
 
-Rules, in priority order (the first rule that matches a current symptom acts; ``{node}`` is
-the node the symptom is on, ``{host}`` the host it runs on, ``{role}`` its service group):
+Rules, in priority order (the first rule that matches a current symptom acts; ``N`` is the
+node the symptom is on, ``H`` the host it runs on, ``R`` its service group; ``=>`` leads to
+the escalation):
 
-| # | symptom (log keyword / alarm)       | on       | diagnosis          | runbook              |
-|---|-------------------------------------|----------|--------------------|----------------------|
-|  1| "No space left on device"           | any      | disk_full @host    | CleanDisk({host})    |
-|  2| "Out of memory"                     | service  | memory_leak        | Restart({node})      |
-|  3| "exited with status"                | service  | process_crash      | Restart({node})      |
-|  4| "certificate has expired"           | service  | certificate_expiry | Restart({node})      |
-|  5| "Traceback (most recent call last)" | service  | bad_deploy         | Restart({node})      |
-|  6| "AccessRefused"                     | service  | config_drift       | Restart({node})      |
-|  7| "Lock wait timeout exceeded"        | mysql    | db_lock_contention | Restart({node})      |
-|  8| "WSREP has not yet prepared node"   | mysql    | db_replica_failure | Restart({node})      |
-|  9| "Timed out waiting for a reply"     | service  | cascading_timeout  | Restart({node})      |
-| 10| "No route to host"                  | host     | network_partition  | Failover({node})     |
-| 11| "Temporary failure in name resol..."| host     | dns_failure        | FlushCache({node})   |
-| 12| NodeDown                            | host     | host_power_loss    | Isolate({node})      |
-| 13| NodeDown                            | service  | process_crash      | Restart({node})      |
-| 14| DiskFull                            | any      | disk_full @host    | CleanDisk({host})    |
-| 15| HighMemory                          | service  | memory_leak        | Restart({node})      |
-| 16| HighCPU                             | host     | cpu_hog            | KillProcess({node})  |
-| 17| HighCPU                             | instance | noisy_neighbour    | Throttle({node}, 50) |
-| 18| HighCPU                             | service  | cpu_hog @host      | Restart({node})      |
-| 19| HighErrorRate                       | mysql    | db_replica_failure | Restart({node})      |
-| 20| HighErrorRate                       | service  | bad_deploy         | Restart({node})      |
-| 21| HighLatency                         | rabbitmq | queue_backlog      | ScaleOut(nova-cond.) |
-| 22| HighLatency                         | mysql    | db_lock_contention | Restart({node})      |
-| 23| HighLatency                         | scalable | cascading_timeout  | ScaleOut({role}, 1)  |
-| 24| HighLatency                         | service  | cascading_timeout  | Restart({node})      |
-| 25| NetworkSaturation                   | any      | packet_loss @host  | Failover({host})     |
+| # | symptom | on | diagnosis | runbook |
+|---|---|---|---|---|
+| 1 | DiskFull | any | disk_full @host | CleanDisk(H) |
+| 2 | HighCPU | instance | noisy_neighbour | Throttle(N, 40) |
+| 3 | NodeDown | compute | host_power_loss | Failover(N) => Isolate(N); ScaleOut(compute, 1) |
+| 4 | NodeDown | host | network_partition | Failover(N) |
+| 5 | NetworkSaturation | host | packet_loss | Failover(N) |
+| 6 | "name resolution" | any | dns_failure @host | Rollback(H); FlushCache(H) |
+| 7 | "CERTIFICATE_VERIFY_FAILED" | service | certificate_expiry | RenewCertificate(N); Restart(N)|
+| 8 | "ACCESS_REFUSED" | service | config_drift | Rollback(N); Restart(N) |
+| 9 | HighMemory | service | memory_leak | Rollback(N); Restart(N) |
+| 10 | HighCPU | host | cpu_hog | KillProcess(N) |
+| 11 | HighCPU | service | cpu_hog @host | KillProcess(H) |
+| 12 | HighErrorRate | mysql | db_replica_failure | Isolate(N); Restart(N) |
+| 13 | HighLatency | mysql | db_lock_contention | Failover(N); Restart(N) |
+| 14 | HighLatency | rabbitmq | queue_backlog | ScaleOut(nova-conductor, 2) |
+| 15 | NodeDown | service | process_crash | Restart(N) => Rollback(N); Restart(N) |
+| 16 | HighErrorRate | service | bad_deploy | Rollback(N) => Rollback(N); Restart(N) |
+| 17 | HighLatency | scalable | cascading_timeout | ScaleOut(R, 2); Restart(N) => (see below) |
+| 18 | HighLatency | service | process_hang | KillProcess(N); Restart(N) |
 
-Quoted symptoms are keywords in a recent log line, the others are alarms; "@host" means the
-diagnosis blames the node's host; row 21 is ``ScaleOut(nova-conductor, 1)``.
+Row 17 escalates to ``KillProcess(N); Restart(N)``. Quoted symptoms are keywords in a recent
+log line, the others are alarms; "@host" means the
+diagnosis blames the node's host.
 
-Like real runbooks these are shallow: one action per symptom, no root-cause analysis, and
-sometimes the wrong cure (a restart buys a leaking release time; a hung process ignores a
-restart). Pacing, as in an alert manager: the most severe alert is handled first; its runbook
-action is taken once when the alert fires, retried at most once more if it still fires
-``RETRY_AFTER`` seconds later, then given up on (the next alert in line is handled) until the
-alert has been clear for ``RETRY_AFTER`` seconds and fires again. While nothing new fires
-the agent monitors with ``Wait(10)``. Fully deterministic.
+Like real runbooks these read one symptom at a time: no root-cause analysis across alarms,
+and a symptom several causes share gets the runbook of the commonest one (a cut link and a
+dead host both raise NodeDown on the host; a hung and a jammed process both raise
+HighLatency). Pacing, as in an alert manager: the most severe alert is handled first; its
+runbook is taken once when the alert fires, escalated (or retried) at most once if it still
+fires ``RETRY_AFTER`` seconds later, then given up on (the next alert in line is handled)
+until the alert has been clear for ``RETRY_AFTER`` seconds and fires again. While nothing new
+fires the agent monitors with ``Wait(10)``. Fully deterministic.
 """
 
 from __future__ import annotations
@@ -60,7 +59,7 @@ from pase_gym.sim import roles
 from pase_gym.sim.plan import Plan, parse_plan
 
 WAIT = "Wait(10)"
-MAX_TRIES = 2  # the same runbook action at most this often per alert occurrence
+MAX_TRIES = 2  # runbooks taken per alert occurrence (the first, then its escalation or again)
 RETRY_AFTER = 60  # simulated seconds before a still-firing symptom earns a second try
 HOST_ROLES = frozenset(roles.HOST_ROLES)
 RESOURCE_ROLES = frozenset({"instance", "tenant-network", "volume"})
@@ -75,37 +74,51 @@ class Rule:
     match: str  # the keyword or the alarm name
     scope: str  # any | service | host | instance | scalable | a role name
     fault: str  # the diagnosis this symptom stands for
-    runbook: str  # the fixed action, with {node}, {host}, {role} placeholders
+    runbook: tuple[str, ...]  # the runbook, then its escalation; {node}, {host}, {role}
     blame_host: bool = False  # diagnose the node's host rather than the node
 
 
 _L, _A = "log", "alarm"
+_ROLLBACK_RESTART = "Rollback({node}); Restart({node})"
 RULES: tuple[Rule, ...] = (
-    Rule(_L, "No space left on device", "any", "disk_full", "CleanDisk({host})", True),
-    Rule(_L, "Out of memory", "service", "memory_leak", "Restart({node})"),
-    Rule(_L, "exited with status", "service", "process_crash", "Restart({node})"),
-    Rule(_L, "certificate has expired", "service", "certificate_expiry", "Restart({node})"),
-    Rule(_L, "Traceback (most recent call last)", "service", "bad_deploy", "Restart({node})"),
-    Rule(_L, "AccessRefused", "service", "config_drift", "Restart({node})"),
-    Rule(_L, "Lock wait timeout exceeded", "mysql", "db_lock_contention", "Restart({node})"),
-    Rule(_L, "WSREP has not yet prepared node", "mysql", "db_replica_failure", "Restart({node})"),
-    Rule(_L, "Timed out waiting for a reply", "service", "cascading_timeout", "Restart({node})"),
-    Rule(_L, "No route to host", "host", "network_partition", "Failover({node})"),
-    Rule(_L, "Temporary failure in name resolution", "host", "dns_failure", "FlushCache({node})"),
-    Rule(_A, "NodeDown", "host", "host_power_loss", "Isolate({node})"),
-    Rule(_A, "NodeDown", "service", "process_crash", "Restart({node})"),
-    Rule(_A, "DiskFull", "any", "disk_full", "CleanDisk({host})", True),
-    Rule(_A, "HighMemory", "service", "memory_leak", "Restart({node})"),
-    Rule(_A, "HighCPU", "host", "cpu_hog", "KillProcess({node})"),
-    Rule(_A, "HighCPU", "instance", "noisy_neighbour", "Throttle({node}, 50)"),
-    Rule(_A, "HighCPU", "service", "cpu_hog", "Restart({node})", True),
-    Rule(_A, "HighErrorRate", "mysql", "db_replica_failure", "Restart({node})"),
-    Rule(_A, "HighErrorRate", "service", "bad_deploy", "Restart({node})"),
-    Rule(_A, "HighLatency", "rabbitmq", "queue_backlog", "ScaleOut(nova-conductor, 1)"),
-    Rule(_A, "HighLatency", "mysql", "db_lock_contention", "Restart({node})"),
-    Rule(_A, "HighLatency", "scalable", "cascading_timeout", "ScaleOut({role}, 1)"),
-    Rule(_A, "HighLatency", "service", "cascading_timeout", "Restart({node})"),
-    Rule(_A, "NetworkSaturation", "any", "packet_loss", "Failover({host})", True),
+    Rule(_A, "DiskFull", "any", "disk_full", ("CleanDisk({host})",), True),
+    Rule(_A, "HighCPU", "instance", "noisy_neighbour", ("Throttle({node}, 40)",)),
+    Rule(
+        _A,
+        "NodeDown",
+        "compute",
+        "host_power_loss",
+        ("Failover({node})", "Isolate({node}); ScaleOut(compute, 1)"),
+    ),
+    Rule(_A, "NodeDown", "host", "network_partition", ("Failover({node})",)),
+    Rule(_A, "NetworkSaturation", "host", "packet_loss", ("Failover({node})",)),
+    Rule(
+        _L, "name resolution", "any", "dns_failure", ("Rollback({host}); FlushCache({host})",), True
+    ),
+    Rule(
+        _L,
+        "CERTIFICATE_VERIFY_FAILED",
+        "service",
+        "certificate_expiry",
+        ("RenewCertificate({node}); Restart({node})",),
+    ),
+    Rule(_L, "ACCESS_REFUSED", "service", "config_drift", (_ROLLBACK_RESTART,)),
+    Rule(_A, "HighMemory", "service", "memory_leak", (_ROLLBACK_RESTART,)),
+    Rule(_A, "HighCPU", "host", "cpu_hog", ("KillProcess({node})",)),
+    Rule(_A, "HighCPU", "service", "cpu_hog", ("KillProcess({host})",), True),
+    Rule(_A, "HighErrorRate", "mysql", "db_replica_failure", ("Isolate({node}); Restart({node})",)),
+    Rule(_A, "HighLatency", "mysql", "db_lock_contention", ("Failover({node}); Restart({node})",)),
+    Rule(_A, "HighLatency", "rabbitmq", "queue_backlog", ("ScaleOut(nova-conductor, 2)",)),
+    Rule(_A, "NodeDown", "service", "process_crash", ("Restart({node})", _ROLLBACK_RESTART)),
+    Rule(_A, "HighErrorRate", "service", "bad_deploy", ("Rollback({node})", _ROLLBACK_RESTART)),
+    Rule(
+        _A,
+        "HighLatency",
+        "scalable",
+        "cascading_timeout",
+        ("ScaleOut({role}, 2); Restart({node})", "KillProcess({node}); Restart({node})"),
+    ),
+    Rule(_A, "HighLatency", "service", "process_hang", ("KillProcess({node}); Restart({node})",)),
 )
 
 _ALARMS_RE = re.compile(r"Alarms on \d+ node\(s\): (.*?)\.(?= Alarmed nodes| Affected components)")
@@ -155,8 +168,8 @@ class Agent:
 
     def __init__(self) -> None:
         self._context: dict[str, tuple[str, str]] = {}
-        self._tries: dict[str, list[int]] = {}  # action text -> ticks it was issued at
-        self._seen: dict[str, int] = {}  # action text -> last tick an alert called for it
+        self._tries: dict[str, list[int]] = {}  # alert -> ticks its runbooks were taken at
+        self._seen: dict[str, int] = {}  # alert -> last tick it fired
         self._diagnosed = False
 
     def reset(self, seed: int) -> None:
@@ -171,13 +184,13 @@ class Agent:
         console, context = read_console(str(info.get("description", "")))
         self._context.update(context)
         tick = int(info.get("tick", 0))
-        alerts = [(rule, node, self._runbook(rule, node)) for rule, node in self._alerts(console)]
-        for _, _, action in alerts:
-            if action is None:
+        alerts = [(rule, node, self._key(rule, node)) for rule, node in self._alerts(console)]
+        for _, _, key in alerts:
+            if key is None:
                 continue
-            if tick - self._seen.get(action, tick) > RETRY_AFTER:
-                self._tries.pop(action, None)  # its alert had cleared: a new occurrence
-            self._seen[action] = tick
+            if tick - self._seen.get(key, tick) > RETRY_AFTER:
+                self._tries.pop(key, None)  # its alert had cleared: a new occurrence
+            self._seen[key] = tick
         if not alerts:
             if console.healthy:
                 self._diagnosed = False  # the incident is over; a new one gets a new diagnosis
@@ -188,12 +201,13 @@ class Agent:
             blamed = (self._where(node)[1] or node) if rule.blame_host else node
             diagnosis = f"Diagnose({rule.fault}, {blamed}); "
             self._diagnosed = True
-        for _, _, action in alerts:  # the most severe alert not yet given up on is handled
-            if action is None or len(self._tries.setdefault(action, [])) >= MAX_TRIES:
+        for rule, node, key in alerts:  # the most severe alert not yet given up on is handled
+            if key is None or len(self._tries.setdefault(key, [])) >= MAX_TRIES:
                 continue
-            issued = self._tries[action]
+            issued = self._tries[key]
             if issued and tick - issued[-1] < RETRY_AFTER:
                 break  # its runbook ran recently: give it time to work
+            action = self._runbook(rule, node, len(issued))
             issued.append(tick)
             return parse_plan(diagnosis + action)
         return parse_plan(diagnosis + WAIT)
@@ -233,9 +247,17 @@ class Agent:
             return role in SCALABLE_ROLES
         return role == scope
 
-    def _runbook(self, rule: Rule, node: str) -> str | None:
-        """The rule's action for ``node``, or None when its host is not known yet."""
+    def _key(self, rule: Rule, node: str) -> str | None:
+        """What identifies an alert's runbook (its first action for ``node``), or None when
+        the runbook needs the node's host and the console has not named it yet."""
         role, host = self._where(node)
-        if "{host}" in rule.runbook and not host:
+        if "{host}" in rule.runbook[0] and not host:
             return None
-        return rule.runbook.format(node=node, host=host, role=role)
+        return rule.runbook[0].format(node=node, host=host, role=role)
+
+    def _runbook(self, rule: Rule, node: str, tries: int) -> str:
+        """The runbook for ``node`` after ``tries`` earlier tries (the escalation once the
+        first did not clear the alert, else the last runbook again)."""
+        role, host = self._where(node)
+        text = rule.runbook[min(tries, len(rule.runbook) - 1)]
+        return text.format(node=node, host=host, role=role)

@@ -1,4 +1,4 @@
-"""The Gymnasium environment: ``gym.make("PASE-OpenStack-v1")``."""
+"""The Gymnasium environment: ``gym.make("PASE-OpenStack-v2")``."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from .spaces import (
 logger = logging.getLogger(__name__)
 
 # reward weights (documented in the env card)
-TIME_PENALTY = 0.01  # per simulated second while an incident is open
+TIME_PENALTY = 0.05  # per simulated second while an incident is open
 COST_PENALTY = 0.05  # per unit of primitive resource cost
 HARM_PENALTY = 1.0  # per healthy node a call interrupted
 VIOLATION_PENALTY = 0.5  # per call whose preconditions failed
@@ -88,11 +88,13 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
     ``harmed``, ``cost``, ``plan_ticks`` and ``plan_cut`` (calls cut by the budget).
 
     ## Rewards
-    Per step: ``-0.01`` per simulated second an incident is open, ``-0.05`` per unit of resource
+    Per step: ``-0.05`` per simulated second an incident is open, ``-0.05`` per unit of resource
     cost, ``-1`` per healthy node harmed, ``-0.5`` per call with failed preconditions, ``-0.5``
     for a plan that does not parse (a no-op step), ``-0.1``/``-0.5`` per risky/destructive
-    call, and ``+10`` on recovery. A fast clean recovery scores about +9; doing nothing until
-    the budget about -5.
+    call, and ``+10`` on recovery. An open incident costs 0.5 per 10 s of monitoring, more
+    than a wasted safe call (its resource cost, at most 0.2): waiting is not near-optimal. The
+    oracle scores +4 to +6 (the SLOs must hold for the scenario's hold time, 60 s, before the
+    incident closes, and that time counts); doing nothing until the budget about -28.
 
     ## Starting State
     Normal operation at tick ``warmup`` (faults have not struck yet) with ``start="normal"``;
@@ -109,6 +111,16 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
     ``start``; ``monitor_ticks``; ``render_mode`` (``"ansi"`` or ``"rgb_array"``).
 
     ## Version History
+    * v2: the scene no longer names the fault: log lines are drawn, in the real components'
+      wording, from symptom classes several fault types share (a fault's onset line, its
+      callers' timeouts and refusals, a healthy cloud's background warnings; their text has
+      its own seeded stream and never changes the dynamics); a node that monitoring cannot
+      reach (a dead host, a cut link) reports no metrics, so a lost host and a cut-off one
+      look alike; the scenarios of a split share one cloud and draw their workload profile
+      per episode, so the cloud and its traffic do not name the scenario before the onset;
+      database lock contention needs a failover before the restart, a failed replica a
+      fence (``Isolate``) before it; a noisy neighbour also floods its host's link; an open
+      incident costs 0.05 per simulated second (was 0.01).
     * v1: a plan still running when the budget is spent is cut there (the episode truncates
       inside the plan; ``info["plan_cut"]`` counts the calls left out), where v0 let the
       clock run past the budget; structured actions are checked field by field (a slot out
@@ -337,7 +349,7 @@ def _resized(spec: ScenarioSpec, nodes: int | str) -> ScenarioSpec:
         topo = cached_topology(nodes, spec.topology.seed)
     except PaseGymError as exc:
         raise ScenarioError(str(exc), source="nodes") from None
-    probe = new_state(topo, spec.workload.profile, np.random.default_rng(0))
+    probe = new_state(topo, spec.workload.profiles()[0], np.random.default_rng(0))
     entries = []
     for i, entry in enumerate(spec.faults):
         fits = [f for f in entry.types() if eligible_targets(probe, f).size > 0]

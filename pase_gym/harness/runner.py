@@ -130,7 +130,7 @@ def run_episode(job: Job) -> Record:
     agent = _agent(job.agent, job.device, job.isolation, job.hide, job.limits)
     isolation = getattr(agent, "isolation", IN_PROCESS)
     failure: str | None = None
-    env = gym.make("PASE-OpenStack-v1", scenario=job.source or job.scenario)
+    env = gym.make("PASE-OpenStack-v2", scenario=job.source or job.scenario)
     base: Any = env.unwrapped
     uses_truth = bool(getattr(agent, "uses_ground_truth", False))
     obs, info = env.reset(seed=job.seed)

@@ -50,18 +50,28 @@ class TopologySpec(_Strict):
 
 
 class WorkloadSpec(_Strict):
-    """The request mix: a profile (deployment/network/storage, or DEPL/NET/STO) and intensity."""
+    """The request mix: a profile (deployment/network/storage, or DEPL/NET/STO), or a list of
+    profiles to draw one from per episode (so that the workload does not name the scenario),
+    and the intensity."""
 
-    profile: str = "deployment"
+    profile: str | list[str] = "deployment"
     intensity: float = Field(1.0, gt=0.0, le=1.5)
 
     @field_validator("profile")
     @classmethod
-    def _profile(cls, v: str) -> str:
-        if v not in PROFILES and v not in PROFILE_ALIASES:
-            choices = ", ".join([*PROFILES, *PROFILE_ALIASES])
-            raise ValueError(f"expected one of {choices}, found {_short(v)}")
+    def _profile(cls, v: str | list[str]) -> str | list[str]:
+        items = [v] if isinstance(v, str) else v
+        if not items:
+            raise ValueError("expected a profile or a non-empty list of profiles, found []")
+        for item in items:
+            if item not in PROFILES and item not in PROFILE_ALIASES:
+                choices = ", ".join([*PROFILES, *PROFILE_ALIASES])
+                raise ValueError(f"expected one of {choices}, found {_short(item)}")
         return v
+
+    def profiles(self) -> list[str]:
+        """The profiles an episode may draw from."""
+        return [self.profile] if isinstance(self.profile, str) else list(self.profile)
 
 
 class FaultSpecEntry(_Strict):

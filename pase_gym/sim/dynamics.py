@@ -17,6 +17,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from pase_gym.sim.logs import emit as emit_logs
+from pase_gym.sim.logs import symptom_line
 from pase_gym.sim.roles import ROLE_NAMES
 from pase_gym.sim.signals import accumulate_events
 from pase_gym.sim.state import IND, INDICATORS, TIMEOUT, Modifiers, SimState
@@ -237,6 +239,10 @@ def _indicators(
     )
     h[:, IND["availability"]] = np.where(is_host, works_all, works / np.maximum(util, 1.0))
     h[~state.active] = 0.0
+    # Monitoring reads a node over the network: one it cannot reach (a dead host, a cut
+    # link) reports nothing, whatever still runs there, so a lost host and a cut-off one
+    # look the same from the console.
+    h[~(reach_ok & host_alive[host])] = 0.0
 
     state.health_at = state.evaluated_at
     state.history.append(h.copy())
@@ -265,9 +271,7 @@ def _threshold_events(state: SimState) -> None:
         return
     alive = state.active & state.up & (state.down_until <= tick) & t.is_process
     for node in np.flatnonzero(alive & over):
-        state.add_log(
-            int(node), "ERROR", f"kernel: Out of memory: Killed process ({t.role_name(int(node))})"
-        )
+        symptom_line(state, int(node), "exited")  # what systemd logs of a process the kernel killed
         state.down_until[node] = tick + OOM_RESTART_TICKS
         state.mem_used[node] = t.base_memory[node]
         state.hung[node] = False
@@ -275,7 +279,7 @@ def _threshold_events(state: SimState) -> None:
         stops = alive & t.stops_on_full_disk & full[state.host_of]
         for node in np.flatnonzero(stops):
             state.up[node] = False
-            state.add_log(int(node), "ERROR", "No space left on device; shutting down")
+            symptom_line(state, int(node), "disk")
 
 
 def _track_slo(state: SimState) -> None:
@@ -320,6 +324,7 @@ def advance(
         _threshold_events(state)
         evaluate(state, rng, full=full_at_end and remaining == 0)
         accumulate_events(state, dt, rng)
+        emit_logs(state, dt)
         _track_slo(state)
 
 

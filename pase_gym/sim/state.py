@@ -182,6 +182,8 @@ class SimState:
     history: list[np.ndarray] = field(default_factory=list)
     history_len: int = 12
     event_counts: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # draws the log text only (pase_gym.sim.logs), apart from the dynamics' generator
+    log_rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
 
     @property
     def n(self) -> int:
@@ -213,6 +215,7 @@ class SimState:
         new.log = list(self.log)
         new.history = list(self.history)
         new.history_ticks = list(self.history_ticks)
+        new.log_rng = _copy.deepcopy(self.log_rng)
         return new
 
     def in_service(self) -> np.ndarray:

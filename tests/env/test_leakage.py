@@ -1,4 +1,6 @@
-"""Nothing an agent sees names the injected fault or the scenario; only ground_truth() does."""
+"""Nothing an agent sees names the injected fault or the scenario; only ground_truth() does:
+no literal name, no synonym (a log line or alarm of one fault type alone), no cloud or
+workload that tells the scenario before its onset."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from pase_env_helpers import (
 )
 
 from pase_gym.env import SIM_ENV_IDS
+from pase_gym.harness.hardness import fault_hardness, first_alarms
 from pase_gym.scenarios import list_scenarios
 from pase_gym.sim.faults import FAULT_NAMES
 from pase_gym.sim.plan import parse_plan
@@ -36,7 +39,7 @@ def test_the_spellings_cover_every_fault_type() -> None:
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_observation_info_and_render_never_name_the_fault(scenario: str) -> None:
     for start in ("normal", "incident"):
-        env = gym.make("PASE-OpenStack-v1", scenario=scenario, start=start, render_mode="ansi")
+        env = gym.make("PASE-OpenStack-v2", scenario=scenario, start=start, render_mode="ansi")
         for seed in SEEDS:
             obs, info = env.reset(seed=seed)
             seen = [(obs, info, env.render())]
@@ -70,8 +73,8 @@ def test_info_has_only_the_documented_keys(env_id: str) -> None:
 
 def test_a_diagnosis_is_recorded_but_not_revealed() -> None:
     """Claiming the right fault type gets no confirmation in the observation or info."""
-    right = gym.make("PASE-OpenStack-v1", scenario="memory-leak-test", start="incident")
-    wrong = gym.make("PASE-OpenStack-v1", scenario="memory-leak-test", start="incident")
+    right = gym.make("PASE-OpenStack-v2", scenario="memory-leak-test", start="incident")
+    wrong = gym.make("PASE-OpenStack-v2", scenario="memory-leak-test", start="incident")
     right.reset(seed=0)
     wrong.reset(seed=0)
     node = right.unwrapped.ground_truth()[0]["node"]
@@ -83,3 +86,39 @@ def test_a_diagnosis_is_recorded_but_not_revealed() -> None:
         assert (obs_r[key] == obs_w[key]).all()
     assert right.unwrapped.episode.report().diagnosis_correct is True
     assert wrong.unwrapped.episode.report().diagnosis_correct is False
+
+
+READ_OFF_ONE_ALARM = {"disk_full", "memory_leak", "noisy_neighbour", "host_power_loss"}
+"""Fault types an operator reads off one alarm on a real cloud too: a full disk (DiskFull),
+a process whose memory climbs (HighMemory), an instance pegging its CPU (HighCPU on an
+instance), a compute host that stopped answering (NodeDown on it)."""
+
+
+def test_no_single_piece_of_the_first_alarm_names_a_fault_type() -> None:
+    """Synonyms included: no log template, alarm or event is a giveaway (precision >= 0.9,
+    recall >= 0.5) but for the fault types an operator reads off one alarm, at most a quarter
+    of the test split's types, and no log template gives any type away but a full disk."""
+    samples = first_alarms("test", episodes=240)
+    hardness = fault_hardness(samples)
+    given = {h.fault_type: h.giveaway for h in hardness if h.given_away}
+    assert set(given) <= READ_OFF_ONE_ALARM, given
+    assert len(given) <= len(hardness) // 4
+    for fault, token in given.items():
+        assert token is not None
+        assert not token.token.startswith("log:") or fault == "disk_full", (fault, token)
+
+
+def test_before_the_onset_every_test_scenario_shows_the_same_cloud() -> None:
+    """The split's scenarios share one cloud and draw their workload per episode: for a given
+    seed, what an agent sees before the onset (the inventory, the topology, the scene's cloud
+    sentence) is the same whatever fault is coming."""
+    for seed in SEEDS[:3]:
+        seen: dict[str, set[object]] = {"cloud": set(), "nodes": set(), "edges": set()}
+        for scenario in list_scenarios("test"):
+            env = gym.make("PASE-OpenStack-v2", scenario=scenario)
+            obs, info = env.reset(seed=seed)
+            assert not env.unwrapped.current_episode().state.faults  # nothing has struck yet
+            seen["cloud"].add(info["description"].split(" workload.")[0])
+            seen["nodes"].add(obs["nodes"].tobytes() + obs["node_mask"].tobytes())
+            seen["edges"].add(obs["edge_index"].tobytes() + obs["edge_type"].tobytes())
+        assert all(len(v) == 1 for v in seen.values()), {k: len(v) for k, v in seen.items()}

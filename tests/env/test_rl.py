@@ -1,4 +1,4 @@
-"""A short MaskablePPO run on the tiny cloud beats the random masked agent.
+"""A short MaskablePPO run on the tiny cloud beats the random masked agent and always waiting.
 
 Only generic PPO hyperparameters are set (rollout length, batch size, learning rate, entropy
 bonus, network size); nothing about the env is special-cased. Both agents are scored on the
@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pase_gym.wrappers import make_sb3_env
+from pase_gym.wrappers import action_table, make_sb3_env
 
 sb3_contrib = pytest.importorskip("sb3_contrib")
 get_action_masks = pytest.importorskip("sb3_contrib.common.maskable.utils").get_action_masks
 
-ENV_ID = "PASE-OpenStack-Tiny-v1"
+ENV_ID = "PASE-OpenStack-Tiny-v2"
 TRAIN_STEPS = 4096
 EVAL_SEEDS = tuple(range(1000, 1020))
 HYPERPARAMETERS: dict[str, Any] = {
@@ -49,13 +49,20 @@ def _mean_return(policy: Policy, seeds: tuple[int, ...] = EVAL_SEEDS) -> float:
 @pytest.mark.slow
 @pytest.mark.usefixtures("torch_one_thread")
 @pytest.mark.filterwarnings("ignore:Your observation .* has an unconventional shape")
-def test_maskable_ppo_beats_the_random_masked_agent() -> None:
+def test_maskable_ppo_beats_the_random_masked_agent_and_waiting() -> None:
     rng = np.random.default_rng(0)
 
     def random_masked(env: Any, obs: dict[str, np.ndarray]) -> int:
         return int(rng.choice(np.flatnonzero(env.action_masks())))
 
     random_mean = _mean_return(random_masked)
+    waits = action_table()[2]
+
+    def always_wait(env: Any, obs: dict[str, np.ndarray]) -> int:
+        # the waits close the flat table; wait as long as the env monitors after each plan
+        return int(env.action_space.n) - len(waits) + waits.index(10)
+
+    wait_mean = _mean_return(always_wait)
 
     model = sb3_contrib.MaskablePPO(
         "MultiInputPolicy", make_sb3_env(ENV_ID), seed=0, device="cpu", **HYPERPARAMETERS
@@ -67,5 +74,9 @@ def test_maskable_ppo_beats_the_random_masked_agent() -> None:
         return int(action)
 
     trained_mean = _mean_return(trained)
-    print(f"MaskablePPO {trained_mean:.2f} vs random masked {random_mean:.2f}")
+    print(
+        f"MaskablePPO {trained_mean:.2f} vs random masked {random_mean:.2f}, "
+        f"always waiting {wait_mean:.2f}"
+    )
     assert trained_mean > random_mean, (trained_mean, random_mean)
+    assert trained_mean > wait_mean, (trained_mean, wait_mean)

@@ -43,7 +43,7 @@ class StaleCache(ActiveFault):
         target="service",
         description="A poisoned local cache makes the service fail most of its requests.",
         signature=(SignatureTerm("node", "error_rate", ">", 0.5),),
-        log_hint="cache entry checksum mismatch",
+        symptoms=("stack_trace",),
         recovery="Flush the service's cache, then restart it.",
         catalogue="a test of the fault registry",
     )
@@ -109,16 +109,19 @@ def test_a_bad_registration_is_refused() -> None:
 
 
 def test_the_env_the_parser_and_the_oracle_handle_the_new_type(toy: Path) -> None:
-    env = gym.make("PASE-OpenStack-v1", scenario=str(toy))
-    _, info = env.reset(seed=0)
+    env = gym.make("PASE-OpenStack-v2", scenario=str(toy))
+    env.reset(seed=0)
     assert env.action_space["diagnosis"]["fault"].n == len(FAULT_NAMES) + 2  # type: ignore[index]
     for _ in range(12):
         if episode_of(env).state.incident_open_at is not None:
             break
-        _, _, _, _, info = env.step("Wait(10)")
+        env.step("Wait(10)")
     episode = episode_of(env)
     assert episode.ground_truth()[0]["fault_type"] == "stale_cache"
-    assert "cache entry checksum mismatch" in info["description"]
+    episode_lines = [
+        line.text for line in episode.state.log if line.node == episode.ground_truth()[0]["node"]
+    ]
+    assert any("Traceback (most recent call last)" in text for text in episode_lines)
     plan = oracle_plan(episode.state)
     node = episode.ground_truth()[0]["node"]
     assert str(plan) == f"Diagnose(stale_cache, {node}); FlushCache({node}); Restart({node})"
@@ -161,7 +164,7 @@ class DroppedRoute(ActiveFault):
         target="host",
         description="A static route disappears from a host.",
         signature=(SignatureTerm("callers", "error_rate", ">", 0.05),),
-        log_hint="Network is unreachable",
+        symptoms=("unreachable",),
         recovery="Fail the host over to its standby link.",
         catalogue="a test of module discovery",
     )

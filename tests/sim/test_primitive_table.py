@@ -36,7 +36,7 @@ def _state_arrays(state: object) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("name", sorted(set(PRIMITIVES) - {"Wait", "Reroute"}))
 def test_each_primitive_changes_the_state_where_its_preconditions_hold(name: str) -> None:
     # the all-in-one tiny cloud has one compute host: nowhere to migrate to
-    env_id = "PASE-OpenStack-v1" if name == "Migrate" else "PASE-OpenStack-Tiny-v1"
+    env_id = "PASE-OpenStack-v2" if name == "Migrate" else "PASE-OpenStack-Tiny-v2"
     env = DiscretePlanAction(gym.make(env_id))
     env.reset(seed=0)
     state = episode_of(env).state

@@ -20,7 +20,7 @@ class BadDeploy(ActiveFault):
         target="service",
         description="A new release of the service fails part of its requests.",
         signature=(_T("node", "error_rate", ">", 0.2),),
-        log_hint="Traceback (most recent call last)",
+        symptoms=("exited", "stack_trace", "auth"),
         recovery="Roll the release back.",
         catalogue="os-faults (deploy); post-mortems of bad releases",
     )

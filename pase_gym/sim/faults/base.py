@@ -1,7 +1,7 @@
 """What every fault type is made of: its catalogue entry and the base of its dynamics.
 
 A fault type is one class (one file in this package): a :class:`FaultSpec` (family, target,
-symptom signature, log line, runbook in words, source catalogue), the dynamics hooks
+symptom signature, log symptom classes, runbook in words, source catalogue), the dynamics hooks
 (``inject``, ``apply``, ``advance``, ``on_effect`` or the :attr:`ActiveFault.clears_by`
 runbook), where it may strike (:meth:`ActiveFault.targets`) and the plan that truly clears it
 (:meth:`ActiveFault.runbook`, which the oracle follows). :func:`register_fault` adds a class
@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from pase_gym.sim.logs import onset_line
 from pase_gym.sim.roles import ROLE_INDEX, Kind
 from pase_gym.sim.state import Modifiers, SimState
 
@@ -50,7 +51,7 @@ class FaultSpec:
     target: str  # a key of TARGETS: "service", "host", "compute_host", "instance", ...
     description: str
     signature: tuple[SignatureTerm, ...]
-    log_hint: str  # a fragment of the log lines the fault writes
+    symptoms: tuple[str, ...]  # classes of pase_gym.sim.logs.SYMPTOMS its onset line is drawn from
     recovery: str  # the runbook in words; ActiveFault.runbook writes it as a plan
     catalogue: str  # where the fault type comes from
 
@@ -171,7 +172,7 @@ class ActiveFault:
     def inject(self, state: SimState) -> None:
         """Onset: change the state. Subclasses call ``super().inject``."""
         self.phase = "active"
-        state.add_log(self.node, "WARNING", self.spec.log_hint)
+        onset_line(state, self.node, self.spec.symptoms)
 
     def resolve(self, state: SimState) -> None:
         """The root cause is gone."""

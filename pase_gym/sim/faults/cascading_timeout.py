@@ -13,6 +13,7 @@ import numpy as np
 
 from pase_gym.sim.faults.base import ActiveFault, FaultParam, FaultSpec, RunbookStep, SignatureTerm
 from pase_gym.sim.faults.registry import register_fault
+from pase_gym.sim.logs import symptom_line
 from pase_gym.sim.roles import ROLE_NAMES
 from pase_gym.sim.state import Modifiers, SimState
 
@@ -41,7 +42,7 @@ class CascadingTimeout(ActiveFault):
             _T("node", "latency", ">", 1.5),
             _T("callers", "error_rate", ">", 0.1),
         ),
-        log_hint="Timed out waiting for a reply",
+        symptoms=("slow",),
         recovery="Add replicas to absorb the retry storm, then restart the jammed one.",
         catalogue="Chaos Mesh http-chaos (delay); retry-storm post-mortems",
     )
@@ -83,7 +84,7 @@ class CascadingTimeout(ActiveFault):
             # judged on an evaluation made after the restart, when the node serves again
             if state.util[self.node] > 0.85 and state.works[self.node]:
                 self.phase = "jammed"
-                state.add_log(self.node, "ERROR", "worker pool exhausted; requests queued")
+                symptom_line(state, self.node, "slow")
             elif state.tick - self.restarted_at > self.STORM_TICKS:
                 self.resolve(state)
 

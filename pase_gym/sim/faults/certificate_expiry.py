@@ -25,7 +25,7 @@ class CertificateExpiry(ActiveFault):
             _T("node", "error_rate", ">", 0.9),
             _T("callers", "error_rate", ">", 0.1),
         ),
-        log_hint="certificate has expired",
+        symptoms=("auth",),
         recovery="Renew the certificate, then restart the service to load it.",
         catalogue="cert-manager incidents; os-faults (service)",
     )

@@ -25,7 +25,7 @@ class ConfigDrift(BadDeploy):
             "dependency. The old config only applies after a restart."
         ),
         signature=(_T("node", "error_rate", ">", 0.5),),
-        log_hint="AccessRefused",
+        symptoms=("stack_trace", "auth"),
         recovery="Roll the config back, then restart the service.",
         catalogue="configuration drift incidents; LitmusChaos (config)",
     )

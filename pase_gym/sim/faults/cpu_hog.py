@@ -22,7 +22,7 @@ class CpuHog(ActiveFault):
         target="host",
         description="A runaway process on a host eats its CPU; every service there slows down.",
         signature=(_T("node", "cpu", ">", 0.9),),
-        log_hint="load average",
+        symptoms=("resource",),
         recovery="Kill the runaway process on the host.",
         catalogue="LitmusChaos node-cpu-hog; Chaos Mesh stress-chaos (cpu)",
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 from pase_gym.sim.faults.base import ActiveFault, FaultSpec, RunbookStep, SignatureTerm
 from pase_gym.sim.faults.registry import register_fault
+from pase_gym.sim.logs import symptom_line
 from pase_gym.sim.state import Modifiers, SimState
 
 _T = SignatureTerm
@@ -34,7 +35,7 @@ class CpuMemoryDeadlock(ActiveFault):
             _T("node", "memory", ">", 0.7),
             _T("node", "latency", ">", 2.0),
         ),
-        log_hint="soft lockup",
+        symptoms=("resource",),
         recovery="Kill the process, raise its memory allocation, then restart it.",
         catalogue="hybrid CPU-memory stress (Chaos Mesh stress-chaos cpu+memory)",
     )
@@ -55,7 +56,7 @@ class CpuMemoryDeadlock(ActiveFault):
             and (state.up[node] and state.down_until[node] <= state.tick)
         ):
             state.hung[node] = True
-            state.add_log(node, "ERROR", "BUG: soft lockup - CPU stuck")
+            symptom_line(state, node, "resource")
 
     def apply(self, state: SimState, mods: Modifiers) -> None:
         if state.hung[self.node]:

@@ -33,7 +33,7 @@ class DbLockContention(ActiveFault):
             _T("node", "latency", ">", 1.0),
             _T("callers", "latency", ">", 1.0),
         ),
-        log_hint="Lock wait timeout exceeded",
+        symptoms=("db", "slow"),
         recovery="Fail the writer over to a replica, then restart the old primary to rejoin.",
         catalogue="os-faults mysql/galera; Chaos Mesh IO/time chaos",
     )
@@ -43,7 +43,14 @@ class DbLockContention(ActiveFault):
         mods.cpu_add[self.node] += 0.1
 
     def on_effect(self, state: SimState, effect: str, node: int, **kw: Any) -> None:
-        if node == self.node and effect in ("restart", "kill"):
+        # Restarting the writer in place does not help: the client that holds the locks
+        # reconnects and replays its transaction. Once the writes go to a replica, a restart
+        # (or a kill) of the old primary ends the stuck transaction for good.
+        if node != self.node:
+            return
+        if effect == "failover":
+            self.phase = "failed_over"
+        elif effect in ("restart", "kill") and self.phase == "failed_over":
             self.resolve(state)
 
     def runbook(self, state: SimState) -> list[RunbookStep]:

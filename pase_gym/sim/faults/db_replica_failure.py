@@ -29,19 +29,20 @@ class DbReplicaFailure(ActiveFault):
             _T("node", "error_rate", ">", 0.5),
             _T("node", "cpu", "<", 0.5),
         ),
-        log_hint="WSREP has not yet prepared node",
+        symptoms=("db", "stack_trace"),
         recovery="Fence the replica, then restart it so it resyncs and rejoins.",
         catalogue="os-faults galera; Percona/Galera runbooks",
     )
 
-    clears_by = ("restart",)
+    clears_by = ("isolate", "restart")  # a replica restarted unfenced rejoins desynced
 
     def inject(self, state: SimState) -> None:
         super().inject(state)
         state.desynced[self.node] = True
 
     def runbook(self, state: SimState) -> list[RunbookStep]:
-        return [("Restart", (state.name(self.node),))]
+        name = state.name(self.node)
+        return [("Isolate", (name,)), ("Restart", (name,))]
 
     @classmethod
     def target_mask(cls, state: SimState) -> np.ndarray:

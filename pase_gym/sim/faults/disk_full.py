@@ -26,7 +26,7 @@ class DiskFull(ActiveFault):
         target="disk_host",
         description="A host's disk fills up; writes fail and the database on it stops.",
         signature=(_T("node", "disk", ">", 0.97),),
-        log_hint="No space left on device",
+        symptoms=("disk",),
         recovery="Free the disk, then restart what stopped because of it.",
         catalogue="LitmusChaos disk-fill; os-faults (filesystem)",
     )

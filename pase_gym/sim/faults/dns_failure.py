@@ -30,7 +30,7 @@ class DnsFailure(ActiveFault):
             _T("hosted", "error_rate", ">", 0.5),
             _T("node", "network", ">", 0.02),
         ),
-        log_hint="Temporary failure in name resolution",
+        symptoms=("unreachable",),
         recovery="Roll the host's config back, then flush its resolver cache.",
         catalogue="Chaos Mesh dns-chaos; LitmusChaos pod-dns-error",
     )

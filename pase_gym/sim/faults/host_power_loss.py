@@ -27,7 +27,7 @@ class HostPowerLoss(ActiveFault):
         target="compute_host",
         description="A compute host loses power: its services and instances are gone.",
         signature=(_T("node", "availability", "<", 0.5),),
-        log_hint="host is down",
+        symptoms=("unreachable",),
         recovery="Disable the host, then evacuate its instances to other hosts.",
         catalogue="os-faults power off node; LitmusChaos node-restart",
     )

@@ -28,7 +28,7 @@ class MemoryLeak(ActiveFault):
             "A faulty release leaks memory until the kernel kills the process, again and again."
         ),
         signature=(_T("node", "memory", ">", 0.8),),
-        log_hint="Out of memory",
+        symptoms=("resource",),
         recovery="Restarting only buys time: roll the release back.",
         catalogue="LitmusChaos pod-memory-hog; Chaos Mesh stress-chaos (memory)",
     )

@@ -30,7 +30,7 @@ class NetworkPartition(ActiveFault):
             _T("node", "network", "<", 0.05),
             _T("callers", "error_rate", ">", 0.05),
         ),
-        log_hint="No route to host",
+        symptoms=("unreachable",),
         recovery=(
             "Fail the host over to its standby link, then restart clustered services on it so they"
             " rejoin."

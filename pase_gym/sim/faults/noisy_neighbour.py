@@ -31,7 +31,7 @@ class NoisyNeighbour(ActiveFault):
             _T("node", "cpu", ">", 0.9),
             _T("host", "cpu", ">", 0.85),
         ),
-        log_hint="steal time",
+        symptoms=("resource",),
         recovery="Cap the noisy instance (throttle to half or less).",
         catalogue="LitmusChaos node-io-stress; cloud noisy-neighbour incidents",
     )
@@ -47,6 +47,7 @@ class NoisyNeighbour(ActiveFault):
         mods.cap_mult[node] /= max(level, 0.1)
         mods.cpu_add[node] += 0.9 * level
         mods.cpu_add[host] += 0.7 * level
+        mods.net_add[host] += 0.6 * level  # its I/O floods the host's link as well
         if harm > 0:
             neighbours = np.flatnonzero(state.host_of == host)
             neighbours = neighbours[(neighbours != node) & (neighbours != host)]

@@ -29,7 +29,7 @@ class PacketLoss(ActiveFault):
             _T("node", "network", ">", 0.3),
             _T("callers", "latency", ">", 0.5),
         ),
-        log_hint="retransmit",
+        symptoms=("slow", "unreachable"),
         recovery="Fail the host over to its standby link.",
         catalogue="Chaos Mesh network-chaos (loss, delay); LitmusChaos network-loss",
     )

@@ -21,7 +21,7 @@ class ProcessCrash(ActiveFault):
         target="service",
         description="The service's process exits and stays down; its replicas take its load.",
         signature=(_T("node", "availability", "<", 0.5),),
-        log_hint="exited with status",
+        symptoms=("exited",),
         recovery="Restart the process.",
         catalogue="os-faults kill/restart service; LitmusChaos pod-delete",
     )

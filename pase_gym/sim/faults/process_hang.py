@@ -25,7 +25,7 @@ class ProcessHang(ActiveFault):
             _T("node", "latency", ">", 2.0),
             _T("node", "cpu", "<", 0.15),
         ),
-        log_hint="heartbeat missed",
+        symptoms=("slow",),
         recovery="A hung process ignores SIGTERM: kill it, then restart it.",
         catalogue="os-faults freeze (SIGSTOP); Chaos Mesh process-chaos",
     )

@@ -39,7 +39,7 @@ class QueueBacklog(ActiveFault):
             _T("node", "latency", ">", 0.2),
             _T("node", "cpu", "<", 0.9),
         ),
-        log_hint="queue length",
+        symptoms=("slow", "resource"),
         recovery="Add consumers (scale nova-conductor) until the backlog drains.",
         catalogue="os-faults rabbitmq; RabbitMQ flow-control incidents",
     )

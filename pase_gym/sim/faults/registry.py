@@ -90,7 +90,7 @@ def list_faults() -> list[dict[str, object]]:
             "target": f.target,
             "description": f.description,
             "signature": [f"{t.indicator}({t.scope}) {t.op} {t.threshold:g}" for t in f.signature],
-            "log_hint": f.log_hint,
+            "symptoms": list(f.symptoms),
             "recovery": f.recovery,
             "catalogue": f.catalogue,
         }

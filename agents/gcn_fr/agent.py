@@ -51,7 +51,7 @@ ACTIONS: dict[str, tuple[tuple[str, str], tuple[str, str] | None]] = {
     "dns_failure": (("Rollback", "host"), ("FlushCache", "host")),
     "queue_backlog": (("ScaleOut", "nova-conductor"), None),
     "db_lock_contention": (("Failover", "node"), ("Restart", "node")),
-    "db_replica_failure": (("Restart", "node"), None),
+    "db_replica_failure": (("Isolate", "node"), ("Restart", "node")),
     "host_power_loss": (("Isolate", "host"), ("ScaleOut", "compute")),
     "noisy_neighbour": (("Throttle", "node"), None),
     "cascading_timeout": (("ScaleOut", "group"), ("Restart", "node")),

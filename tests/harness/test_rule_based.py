@@ -29,15 +29,16 @@ CRASH = (
     "1 node(s) violate their SLO. Alarms on 1 node(s): nova-compute-2: NodeDown 0.00. "
     "Affected components: nova-compute-2 (nova-compute on compute-2; depends on glance-api, "
     "libvirt, neutron-server, nova-conductor, ovs-agent). "
-    "Recent logs: nova-compute-2: exited with status."
+    "Recent logs: nova-compute-2: systemd: nova-compute-2.service: Failed with result "
+    "'exit-code'."
 )
 DISK = (
     "t=50s. Cloud of 204 active nodes (3 controllers, 14 compute hosts), storage workload. "
     "17 node(s) violate their SLO. Alarms on 2 node(s): mysql-1: DiskFull 1.00, NodeDown 0.00; "
     "controller-1: DiskFull 0.99. Alarmed nodes share host(s): controller-1. Affected "
     "components: mysql-1 (mysql on controller-1; called by cinder-api, keystone); controller-1 "
-    "(controller). Recent logs: controller-1: No space left on device | mysql-1: No space left "
-    "on device; shutting down."
+    "(controller). Recent logs: controller-1: OSError: [Errno 28] No space left on device | "
+    "mysql-1: mysqld: Disk is full writing './ib_logfile0' (Errcode: 28)."
 )
 
 
@@ -121,8 +122,8 @@ def test_console_parsing() -> None:
         "controller-1": ("controller", "controller-1"),
     }
     assert console.logs == [
-        ("controller-1", "No space left on device"),
-        ("mysql-1", "No space left on device; shutting down"),
+        ("controller-1", "OSError: [Errno 28] No space left on device"),
+        ("mysql-1", "mysqld: Disk is full writing './ib_logfile0' (Errcode: 28)"),
     ]
     assert not console.healthy
     assert agent_module().read_console(HEALTHY)[0].healthy

@@ -7,6 +7,8 @@ Percona/Galera runbooks.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from pase_gym.sim.faults.base import ActiveFault, FaultSpec, RunbookStep, SignatureTerm
@@ -39,6 +41,14 @@ class DbReplicaFailure(ActiveFault):
     def inject(self, state: SimState) -> None:
         super().inject(state)
         state.desynced[self.node] = True
+
+    def on_effect(self, state: SimState, effect: str, node: int, **kw: Any) -> None:
+        fenced = self.steps_done > 0
+        super().on_effect(state, effect, node, **kw)
+        if node == self.node and effect == "restart" and not fenced:
+            # unfenced, the replica rejoins while the cluster still writes to it and comes
+            # back desynced: the restart alone does not clear it
+            state.desynced[self.node] = True
 
     def runbook(self, state: SimState) -> list[RunbookStep]:
         name = state.name(self.node)

@@ -150,6 +150,34 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", type=device_option, default="cpu", help=f"{DEVICE_HELP} (default cpu)"
     )
     ver.add_argument("--quiet", action="store_true", help="no progress bar")
+    ver.add_argument(
+        "--sign",
+        action="store_true",
+        help="when every replayed record reproduces, sign the file for the leaderboard with "
+        "the evaluator's key (the hidden split's key)",
+    )
+    _key_file(ver)
+    board = sub.add_parser("leaderboard", help="the leaderboard: Markdown and a static site")
+    board_sub = board.add_subparsers(dest="board_command", required=True)
+    build = board_sub.add_parser("build", help="build the board from results files")
+    build.add_argument(
+        "--results", type=Path, nargs="+", required=True, help="results .jsonl files"
+    )
+    build.add_argument(
+        "--submissions",
+        type=Path,
+        default=Path("leaderboard/submissions"),
+        help="submission folders with their manifests (default leaderboard/submissions)",
+    )
+    build.add_argument(
+        "--out", type=Path, default=Path("leaderboard/site"), help="default leaderboard/site"
+    )
+    build.add_argument(
+        "--signed",
+        action="store_true",
+        help="refuse any results file without a valid signature (needs the evaluator's key)",
+    )
+    _key_file(build)
     hard = sub.add_parser(
         "hardness", help="which single observation tokens give each fault type away"
     )
@@ -193,6 +221,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("list", help="list suites and reference agents")
     return p
+
+
+def _key_file(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--key-file",
+        type=Path,
+        help="a file holding the evaluator's key (else $PASE_GYM_HIDDEN_KEY or "
+        "$PASE_GYM_HIDDEN_KEY_FILE)",
+    )
+
+
+def _evaluator_key(args: argparse.Namespace) -> bytes:
+    from pase_gym.harness.hidden import KEY_FILE_ENV, load_key
+
+    if args.key_file is not None:
+        if not args.key_file.is_file():
+            raise SuiteError(f"--key-file: no such file: {args.key_file}")
+        os.environ[KEY_FILE_ENV] = str(args.key_file.resolve())
+    return load_key()
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from pase_gym.harness.board import collect, write_board
+
+    key = _evaluator_key(args) if args.signed else None
+    board = collect(args.results, args.submissions, key)
+    written = write_board(board, args.out)
+    sys.stdout.write(
+        f"board of {len(board.entries)} agents on {', '.join(board.suites) or 'no suite'} "
+        f"({'signed results' if key else 'signatures not checked'}): {written[0]}, {written[1]} "
+        f"and {len(written) - 2} agent pages\n"
+    )
+    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -275,6 +336,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
         f"ok: {len(chosen)} of {len(records)} episodes of {args.results} replayed, "
         "every record reproduced (timing and provenance aside)\n"
     )
+    if args.sign:
+        from pase_gym.harness.board import sign
+
+        signature = sign(args.results, _evaluator_key(args), verified=len(chosen))
+        sys.stdout.write(f"signed: {signature}\n")
     return 0
 
 
@@ -421,6 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "submit": cmd_submit,
         "gate": cmd_gate,
         "speed-gate": cmd_speed_gate,
+        "leaderboard": cmd_leaderboard,
         "list": cmd_list,
     }
     return run_cli(build_parser(), lambda a: handlers[a.command](a), arguments, default=["run"])

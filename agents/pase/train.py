@@ -7,7 +7,7 @@ train-split incidents.
 This is where the `pase` agent's training lives, as ``train.py`` does for every learned agent
 in ``agents/``. It runs :mod:`pase_gym.llm.finetune` (every option of
 ``python -m pase_gym.llm.finetune --help`` is accepted) with the shipped adapter's settings
-as defaults and ``--out`` defaulting to the ``adapter/`` folder beside this file. About 35
+as defaults and ``--out`` defaulting to the ``adapter/`` folder beside this file. About 25
 minutes on 2 CPU cores; see this folder's README for what it trains on and whether a rerun
 reproduces the shipped adapter.
 """

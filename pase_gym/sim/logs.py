@@ -25,6 +25,7 @@ import numpy as np
 
 from pase_gym.sim.roles import ROLE_NAMES, Kind
 from pase_gym.sim.state import SimState
+from pase_gym.sim.topology import Topology
 
 # Placeholders: {node} the node writing, {peer} the other side, {n} a number drawn per line,
 # {port} the peer's port.
@@ -252,18 +253,50 @@ def symptom_line(state: SimState, node: int, symptom: str) -> None:
 
 
 def _a_peer(state: SimState, node: int, rng: np.random.Generator) -> str:
-    t = state.topo
-    pools = t.dep_pool[t.dep_src == node]
+    tables = _tables(state.topo)
+    pools = tables.pools_of[node]
     if pools.size == 0:
         return state.name(int(state.host_of[node]))
     pool = int(pools[int(rng.integers(pools.size))])
-    members = np.flatnonzero(t.pool == pool)
-    return state.name(int(members[0]))
+    return state.name(int(tables.first_member[pool]))
 
 
-def _callee_class(state: SimState, node: int) -> str:
-    role = ROLE_NAMES[int(state.topo.role[node])]
-    kind = int(state.topo.kind[node])
+class _Tables:
+    """What :func:`emit` reads of a topology, computed once per topology (it never changes)."""
+
+    def __init__(self, topo: Topology) -> None:
+        n_pools = int(topo.pool.max()) + 1 if topo.pool.size else 0
+        self.pools_of = [topo.dep_pool[topo.dep_src == i] for i in range(topo.n)]
+        self.first_member = np.full(max(n_pools, 1), -1, dtype=np.intp)
+        for pool in range(n_pools):
+            members = np.flatnonzero(topo.pool == pool)
+            if members.size:
+                self.first_member[pool] = members[0]
+        # per pool: its callers that are processes, sorted (np.unique order)
+        self.callers = []
+        for pool in range(n_pools):
+            callers = np.unique(topo.dep_src[topo.dep_pool == pool])
+            self.callers.append(callers[topo.is_process[callers]])
+        self.kind = [_callee_class(topo, i) for i in range(topo.n)]
+
+
+_TABLES: dict[int, tuple[Topology, _Tables]] = {}
+_NONE = np.zeros(0, dtype=np.intp)
+
+
+def _tables(topo: Topology) -> _Tables:
+    hit = _TABLES.get(id(topo))
+    if hit is None or hit[0] is not topo:
+        if len(_TABLES) > 64:
+            _TABLES.clear()
+        hit = (topo, _Tables(topo))
+        _TABLES[id(topo)] = hit
+    return hit[1]
+
+
+def _callee_class(topo: Topology, node: int) -> str:
+    role = ROLE_NAMES[int(topo.role[node])]
+    kind = int(topo.kind[node])
     if role == "mysql" or kind == Kind.DATABASE:
         return "db"
     if kind == Kind.QUEUE:
@@ -281,6 +314,7 @@ def emit(state: SimState, dt: int) -> None:
         return
     t = state.topo
     rng = state.log_rng
+    tables = _tables(t)
     procs = np.flatnonzero(state.in_service() & t.is_process & state.up)
     # victims: callers of nodes that do not answer, answer slowly or fail
     served = procs[(state.route_w[procs] > 0) | (t.kind[procs] != Kind.DATABASE)]
@@ -290,10 +324,11 @@ def emit(state: SimState, dt: int) -> None:
     p = min(1.0, VICTIM_RATE * dt)
     for how, nodes in (("down", down), ("slow", slow), ("failing", failing)):
         for callee in nodes.tolist():
-            cls = _callee_class(state, callee)
+            cls = tables.kind[callee]
             templates = _CLIENT.get((cls, how)) or _CLIENT[("service", how)]
-            callers = np.unique(t.dep_src[t.dep_pool == t.pool[callee]])
-            callers = callers[state.active[callers] & t.is_process[callers]]
+            pool = int(t.pool[callee])
+            callers = tables.callers[pool] if pool >= 0 else _NONE
+            callers = callers[state.active[callers]]
             callers = callers[rng.random(callers.size) < p][:MAX_VICTIMS]
             peer = state.name(callee)
             port = _PORTS.get(cls, 8774)

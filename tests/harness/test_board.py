@@ -130,3 +130,18 @@ def test_verify_signs_a_file_only_when_its_records_reproduce(results: Path, tmp_
     forged.write_text(json.dumps(record) + "\n")
     assert main([*args[:2], str(forged), *args[3:]]) == 1
     assert not (tmp_path / "forged.jsonl.sig").exists()
+
+
+def test_the_committed_board_is_in_step_with_the_published_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """leaderboard/site is rebuilt with the command in leaderboard/README.md whenever the
+    published results move."""
+    monkeypatch.chdir(ROOT)  # the committed build names its sources relative to the root
+    sources = [Path("benchmarks") / "results" / s / "results.jsonl" for s in ("paper", "unseen")]
+    board = collect(sources, Path("leaderboard") / "submissions")
+    written = write_board(board, tmp_path / "site")
+    committed = ROOT / "leaderboard" / "site"
+    for path in written:
+        assert (committed / path.name).read_text() == path.read_text(), path.name
+    assert {p.name for p in committed.iterdir()} == {p.name for p in written}

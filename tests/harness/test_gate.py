@@ -109,3 +109,18 @@ def test_a_metric_that_became_undefined_is_a_regression(paper: list[dict[str, An
     found = compare(make_baseline(paper), fail_episodes(paper, "gcn_fr", 1.0))  # type: ignore[arg-type]
     bad = {(c.agent, c.metric) for c in found if c.regressed}
     assert ("gcn_fr", "mttr") in bad and ("gcn_fr", "plan_steps") in bad
+
+
+def test_the_readme_shows_the_failing_gate_as_it_prints(
+    paper: list[dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "worse.jsonl"
+    run.write_text(
+        "".join(json.dumps(r) + "\n" for r in fail_episodes(paper, "rule_based", 0.3)),
+        encoding="utf-8",
+    )
+    baseline = ROOT / "benchmarks" / "baselines" / "paper.json"
+    assert main(["gate", "--baseline", str(baseline), "--results", str(run)]) == 1
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for line in capsys.readouterr().out.replace(f"{ROOT}/", "").splitlines():
+        assert line in readme, line

@@ -7,7 +7,6 @@ through :meth:`Episode.ground_truth` (evaluation side).
 
 from __future__ import annotations
 
-import copy
 import functools
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +21,7 @@ from pase_gym.sim.observe import observe
 from pase_gym.sim.plan import Call, Plan, as_plan
 from pase_gym.sim.roles import ROLE_INDEX
 from pase_gym.sim.signals import Observation
-from pase_gym.sim.state import Fault, SimState, new_state
+from pase_gym.sim.state import Fault, SimState, clone_generator, new_state
 from pase_gym.sim.topology import Topology, build_topology
 from pase_gym.sim.transition import TransitionResult, transition
 
@@ -202,8 +201,8 @@ class Episode:
         :meth:`step` cuts it, and a recovery is looked for until the budget at the latest.
         """
         p = as_plan(plan)
-        state = self.state.copy()
-        rng = copy.deepcopy(self.rng)
+        state = self.state.copy(logs=False)  # its log is never read
+        rng = clone_generator(self.rng)
         budget = self.scenario.budget
         result = transition(state, p, rng, deadline=budget)
         hold = self.scenario.recovery.hold if hold is None else hold

@@ -238,7 +238,7 @@ def _fill(text: str, rng: np.random.Generator, node: str, peer: str, port: int) 
 
 def onset_line(state: SimState, node: int, symptoms: tuple[str, ...]) -> None:
     """Write a fault's line at onset: a template drawn from one of its symptom classes."""
-    if not symptoms:
+    if not symptoms or state.quiet:
         return
     rng = state.log_rng
     cls = symptoms[int(rng.integers(len(symptoms)))]
@@ -310,7 +310,7 @@ def emit(state: SimState, dt: int) -> None:
     Reads only the last evaluation (which nodes work, their errors and latencies), never the
     faults.
     """
-    if dt <= 0 or state.evaluated_at != state.tick:
+    if dt <= 0 or state.evaluated_at != state.tick or state.quiet:
         return
     t = state.topo
     rng = state.log_rng

@@ -80,3 +80,14 @@ def test_a_dry_run_leaves_the_log_stream_alone() -> None:
     episode.wait(30)
     twin.wait(30)
     assert [str(x) for x in episode.state.log] == [str(x) for x in twin.state.log]
+
+
+def test_a_quiet_copy_writes_no_line_and_runs_the_same_dynamics() -> None:
+    episode = Episode("cascading-timeout-test", seed=2)
+    episode.reset()
+    loud, quiet = episode.state.copy(), episode.state.copy(logs=False)
+    before = len(quiet.log)
+    for state in (loud, quiet):
+        advance(state, 60, np.random.default_rng(7))
+    assert len(quiet.log) == before < len(loud.log)
+    assert np.array_equal(loud.health, quiet.health) and loud.slo_ok == quiet.slo_ok

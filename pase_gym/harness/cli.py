@@ -151,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ver.add_argument("--quiet", action="store_true", help="no progress bar")
     ver.add_argument(
+        "--traces-only",
+        action="store_true",
+        help="step each record's plan trace and recompute its metrics, without running the "
+        "agent (checks the numbers against the trace, not the trace against the agent)",
+    )
+    ver.add_argument(
         "--sign",
         action="store_true",
         help="when every replayed record reproduces, sign the file for the leaderboard with "
@@ -305,6 +311,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from pase_gym.harness.runner import close_agents, progress_bar
     from pase_gym.harness.verify import mismatch_table, select, verify_records
 
+    if args.sign and args.traces_only:
+        raise ResultsError(
+            "--sign needs the agent re-run: a traces-only check does not show that the agent "
+            "produced its trace; drop --traces-only"
+        )
     records = _load_records(args.results)
     chosen = select(records, args.sample, args.seed)
     bar = None if args.quiet else progress_bar(len(chosen), "verify")
@@ -322,6 +333,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         device=args.device,
         on_done=done,
         hide=[str(args.results.resolve())],
+        traces_only=args.traces_only,
     )
     close_agents()
     if bar is not None:
@@ -332,8 +344,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
             f"\n{len(bad)} of {len(chosen)} replayed episodes differ from {args.results}\n"
         )
         return EXIT_FAILED
+    how = "plan traces stepped" if args.traces_only else "replayed"
     sys.stdout.write(
-        f"ok: {len(chosen)} of {len(records)} episodes of {args.results} replayed, "
+        f"ok: {len(chosen)} of {len(records)} episodes of {args.results} {how}, "
         "every record reproduced (timing and provenance aside)\n"
     )
     if args.sign:

@@ -15,6 +15,7 @@ episodes of a results file again and compares (:mod:`pase_gym.harness.verify`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -28,6 +29,7 @@ from typing_extensions import TypedDict
 
 from pase_gym import __version__
 from pase_gym.errors import ResultsError
+from pase_gym.scenarios.schema import ScenarioSpec
 from pase_gym.sim.faults import FAULTS
 
 logger = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ Record = TypedDict(
         "uses_ground_truth": bool,  # the agent read the simulator's ground truth (the oracle)
         "suite": str,
         "scenario": str,
+        "scenario_sha256": str,  # the scenario as it ran (scenario_digest)
         "split": str,
         "seed": int,
         "fault_types": list[str],  # injected (ground truth)
@@ -58,6 +61,9 @@ Record = TypedDict(
         "mttr": int | None,  # simulated seconds from onset to recovery; None when not recovered
         "ticks": int,  # simulated seconds the episode ran
         "decisions": int,  # calls to act()
+        # the plan each env step received, in the plan language's canonical text; null for an
+        # answer that was not a plan (malformed, or the agent raised): what verify replays
+        "trace": list[str | None],
         "plan_steps": int,  # primitive calls of the recovery
         "executed_calls": int,
         "safe_calls": int,
@@ -78,12 +84,18 @@ Record = TypedDict(
 # strict: an int field takes no bool, float or string; no other field; finite floats only
 with_config(ConfigDict(strict=True, extra="forbid", allow_inf_nan=False))(Record)
 _ADAPTER: TypeAdapter[Record] = TypeAdapter(Record)
-MAX_LINE_BYTES = 1_000_000  # a real record is about 1 kB
+MAX_LINE_BYTES = 8_000_000  # a real record is 1-5 kB, most of it its plan trace
 
 
 def record_key(agent: str, suite: str, scenario: str, seed: int) -> str:
     """The identity of an episode within a results file."""
     return f"{agent}|{suite}|{scenario}|{seed}"
+
+
+def scenario_digest(spec: ScenarioSpec) -> str:
+    """sha256 of a scenario's canonical JSON: the same for the same scenario wherever and
+    however its file is written, different when anything that shapes an episode changes."""
+    return hashlib.sha256(spec.model_dump_json().encode("utf-8")).hexdigest()
 
 
 def git_commit() -> str:
@@ -150,6 +162,14 @@ def contradictions(record: Record) -> list[str]:
         out.append("field 'safe_calls': every call counted safe, yet calls harmed or violated")
     if r["agent_errors"] > r["decisions"] + 1:  # each act() and the one reset()
         out.append("field 'agent_errors': more errors than the agent's calls")
+    steps = len(r["trace"])  # an agent the sandbox stopped in act() gave its last no plan
+    if steps > r["decisions"] or steps < r["decisions"] - (r["agent_failure"] is not None):
+        out.append(
+            f"field 'trace': expected a plan for each of the {r['decisions']} decisions, "
+            f"found {steps}"
+        )
+    if len(r["scenario_sha256"]) != 64 or r["scenario_sha256"].strip("0123456789abcdef"):
+        out.append("field 'scenario_sha256': expected 64 lowercase hexadecimal digits")
     if (r["diagnosis"] is None) != (r["diagnosed_node"] is None):
         out.append("field 'diagnosed_node': a diagnosis names a fault type and a node, or neither")
     if not r["fault_types"] or not len(r["fault_types"]) == len(r["fault_nodes"]) == len(

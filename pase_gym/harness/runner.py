@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,14 @@ from typing import Any
 from tqdm import tqdm
 
 from pase_gym.harness.agent import REGISTRY, agent_name, load_agent
-from pase_gym.harness.records import Record, RunStore, git_commit, record_key, versions
+from pase_gym.harness.records import (
+    Record,
+    RunStore,
+    git_commit,
+    record_key,
+    scenario_digest,
+    versions,
+)
 from pase_gym.harness.sandbox import Limits, SandboxedAgent, SandboxError
 from pase_gym.harness.suites import SuiteSpec
 from pase_gym.sim.faults import FAULTS
@@ -120,54 +127,112 @@ def filed_name(agent: Any, spec: str) -> str:
     return name
 
 
-def run_episode(job: Job) -> Record:
-    """Run one episode of ``job`` and return its record."""
+def _make_env(job: Job) -> Any:
     import gymnasium as gym
 
     import pase_gym  # noqa: F401  (registers the env ids in worker processes)
-    from pase_gym.env.core import episode_of
 
+    return gym.make("PASE-OpenStack-v2", scenario=job.source or job.scenario)
+
+
+def traced(info: dict[str, Any]) -> str | None:
+    """What a trace keeps of one step: the plan it ran, or ``None`` for an answer that was not
+    a plan (replaying ``None`` is scored the same as that answer was)."""
+    return None if info.get("plan_error") is not None else str(info["plan"])
+
+
+UNPLANNED = "<not a plan>"  # what a trace's null replays as: text that never parses
+
+
+@dataclass
+class _Played:
+    """What an episode's loop leaves for its record besides the env."""
+
+    total: float = 0.0
+    decisions: int = 0
+    compute_s: float = 0.0
+    errors: int = 0
+    failure: str | None = None
+    trace: list[str | None] = field(default_factory=list)
+
+
+def run_episode(job: Job) -> Record:
+    """Run one episode of ``job`` and return its record."""
     agent = _agent(job.agent, job.device, job.isolation, job.hide, job.limits)
     isolation = getattr(agent, "isolation", IN_PROCESS)
-    failure: str | None = None
-    env = gym.make("PASE-OpenStack-v2", scenario=job.source or job.scenario)
+    env = _make_env(job)
     base: Any = env.unwrapped
     uses_truth = bool(getattr(agent, "uses_ground_truth", False))
     obs, info = env.reset(seed=job.seed)
-    total, decisions, compute_s, errors, streak = 0.0, 0, 0.0, 0, 0
+    played = _Played()
+    streak = 0
     try:  # a broken agent costs it the episode, not the run
         if uses_truth:
             agent.bind_ground_truth(base)
         agent.reset(job.seed)
     except SandboxError as exc:  # stopped by the sandbox: the episode is failed, with why
-        failure = f"reset(): {exc}"
+        played.failure = f"reset(): {exc}"
     except Exception as exc:
         logger.warning("%s: reset failed on %s seed %d: %s", job.agent, job.scenario, job.seed, exc)
-        errors += 1
+        played.errors += 1
         streak += 1
-    done = failure is not None
+    done = played.failure is not None
     while not done:
         start = time.perf_counter()
         try:
             action = agent.act(obs, info)
             streak = 0
         except SandboxError as exc:
-            compute_s += time.perf_counter() - start
-            decisions += 1
-            failure = f"act(): {exc}"
+            played.compute_s += time.perf_counter() - start
+            played.decisions += 1
+            played.failure = f"act(): {exc}"
             break
         except Exception as exc:  # a broken agent costs it the step, not the run
-            errors += 1
+            played.errors += 1
             streak += 1
             action = f"<agent error: {type(exc).__name__}: {exc}>"
-        compute_s += time.perf_counter() - start
-        decisions += 1
+        played.compute_s += time.perf_counter() - start
+        played.decisions += 1
         obs, reward, terminated, truncated, info = env.step(action)
-        total += float(reward)
+        played.trace.append(traced(info))
+        played.total += float(reward)
         done = terminated or truncated or streak >= MAX_AGENT_ERRORS
-    if failure is not None:
-        logger.warning("%s on %s seed %d stopped: %s", job.agent, job.scenario, job.seed, failure)
-        errors += 1
+    if played.failure is not None:
+        logger.warning(
+            "%s on %s seed %d stopped: %s", job.agent, job.scenario, job.seed, played.failure
+        )
+        played.errors += 1
+    return _record(job, env, played, filed_name(agent, job.agent), uses_truth, isolation)
+
+
+def replay_trace(job: Job, claimed: Record) -> Record:
+    """The record that ``claimed``'s plan trace gives when stepped through a fresh episode of
+    ``job``, without the agent: the agent's own fields (its name, decisions, errors, isolation,
+    failure) are taken from ``claimed``, every other field is recomputed, the trace included
+    (each plan as the env read it back, up to the step that ended the episode)."""
+    env = _make_env(job)
+    env.reset(seed=job.seed)
+    played = _Played(
+        decisions=claimed["decisions"],
+        errors=claimed["agent_errors"],
+        failure=claimed["agent_failure"],
+    )
+    for plan in claimed["trace"]:
+        _, reward, terminated, truncated, info = env.step(UNPLANNED if plan is None else plan)
+        played.trace.append(traced(info))
+        played.total += float(reward)
+        if terminated or truncated:
+            break
+    return _record(
+        job, env, played, claimed["agent"], claimed["uses_ground_truth"], claimed["isolation"]
+    )
+
+
+def _record(
+    job: Job, env: Any, played: _Played, name: str, uses_truth: bool, isolation: str
+) -> Record:
+    from pase_gym.env.core import episode_of
+
     episode = episode_of(env)
     report = episode.report()
     truth = episode.ground_truth()
@@ -175,11 +240,12 @@ def run_episode(job: Job) -> Record:
     spec = episode.scenario
     return {
         "key": job.key,
-        "agent": filed_name(agent, job.agent),
+        "agent": name,
         "agent_spec": job.agent,
         "uses_ground_truth": uses_truth,
         "suite": job.suite,
         "scenario": job.scenario,
+        "scenario_sha256": scenario_digest(spec),
         "split": spec.split,
         "seed": job.seed,
         "fault_types": [t["fault_type"] for t in truth],
@@ -190,18 +256,19 @@ def run_episode(job: Job) -> Record:
         "recovered": report.recovered,
         "mttr": report.mttr,
         "ticks": report.ticks,
-        "decisions": decisions,
+        "decisions": played.decisions,
+        "trace": played.trace,
         "plan_steps": report.recovery_calls,
         "executed_calls": report.executed_calls,
         "safe_calls": report.safe_calls,
         "harmed": len(report.harmed),
         "violations": len(report.violations),
         "cost": round(report.cost, 6),
-        "return": round(total, 6),
-        "agent_errors": errors,
-        "compute_s": compute_s,
+        "return": round(played.total, 6),
+        "agent_errors": played.errors,
+        "compute_s": played.compute_s,
         "isolation": isolation,
-        "agent_failure": failure,
+        "agent_failure": played.failure,
         "versions": versions(),
         "git_commit": git_commit(),
     }

@@ -6,8 +6,14 @@ episode rewritten as recovered, with a plausible MTTR) passes those checks. Epis
 seeded from (scenario, seed) alone, so running one again with the same agent gives the same
 record, timing and provenance aside (:data:`IGNORED`): any other difference is a finding.
 ``pase-bench verify --results FILE [--sample N]`` does this for a whole file or a seeded
-sample of it. Agents whose decisions are not reproducible (a remote model, an unseeded
-sampler) cannot be verified this way; their mismatches say so.
+sample of it: the agent answers again, so its plan trace is checked with every metric.
+
+``--traces-only`` checks less and needs no agent: it steps each record's plan trace through a
+fresh episode and recomputes every metric from it (:func:`~pase_gym.harness.runner.replay_trace`).
+A changed number, or a trace edited after the run, is named; a trace the agent never produced
+but that is consistent with its numbers is not (only re-running the agent tells). Agents whose
+decisions are not reproducible (a remote model, an unseeded sampler) can be checked this way
+only; a full replay's mismatches say so.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import numpy as np
 
 from pase_gym.errors import ResultsError
 from pase_gym.harness.records import Record
-from pase_gym.harness.runner import Job, run_episode
+from pase_gym.harness.runner import Job, replay_trace, run_episode
 from pase_gym.harness.suites import SuiteSpec, load_suite
 
 logger = logging.getLogger(__name__)
@@ -97,6 +103,7 @@ def verify_records(
     device: str = "cpu",
     on_done: Callable[[Record, list[Mismatch]], None] | None = None,
     hide: Sequence[str] = (),
+    traces_only: bool = False,
 ) -> list[Mismatch]:
     """Run every record's episode again and return the fields that differ.
 
@@ -106,6 +113,7 @@ def verify_records(
         device: passed to agents that use torch.
         on_done: called after each record with its mismatches (progress).
         hide: files a sandboxed agent must not see (the claimed results file).
+        traces_only: step each record's plan trace instead of running its agent.
 
     Raises:
         ResultsError: a record's scenario cannot be found in its suite.
@@ -114,7 +122,8 @@ def verify_records(
     suites: dict[str, tuple[SuiteSpec, dict[str, str]]] = {}
     found: list[Mismatch] = []
     for record in records:
-        replayed = run_episode(_job(record, suites, suite, device, tuple(hide)))
+        job = _job(record, suites, suite, device, tuple(hide))
+        replayed = replay_trace(job, record) if traces_only else run_episode(job)
         mismatches = compare(record, replayed)
         found.extend(mismatches)
         if on_done is not None:

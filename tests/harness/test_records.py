@@ -150,6 +150,10 @@ def test_non_finite_numbers_are_refused(tmp_path: Path) -> None:
         ({"fault_types": []}, "one fault type, node and family per fault"),
         ({"families": ["network"]}, "process_crash is of family 'process'"),
         ({"agent_errors": 10**6}, "more errors than the agent's calls"),
+        ({"trace": []}, "expected a plan for each of the"),
+        ({"trace": ["Wait(10)"] * 500}, "expected a plan for each of the"),
+        ({"scenario_sha256": "abc"}, "64 lowercase hexadecimal digits"),
+        ({"scenario_sha256": "Z" * 64}, "64 lowercase hexadecimal digits"),
     ],
 )
 def test_a_record_that_contradicts_itself_is_refused(

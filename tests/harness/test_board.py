@@ -145,3 +145,35 @@ def test_the_committed_board_is_in_step_with_the_published_results(
     for path in written:
         assert (committed / path.name).read_text() == path.read_text(), path.name
     assert {p.name for p in committed.iterdir()} == {p.name for p in written}
+
+
+def test_the_board_shows_public_and_hidden_columns_side_by_side(
+    results: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Results on the hidden split (drawn from the evaluator's key) get their own columns,
+    named as such, beside the public suite's; the numbers are the hidden file's own."""
+    from pase_gym.harness import hidden
+    from pase_gym.harness.runner import run_suite
+    from pase_gym.harness.suites import SuiteSpec, load_suite
+
+    monkeypatch.setenv(hidden.KEY_ENV, KEY.decode())
+    monkeypatch.delenv(hidden.KEY_FILE_ENV, raising=False)
+    suite = load_suite("hidden")
+    few = SuiteSpec(name="hidden", scenarios=suite.scenario_sources()[:4], seeds=1)
+    hidden_file = tmp_path / "hidden.jsonl"
+    run_suite(["rule_based", "oracle"], few, hidden_file, progress=False)
+    board = collect([results, hidden_file], ROOT / "leaderboard" / "submissions")
+    assert board.suites[:2] == ["paper", "hidden"]
+    md = markdown(board)
+    header = md.splitlines()[0]
+    assert "safe success (paper)" in header and "safe success (hidden)" in header
+    hidden_records = [json.loads(line) for line in hidden_file.read_text().splitlines()]
+    truth = summarise(hidden_records)
+    oracle_row = next(
+        line for line in md.splitlines() if line.startswith("| ") and "| oracle |" in line
+    )
+    cells = [c.strip() for c in oracle_row.split("|")]
+    column = [c.strip() for c in header.split("|")].index("safe success (hidden)")
+    assert cells[column].startswith(f"{truth['oracle']['safe_success'].mean:.2f}")
+    random_row = next(line for line in md.splitlines() if "| random |" in line)
+    assert [c.strip() for c in random_row.split("|")][column] in ("—", "-", "n/a", "")

@@ -65,17 +65,27 @@ DEFAULT_OUT = Path("runs/maskable_ppo/policy.zip")  # 3 MB with PPO's optimiser 
 Policy = Callable[[Any, dict[str, np.ndarray]], int]
 
 
-def policy_module() -> Any:
-    """``policy.py`` of this folder, imported once under a private name (agents are loaded
-    by path, not as a package); a saved model names its classes by that name."""
-    key = "_pase_maskable_ppo_policy"
+def _sibling(name: str) -> Any:
+    """``<name>.py`` of this folder, imported once under a private name (agents are loaded by
+    path, not as a package); a saved model names its classes by that name."""
+    key = f"_pase_maskable_ppo_{name}"
     if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, HERE / "policy.py")
+        spec = importlib.util.spec_from_file_location(key, HERE / f"{name}.py")
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[key] = module
         spec.loader.exec_module(module)
     return sys.modules[key]
+
+
+def policy_module() -> Any:
+    """``policy.py``: the wrapper and the policy."""
+    return _sibling("policy")
+
+
+def demonstrations_module() -> Any:
+    """``demonstrations.py``: the teacher and the cloning."""
+    return _sibling("demonstrations")
 
 
 def make_env() -> Any:
@@ -83,19 +93,6 @@ def make_env() -> Any:
     from pase_gym.wrappers import make_sb3_env
 
     return policy_module().RecoveryMemory(make_sb3_env(ENV_ID))
-
-
-def demonstrations_module() -> Any:
-    """``demonstrations.py`` of this folder (see :func:`policy_module`)."""
-    key = "_pase_maskable_ppo_demonstrations"
-    if key not in sys.modules:
-        policy_module()
-        spec = importlib.util.spec_from_file_location(key, HERE / "demonstrations.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
 
 
 @dataclass

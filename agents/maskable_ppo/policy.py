@@ -44,7 +44,13 @@ GLOBAL_PARTS = ("events", "clock", "group_tried")
 
 class RecoveryMemory(gym.Wrapper[dict[str, np.ndarray], int, dict[str, np.ndarray], int]):
     """Adds ``drift``, ``tried`` and ``group_tried`` to an ``SB3Observation`` env's
-    observations (see the module docstring) and forwards ``action_masks``."""
+    observations (see the module docstring) and forwards ``action_masks``.
+
+    ``shaping`` (0: off, the default, and what ``train.py`` uses) adds a potential-based term
+    for training, ``gamma * phi(next) - phi(now)`` with ``phi = -shaping * (alarms + 2 * SLO
+    broken)``; it cannot change which policy is best, and did not help PPO from scratch (the
+    README).
+    """
 
     def __init__(self, env: gym.Env[Any, Any], shaping: float = 0.0, gamma: float = 0.99) -> None:
         super().__init__(env)

@@ -6,8 +6,8 @@ so the +10 of a recovery never reaches the gradient. The warm start imitates a t
 
 * :class:`Teacher` plays the oracle's runbook (:func:`pase_gym.sim.oracle.oracle_plan`, which
   reads the simulator's ground truth) one call per step, through the same flat action table
-  the policy uses (:meth:`Teacher.index` maps each call to its action number). It is used for
-  training only; the trained policy reads nothing but the public observation.
+  the policy uses (``DiscretePlanAction.encode`` maps each call to its action number). It is
+  used for training only; the trained policy reads nothing but the public observation.
 * :func:`collect` records (observation, mask, teacher action) along the teacher's episodes.
 * :func:`clone` fits the policy's action distribution to them (masked cross-entropy), then
   PPO takes over with the env's reward.
@@ -41,29 +41,6 @@ class Teacher:
         self._queue.clear()
         self._handled = set()
 
-    def index(self, call: Call) -> int | None:
-        """The action number of ``call`` (the closest preset of its primitive), or ``None``."""
-        p = self.plans
-        state = episode_of(self.env).state
-        if call.name == "Wait":
-            waits = list(p.waits)
-            return p.n_actions - len(waits) + int(np.argmin([abs(w - call.args[0]) for w in waits]))
-        node_names = [name for name, _ in p.node_actions]
-        if call.name in node_names:
-            kinds = [k for k, (name, _) in enumerate(p.node_actions) if name == call.name]
-            extra = tuple(call.args[1:])
-            kind = next((k for k in kinds if p.node_actions[k][1] == extra), kinds[0])
-            slot = state.topo.index.get(str(call.args[0]))
-            return None if slot is None else kind * p.slots + int(slot)
-        group_names = [name for name, _ in p.group_actions]
-        if call.name in group_names and str(call.args[0]) in p.groups:
-            kinds = [k for k, (name, _) in enumerate(p.group_actions) if name == call.name]
-            extra = tuple(call.args[1:])
-            kind = next((k for k in kinds if p.group_actions[k][1] == extra), kinds[0])
-            node_block = len(p.node_actions) * p.slots
-            return node_block + kind * len(p.groups) + p.groups.index(str(call.args[0]))
-        return None
-
     def act(self) -> int:
         """The next call of the runbook (``Wait(10)`` when nothing is left to do)."""
         state = episode_of(self.env).state
@@ -74,10 +51,10 @@ class Teacher:
                 self._queue.extend(plan.steps)
         masks = self.env.action_masks()
         while self._queue:
-            action = self.index(self._queue.popleft())
+            action = self.plans.encode(self._queue.popleft())
             if action is not None and masks[action]:
                 return action
-        return self.index(Call("Wait", (10,)))  # type: ignore[return-value]
+        return self.plans.encode(Call("Wait", (10,)))  # type: ignore[return-value]
 
 
 def collect(

@@ -34,6 +34,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from pase_gym.env.core import episode_of
+from pase_gym.errors import PlanError
 from pase_gym.wrappers import DiscretePlanAction
 
 DRIFT_CAP = 4.0  # |change| kept, in the metrics' own units
@@ -44,27 +45,15 @@ GLOBAL_PARTS = ("events", "clock", "group_tried")
 
 class RecoveryMemory(gym.Wrapper[dict[str, np.ndarray], int, dict[str, np.ndarray], int]):
     """Adds ``drift``, ``tried`` and ``group_tried`` to an ``SB3Observation`` env's
-    observations (see the module docstring) and forwards ``action_masks``.
+    observations (see the module docstring) and forwards ``action_masks``."""
 
-    ``shaping`` (0: off, the default, and what ``train.py`` uses) adds a potential-based term
-    for training, ``gamma * phi(next) - phi(now)`` with ``phi = -shaping * (alarms + 2 * SLO
-    broken)``; it cannot change which policy is best, and did not help PPO from scratch (the
-    README).
-    """
-
-    def __init__(self, env: gym.Env[Any, Any], shaping: float = 0.0, gamma: float = 0.99) -> None:
+    def __init__(self, env: gym.Env[Any, Any]) -> None:
         super().__init__(env)
-        self.shaping = float(shaping)
-        self.gamma = float(gamma)
-        self._potential = 0.0
-        self.plans = _plan_actions(env)
-        plans = self.plans
+        self.plans = plans = _plan_actions(env)
         self.slots = int(plans.slots)
         self.n_groups = len(plans.groups)
         self.n_node_actions = len(plans.node_actions)
         self.n_group_actions = len(plans.group_actions)
-        self._node_block = self.n_node_actions * self.slots
-        self._group_block = self.n_group_actions * self.n_groups
         source = env.observation_space
         assert isinstance(source, spaces.Dict)
         metrics = source["metrics"]
@@ -93,30 +82,22 @@ class RecoveryMemory(gym.Wrapper[dict[str, np.ndarray], int, dict[str, np.ndarra
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         obs, info = self.env.reset(seed=seed, options=options)
-        self._potential = self._phi(info)
         self._baseline = obs["metrics"].astype(np.float32, copy=True)
         self._tried[:] = 0.0
         self._group_tried[:] = 0.0
         return self._extend(obs), info
 
     def step(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        a = int(action)
-        if 0 <= a < self._node_block:
-            kind, slot = divmod(a, self.slots)
-            self._tried[slot, kind] = min(self._tried[slot, kind] + 1.0, TRIED_CAP)
-        elif 0 <= a - self._node_block < self._group_block:
-            kind, group = divmod(a - self._node_block, self.n_groups)
-            self._group_tried[group, kind] = min(self._group_tried[group, kind] + 1.0, TRIED_CAP)
+        try:
+            where, kind, at = self.plans.locate(action)
+        except PlanError:  # a bad index: the env answers it as a malformed plan
+            where, kind, at = "bad", 0, 0
+        if where == "node":
+            self._tried[at, kind] = min(self._tried[at, kind] + 1.0, TRIED_CAP)
+        elif where == "group":
+            self._group_tried[at, kind] = min(self._group_tried[at, kind] + 1.0, TRIED_CAP)
         obs, reward, terminated, truncated, info = self.env.step(action)
-        if self.shaping:
-            potential = 0.0 if terminated else self._phi(info)
-            reward = float(reward) + self.gamma * potential - self._potential
-            self._potential = potential
         return self._extend(obs), float(reward), terminated, truncated, info
-
-    def _phi(self, info: dict[str, Any]) -> float:
-        """The shaping potential: minus the weighted count of alarms and a broken SLO."""
-        return -self.shaping * (float(info.get("alarms", 0)) + 2.0 * (not info.get("slo_ok", True)))
 
     def action_masks(self) -> np.ndarray:
         """The precondition masks of the ``DiscretePlanAction`` underneath."""

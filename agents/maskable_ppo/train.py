@@ -167,10 +167,9 @@ def greedy(model: Any) -> Policy:
 
 def always_wait(env: Any, obs: dict[str, np.ndarray]) -> int:
     """``Wait(10)``: as long as the env monitors after each plan."""
-    from pase_gym.wrappers import action_table
+    from pase_gym.sim.plan import Call
 
-    waits = action_table()[2]
-    return int(env.action_space.n) - len(waits) + waits.index(10)
+    return int(env.plans.encode(Call("Wait", (10,))))
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,48 @@ class DiscretePlanAction(gym.ActionWrapper[dict[str, np.ndarray], int, Any]):
     def _state(self) -> SimState:
         return episode_of(self.env).state
 
+    def locate(self, action: int) -> tuple[str, int, int]:
+        """Where action number ``action`` sits in the table: ``("node", kind, slot)``,
+        ``("group", kind, group)`` or ``("wait", index, 0)``, ``kind`` indexing
+        :func:`action_table`'s node or group actions.
+
+        Raises:
+            PlanError: ``action`` is not an integer in ``[0, n_actions)``.
+        """
+        a = action_index(action, self.n_actions, "action")
+        if a < self._node_block:
+            kind, slot = divmod(a, self.slots)
+            return "node", kind, slot
+        a -= self._node_block
+        if a < self._group_block:
+            kind, g = divmod(a, len(self.groups))
+            return "group", kind, g
+        return "wait", a - self._group_block, 0
+
+    def encode(self, call: Call) -> int | None:
+        """The action number of a one-call plan, the inverse of :meth:`decode` (a preset the
+        table lacks maps to the primitive's first preset; ``Migrate``'s target and a wait's
+        length to the nearest are the table's own), or ``None`` where the table has no such
+        call (an unknown node or group, a primitive it does not hold)."""
+        state = self._state()
+        if call.name == "Wait":
+            nearest = int(np.argmin([abs(w - int(call.args[0])) for w in self.waits]))
+            return self._node_block + self._group_block + nearest
+        for table, block in ((self.node_actions, 0), (self.group_actions, self._node_block)):
+            kinds = [k for k, (name, _) in enumerate(table) if name == call.name]
+            if not kinds:
+                continue
+            extra = tuple(call.args[1:])
+            kind = next((k for k in kinds if table[k][1] == extra), kinds[0])
+            target = str(call.args[0])
+            if block == 0:
+                slot = state.topo.index.get(target)
+                return None if slot is None else kind * self.slots + int(slot)
+            if target not in self.groups:
+                return None
+            return block + kind * len(self.groups) + self.groups.index(target)
+        return None
+
     def decode(self, action: int) -> Plan:
         """The one-call plan of action index ``action``.
 
@@ -136,25 +178,22 @@ class DiscretePlanAction(gym.ActionWrapper[dict[str, np.ndarray], int, Any]):
             PlanError: ``action`` is not an integer in ``[0, n_actions)`` (a float, ``inf``,
                 a ``bool`` or an out-of-range index is never rounded or wrapped).
         """
-        a = action_index(action, self.n_actions, "action")
+        where, kind, at = self.locate(action)
         state = self._state()
-        if a < self._node_block:
-            kind, slot = divmod(a, self.slots)
+        if where == "node":
             name, extra = self.node_actions[kind]
-            if slot >= state.n:
+            if at >= state.n:
                 return Plan((Call("Wait", (1,)),))  # a padding slot: harmless
-            node = state.name(slot)
+            node = state.name(at)
             if name == "Migrate":
                 host = _best_host(state)
                 target = state.name(host) if host is not None else node
                 return Plan((Call(name, (node, target)),))
             return Plan((Call(name, (node, *extra)),))
-        a -= self._node_block
-        if a < self._group_block:
-            kind, g = divmod(a, len(self.groups))
+        if where == "group":
             name, extra = self.group_actions[kind]
-            return Plan((Call(name, (self.groups[g], *extra)),))
-        return Plan((Call("Wait", (self.waits[a - self._group_block],)),))
+            return Plan((Call(name, (self.groups[at], *extra)),))
+        return Plan((Call("Wait", (self.waits[kind],)),))
 
     def action(self, action: int) -> Plan | Rejected:
         # a bad index is answered by the env like any malformed plan: a penalised no-op

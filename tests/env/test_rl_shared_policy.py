@@ -94,29 +94,3 @@ def test_a_small_budget_beats_always_waiting() -> None:
     lo, _ = result["difference_95"]
     assert result["difference"] > 0 and lo > 0, result
     assert result["ppo_recovered"] > result["wait_recovered"], result
-
-
-def test_the_optional_shaping_is_potential_based() -> None:
-    """With ``shaping`` set (an agent-side training option), an episode's shaped rewards sum to
-    its rewards plus the last potential minus the first (gamma 1): the shaping cannot change
-    which policy is best."""
-    policy_module = _train_module().policy_module()
-    from pase_gym.wrappers import make_sb3_env
-
-    plain = policy_module.RecoveryMemory(make_sb3_env("PASE-OpenStack-Tiny-v2"))
-    shaped = policy_module.RecoveryMemory(
-        make_sb3_env("PASE-OpenStack-Tiny-v2"), shaping=0.5, gamma=1.0
-    )
-    _, first = shaped.reset(seed=7)
-    plain.reset(seed=7)
-    wait = int(plain.action_space.n) - 1
-    raw_total, shaped_total, done = 0.0, 0.0, False
-    while not done:
-        _, raw, terminated, truncated, _ = plain.step(wait)
-        _, reward, _, _, info = shaped.step(wait)
-        raw_total += raw
-        shaped_total += reward
-        done = terminated or truncated
-    expected = raw_total + shaped._phi(info) - shaped._phi(first)
-    assert shaped_total == pytest.approx(expected)
-    assert shaped._phi(first) == 0.0 and shaped._phi(info) < 0  # the fault alarms by the end

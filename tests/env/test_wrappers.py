@@ -306,3 +306,23 @@ def test_ppo_learns_without_error() -> None:
     obs, _ = env.reset(seed=1)
     action, _ = model.predict(obs, deterministic=True)
     assert env.action_space.contains(int(action))
+
+
+def test_discrete_actions_encode_back_to_their_numbers() -> None:
+    """``encode`` is ``decode``'s inverse on every allowed action of a tiny-cloud state, and
+    ``locate`` names each number's block."""
+    from pase_gym.sim.plan import Call
+    from pase_gym.wrappers import DiscretePlanAction, make_sb3_env
+
+    env = make_sb3_env("PASE-OpenStack-Tiny-v2")
+    env.reset(seed=4)
+    plans = env.env
+    assert isinstance(plans, DiscretePlanAction)
+    allowed = np.flatnonzero(env.action_masks())
+    assert allowed.size > 50
+    for a in allowed.tolist():
+        (call,) = plans.decode(a).steps
+        assert plans.encode(call) == a, (a, str(call))
+    where = {plans.locate(int(a))[0] for a in allowed}
+    assert where == {"node", "group", "wait"}
+    assert plans.encode(Call("Restart", ("no-such-node",))) is None

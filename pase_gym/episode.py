@@ -8,6 +8,7 @@ through :meth:`Episode.ground_truth` (evaluation side).
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,8 +103,11 @@ class Episode:
         self.diagnoses: list[tuple[str, str]] = []
 
     # -- set-up ----------------------------------------------------------------------------
-    def reset(self, seed: int | None = None, *, skip_to_incident: bool = True) -> Observation:
-        """Start over (with ``seed`` if given) and return the first observation.
+    def reset(
+        self, seed: int | None = None, *, skip_to_incident: bool = True, view: str = "service"
+    ) -> Observation:
+        """Start over (with ``seed`` if given) and return the first observation (in ``view``,
+        see :meth:`observe`).
 
         With ``skip_to_incident`` the clock runs through normal operation until the first
         fault has shown in the SLOs (or ``MAX_DETECTION_WAIT`` ticks after its onset).
@@ -130,7 +134,7 @@ class Episode:
             while self.state.incident_open_at is None and waited < MAX_DETECTION_WAIT:
                 advance(self.state, MONITOR_STEP, self.rng)
                 waited += MONITOR_STEP
-        return observe(self.state, self.rng)
+        return observe(self.state, self.rng, view=view)
 
     def _schedule(self) -> list[Fault]:
         faults: list[Fault] = []
@@ -154,19 +158,29 @@ class Episode:
                         key=f"faults.{i}.role",
                     )
                 node = self.state.name(int(targets[int(self.rng.integers(targets.size))]))
-            faults.append(
-                make_fault(
-                    self.state,
-                    fault_type,
-                    node,
-                    onset,
-                    self.rng,
-                    dict(entry.params),
-                    source=source,
-                    key=f"faults.{i}",
-                )
+            fixed = {k: float(v) for k, v in entry.params.items() if isinstance(v, (int, float))}
+            fault = make_fault(
+                self.state,
+                fault_type,
+                node,
+                onset,
+                self.rng,
+                fixed,
+                source=source,
+                key=f"faults.{i}",
             )
+            # ranges are drawn after the target, so that they never move which node is hit
+            fault.params.update(self._draw_ranges(entry.params))
+            faults.append(fault)
         return faults
+
+    def _draw_ranges(self, params: Mapping[str, float | tuple[float, float]]) -> dict[str, float]:
+        """The entry's fault parameters given as ``[lo, hi]`` ranges, drawn for this episode."""
+        return {
+            name: float(self.rng.uniform(value[0], value[1]))
+            for name, value in params.items()
+            if not isinstance(value, (int, float))
+        }
 
     # -- acting ----------------------------------------------------------------------------
     def step(self, plan: Plan | Call | str) -> TransitionResult:
@@ -225,9 +239,11 @@ class Episode:
             state.slo_ok,
         )
 
-    def observe(self) -> Observation:
-        """The current signals (draws measurement noise)."""
-        return observe(self.state, self.rng)
+    def observe(self, view: str = "service") -> Observation:
+        """The current signals (draws measurement noise) in ``view`` (``service``, the
+        default monitoring, or ``node``: every process's own metrics; see
+        :func:`pase_gym.sim.observe.service_view`)."""
+        return observe(self.state, self.rng, view=view)
 
     # -- status ----------------------------------------------------------------------------
     @property

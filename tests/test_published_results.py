@@ -1,6 +1,6 @@
 """The published result tables are in step with the code.
 
-The classic agents (random, rule-based, GCN-FR, oracle) are re-run on the ``paper`` and
+The classic agents (random, rule-based, prober, GCN-FR, oracle) are re-run on the ``paper`` and
 ``unseen`` suites and every record is compared with the committed
 ``benchmarks/results/<suite>/results.jsonl``, the wall-clock and provenance fields aside. A
 change of dynamics, of an agent or of a metric that moves any published number fails here:
@@ -20,7 +20,7 @@ from pase_gym.harness.runner import run_suite
 from pase_gym.harness.suites import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
-CLASSIC = ("random", "rule_based", "gcn_fr", "oracle")
+CLASSIC = ("random", "rule_based", "prober", "gcn_fr", "oracle")
 # fields that depend on the machine, the checkout or the installed versions, not the episode
 VOLATILE = frozenset({"compute_s", "git_commit", "versions"})
 

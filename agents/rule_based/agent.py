@@ -42,7 +42,10 @@ diagnosis blames the node's host.
 Like real runbooks these read one symptom at a time: no root-cause analysis across alarms,
 and a symptom several causes share gets the runbook of the commonest one (a cut link and a
 dead host both raise NodeDown on the host; a hung and a jammed process both raise
-HighLatency). Pacing, as in an alert manager: the most severe alert is handled first; its
+HighLatency), and it does not probe: under env v3's service view (a service's latency and
+errors are its replicas' mean, no process's CPU or memory shows) rows 9 and 11 never fire and
+a service-wide alarm is answered on the first replica the console lists (``agents/prober``
+probes before acting). Pacing, as in an alert manager: the most severe alert is handled first; its
 runbook is taken once when the alert fires, escalated (or retried) at most once if it still
 fires ``RETRY_AFTER`` seconds later, then given up on (the next alert in line is handled)
 until the alert has been clear for ``RETRY_AFTER`` seconds and fires again. While nothing new

@@ -42,37 +42,37 @@ class EnvVariant:
 ENV_TABLE: tuple[EnvVariant, ...] = (
     EnvVariant(
         "OpenStack",
-        2,
+        3,
         {"scenario": "default"},
         doc="~200-node cloud; one fault drawn from the train/test families",
     ),
     EnvVariant(
         "OpenStack-Tiny",
-        2,
+        3,
         {"scenario": "tiny-mix-train"},
         doc="~20-node all-in-one cloud; one fault drawn per episode (fast, for RL)",
     ),
     EnvVariant(
         "OpenStack-Train",
-        2,
+        3,
         {"suite": "train"},
         doc="every train-split scenario, one drawn per episode",
     ),
     EnvVariant(
         "OpenStack-Test",
-        2,
+        3,
         {"suite": "test"},
         doc="every test-split scenario, one drawn per episode",
     ),
     EnvVariant(
         "OpenStack-Unseen",
-        2,
+        3,
         {"suite": "unseen"},
         doc="the held-out families (certificate expiry, CPU-memory deadlock)",
     ),
     EnvVariant(
         "OpenStack-Replay",
-        2,
+        3,
         {},
         max_episode_steps=None,
         doc="real rows of Failure-Dataset-OpenStack as the tiny cloud's event stream; "

@@ -1,4 +1,4 @@
-"""The Gymnasium environment: ``gym.make("PASE-OpenStack-v2")``."""
+"""The Gymnasium environment: ``gym.make("PASE-OpenStack-v3")``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pase_gym.episode import Episode, Prediction, cached_topology
 from pase_gym.errors import PaseGymError, PlanError, ScenarioError
 from pase_gym.scenarios import ScenarioSpec, list_scenarios, load_scenario
 from pase_gym.sim.faults import eligible_targets
+from pase_gym.sim.observe import VIEWS
 from pase_gym.sim.plan import Plan
 from pase_gym.sim.primitives import PRIMITIVES, Safety
 from pase_gym.sim.signals import Observation, baseline_event_rates
@@ -68,7 +69,7 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
     | key | shape | meaning |
     |---|---|---|
     | metrics | (N, 8) | cpu, memory, disk, network, latency (s), error rate, throughput, |
-    |         |        | availability |
+    |         |        | availability (a process row: see "service view" below) |
     | window | (W, N, 8) | the last W observed metric snapshots, oldest first |
     | alarms | (N, 7) | NodeDown, HighErrorRate, HighLatency, HighCPU, HighMemory, DiskFull, |
     |        |        | NetworkSaturation |
@@ -77,6 +78,19 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
     | node_mask | (N,) | 1 for provisioned nodes |
     | edge_index, edge_type, edge_mask | (2, E), (E,), (E,) | typed topology edges |
     | clock | (1,) | tick / budget |
+    | probed | (N, 9) | the eight indicators of each node ``Inspect`` read during the step, |
+    |        |        | then 1 in the last column (zero rows elsewhere) |
+
+    **Service view** (``view="service"``, the default): monitoring shows services, not
+    processes. A process row keeps its own availability (the load balancer's health check),
+    but its latency, error rate and throughput are its service's mean over its replicas, and
+    its CPU, memory, disk and network use read 0; alarms are raised on what is shown. Hosts
+    and tenant resources keep their own rows. The detail is one probe away: ``Inspect(node)``
+    (5 s) reports a node's process state, its own metrics, what the tools an operator runs
+    there find and its last log lines; ``QueryLogs(node, seconds)`` (2 s) its log lines. A
+    probe changes nothing; its report comes with the next observation (``info["probes"]``,
+    the description's "Probe results", the ``probed`` rows). ``view="node"`` shows every
+    process's own metrics (v2's observation) for ablations.
 
     ``info["description"]`` is the natural-language scene description D_t for language-model
     agents; ``info["node_names"]`` lists the provisioned nodes (the public inventory), in the
@@ -108,9 +122,13 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
     ## Arguments
     ``scenario`` (name, path or spec), or ``suite`` (a split name or a list of scenarios, one
     drawn per episode); ``nodes`` (override the cloud size); ``obs_parts``; ``window``;
-    ``start``; ``monitor_ticks``; ``render_mode`` (``"ansi"`` or ``"rgb_array"``).
+    ``start``; ``monitor_ticks``; ``render_mode`` (``"ansi"`` or ``"rgb_array"``); ``view``
+    (``"service"`` or ``"node"``).
 
     ## Version History
+    * v3: the service view is the default observation (per-process metrics behind the new
+      read-only probes ``Inspect`` and ``QueryLogs``; ``view="node"`` keeps v2's); the
+      observation gains ``probed``; a plan may probe. Everything else runs as in v2.
     * v2: the scene no longer names the fault: log lines are drawn, in the real components'
       wording, from symptom classes several fault types share (a fault's onset line, its
       callers' timeouts and refusals, a healthy cloud's background warnings; their text has
@@ -143,6 +161,7 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
         warmup: int = 10,
         monitor_ticks: int = 10,
         render_mode: str | None = None,
+        view: str = "service",
     ) -> None:
         self.specs = _resolve_scenarios(scenario, suite, nodes)
         unknown = [p for p in obs_parts if p not in OBS_PARTS]
@@ -156,6 +175,9 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
             raise ValueError(
                 f"render_mode must be one of {self.metadata['render_modes']}, found {render_mode!r}"
             )
+        if view not in VIEWS:
+            raise ValueError(f"view must be one of {VIEWS}, found {view!r}")
+        self.view = view
         if window < 1 or monitor_ticks < 0 or warmup < 0:
             raise ValueError("window must be >= 1, monitor_ticks and warmup >= 0")
         self.obs_parts = tuple(obs_parts)
@@ -271,6 +293,18 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
         """The injected faults (evaluation side only: never give this to an agent)."""
         return self.current_episode().ground_truth()
 
+    @property
+    def last_signals(self) -> Observation | None:
+        """The monitoring signals the last observation and description were built from
+        (what the agent was shown, in structured form; the diagnosis-hardness report reads
+        it); ``None`` before the first ``reset``."""
+        return self._last_obs
+
+    @property
+    def baseline_events(self) -> np.ndarray | None:
+        """Expected API/RPC events per tick of the healthy cloud (the description's yardstick)."""
+        return self._baseline
+
     def current_episode(self) -> Episode:
         """The running episode: the simulator state, its records and the ground truth.
 
@@ -289,7 +323,7 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
     def _observe(self, reward_info: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         episode = self.current_episode()
         state = episode.state
-        obs = episode.observe()
+        obs = episode.observe(self.view)
         interval = max(state.tick - self._last_obs_tick, 1)
         self._last_obs_tick = state.tick
         self._last_obs = obs
@@ -306,6 +340,7 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
             "alarms": len(obs.alarms),
             "node_names": [names[i] for i in np.flatnonzero(state.active)],
             "slot_names": names,
+            "probes": [p.as_dict() for p in obs.probes],
             **reward_info,
         }
         self._last_info = info

@@ -2,7 +2,8 @@
 
 It summarises the symptoms (alarms, SLO violations, event-stream anomalies, recent logs), the
 affected components and their topology context (host, role, what they depend on, who calls
-them). It is built from observable signals and the public topology only; it never names the
+them), and what the probes of the last step found (``Probe results``, at most
+:data:`MAX_PROBE_CHARS` characters of them). It is built from observable signals and the public topology only; it never names the
 injected fault or reads the ground truth.
 """
 
@@ -19,6 +20,7 @@ from pase_gym.sim.state import SimState
 MAX_COMPONENTS = 6
 MAX_LOGS = 5
 MAX_EVENTS = 4
+MAX_PROBE_CHARS = 1200  # the probe reports' share of the description (info["probes"] has all)
 _ERROR_EVENTS = np.array(
     [i for i, name in enumerate(EVENT_NAMES) if name.endswith(("_ERROR", "_500"))], dtype=np.intp
 )
@@ -119,6 +121,11 @@ def describe(
         notes.append("error events seen: " + ", ".join(EVENT_NAMES[i] for i in errors))
     if notes:
         parts.append("API/RPC event stream: " + "; ".join(notes) + ".")
+    if obs.probes:
+        text = " | ".join(p.text() for p in obs.probes)
+        if len(text) > MAX_PROBE_CHARS:
+            text = text[: MAX_PROBE_CHARS - 3].rstrip() + "..."
+        parts.append("Probe results: " + text + ".")
     if obs.logs:
         lines = [f"{line.node}: {line.text}" for line in obs.logs[-MAX_LOGS:]]
         parts.append("Recent logs: " + " | ".join(lines) + ".")

@@ -31,6 +31,7 @@ OBS_PARTS = (
     "edge_type",
     "edge_mask",
     "clock",
+    "probed",
 )
 EDGE_TYPE_IDS = {name: i for i, name in enumerate(EDGE_TYPES)}
 METRIC_HIGH = 20.0  # latency tops out at 4 x TIMEOUT seconds; the other indicators at 1.5
@@ -71,6 +72,7 @@ def observation_space(shapes: Shapes, parts: tuple[str, ...]) -> spaces.Dict:
         "edge_type": spaces.Box(0, len(EDGE_TYPE_IDS) - 1, (e,), np.int64),
         "edge_mask": spaces.Box(0.0, 1.0, (e,), f32),
         "clock": spaces.Box(0.0, 1.0, (1,), f32),
+        "probed": spaces.Box(0.0, METRIC_HIGH, (n, len(INDICATORS) + 1), f32),
     }
     return spaces.Dict({k: table[k] for k in parts})
 
@@ -128,6 +130,14 @@ def encode_observation(
             out["edge_mask"] = em
     if "clock" in parts:
         out["clock"] = np.array([min(state.tick / max(budget, 1), 1.0)], np.float32)
+    if "probed" in parts:
+        p = np.zeros((shapes.nodes, len(INDICATORS) + 1), np.float32)
+        for report in obs.probes:
+            if report.metrics is not None:
+                i = t.index[report.node]
+                p[i, :-1] = np.minimum(report.metrics, METRIC_HIGH)
+                p[i, -1] = 1.0
+        out["probed"] = p
     return out
 
 

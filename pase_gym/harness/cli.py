@@ -193,6 +193,15 @@ def build_parser() -> argparse.ArgumentParser:
     hard.add_argument(
         "--splits", default="train,test", help="comma-separated splits (default train,test)"
     )
+    hard.add_argument(
+        "--agents",
+        default="gcn_fr",
+        help="comma-separated agents whose first answer at each first alarm is scored "
+        "(default gcn_fr; '' for none)",
+    )
+    hard.add_argument(
+        "--no-expert", action="store_true", help="skip the scripted expert and its probes"
+    )
     hard.add_argument("--out", type=Path, help="write hardness.md and hardness.json there")
     hard.add_argument("--quiet", action="store_true", help="no progress bar")
     gate = sub.add_parser(
@@ -367,8 +376,21 @@ def cmd_hardness(args: argparse.Namespace) -> int:
     unknown = [s for s in splits if s not in ("train", "test", "unseen")]
     if not splits or unknown:
         raise ResultsError(f"--splits: expected train, test or unseen, found {args.splits!r}")
+    from pase_gym.harness.agent import agent_name, load_agent
+
+    agents = {}
+    for spec in (a.strip() for a in args.agents.split(",")):
+        if spec:
+            agent = load_agent(spec)
+            agents[agent_name(agent, spec)] = agent
     bar = None if args.quiet else progress_bar(args.episodes * len(splits), "hardness")
-    report = build_report(splits, args.episodes, None if bar is None else bar.update)
+    report = build_report(
+        splits,
+        args.episodes,
+        None if bar is None else bar.update,
+        agents=agents,
+        expert=not args.no_expert,
+    )
     if bar is not None:
         bar.close()
     text = markdown(report)

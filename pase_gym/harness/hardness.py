@@ -26,18 +26,25 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from pase_gym.env.describe import MAX_LOGS, event_anomalies
-from pase_gym.episode import Episode
-from pase_gym.scenarios import list_scenarios, load_scenario
-from pase_gym.sim.roles import ROLE_NAMES
-from pase_gym.sim.signals import EVENT_NAMES, Observation, baseline_event_rates
-from pase_gym.sim.state import SimState
+from pase_gym.harness.expert import MAX_PROBES, logged_nodes, next_probe, read_findings
+from pase_gym.scenarios import list_scenarios
+from pase_gym.sim.observe import VIEWS
+from pase_gym.sim.plan import parse_plan
+from pase_gym.sim.roles import ROLE_NAMES, ROLES
+from pase_gym.sim.signals import EVENT_NAMES, Observation
+from pase_gym.sim.state import IND, SimState
 
+ENV_ID = "PASE-OpenStack-v3"
+WAIT = "Wait(10)"
+MAX_WAIT_STEPS = 120  # monitoring steps before giving up on an incident that never alarms
+_KIND = np.array([int(ROLES[name].kind) for name in ROLE_NAMES])
 GIVEAWAY_PRECISION = 0.9
 GIVEAWAY_RECALL = 0.5
 DEFAULT_EPISODES = 500
@@ -50,8 +57,9 @@ def template(text: str) -> str:
     return _NUMBER.sub("<n>", _NODE.sub("<node>", text))
 
 
-def observation_tokens(state: SimState, obs: Observation, baseline: np.ndarray) -> set[str]:
-    """The single pieces of what the scene description shows for ``obs``."""
+def observation_tokens(state: SimState, obs: Observation, expected: np.ndarray) -> set[str]:
+    """The single pieces of what the scene description shows for ``obs``; ``expected`` is
+    the healthy cloud's event counts over the span ``obs``'s counts cover."""
     t = state.topo
     tokens = {f"cloud: {int(state.active.sum())} active nodes"}
     for node, alarm, _ in obs.alarms:
@@ -59,9 +67,8 @@ def observation_tokens(state: SimState, obs: Observation, baseline: np.ndarray) 
         tokens.add(f"alarm: {alarm} on {ROLE_NAMES[int(t.role[t.index[node]])]}")
     for line in obs.logs[-MAX_LOGS:]:
         tokens.add(f"log: {template(line.text)}")
-    # the event anomalies the description names (its own rule), over the span the
-    # observation's counts cover: the episode so far (this is its first observation)
-    drops, errors = event_anomalies(obs.events, baseline * max(obs.tick, 1))
+    # the event anomalies the description names (its own rule)
+    drops, errors = event_anomalies(obs.events, expected)
     tokens.update(f"event: {EVENT_NAMES[i]}" for i in errors)
     tokens.update(f"event: {EVENT_NAMES[i]} below normal" for i, _ in drops)
     return tokens
@@ -69,35 +76,156 @@ def observation_tokens(state: SimState, obs: Observation, baseline: np.ndarray) 
 
 @dataclass(frozen=True)
 class Sample:
-    """One episode's first alarm: its scenario, seed, injected fault type and tokens."""
+    """One episode's first alarm: its scenario, seed, injected fault type and tokens, and
+    what the classifiers and the expert of the report need of it."""
 
     scenario: str
     seed: int
     fault_type: str
     tokens: frozenset[str]
     cloud: int  # active nodes before the onset
+    features: Mapping[str, np.ndarray] = field(default_factory=dict)  # view -> summary
+    diagnoses: Mapping[str, str] = field(default_factory=dict)  # who -> fault type named
+    probes: int = 0  # nodes the expert inspected
+
+
+def run_to_alarm(env: Any, seed: int) -> tuple[dict[str, Any], dict[str, Any], int, int]:
+    """Reset ``env`` with ``seed`` and monitor (``Wait(10)``) until an alarm is raised, as
+    the harness runs an agent. Returns the observation, ``info``, the cloud's size before
+    any onset and the ticks the last observation's event counts cover."""
+    obs, info = env.reset(seed=seed)
+    cloud = len(info["node_names"])
+    interval = int(info["tick"])
+    for _ in range(MAX_WAIT_STEPS):
+        if info["alarms"]:
+            break
+        before = int(info["tick"])
+        obs, _, terminated, truncated, info = env.step(WAIT)
+        interval = int(info["tick"]) - before
+        if terminated or truncated:
+            break
+    return obs, info, cloud, max(interval, 1)
+
+
+def summary_features(obs: Mapping[str, np.ndarray]) -> np.ndarray:
+    """A fixed-length summary of the numeric observation that does not depend on the
+    cloud's size: per node kind (host, service, queue, ...), the max, min and mean of each
+    indicator, the indicators of its most alarmed node, and the max and mean of each alarm;
+    then the log-scaled API/RPC event counts. What the report's plain model reads."""
+    mask = np.asarray(obs["node_mask"]) > 0
+    roles = np.argmax(np.asarray(obs["nodes"])[:, : len(ROLE_NAMES)], axis=1)
+    kinds = _KIND[roles]
+    metrics = np.asarray(obs["metrics"], dtype=np.float64)
+    alarms = np.asarray(obs["alarms"], dtype=np.float64)
+    parts: list[np.ndarray] = []
+    for kind in sorted(set(_KIND.tolist())):
+        idx = mask & (kinds == kind)
+        if not idx.any():
+            parts += [np.zeros(metrics.shape[1])] * 4 + [np.zeros(alarms.shape[1])] * 2
+            continue
+        m, a = metrics[idx], alarms[idx]
+        top = m[int(np.argmax(a.sum(axis=1) * 10.0 + m[:, IND["latency"]]))]
+        parts += [m.max(axis=0), m.min(axis=0), m.mean(axis=0), top, a.max(axis=0), a.mean(axis=0)]
+    parts.append(np.log1p(np.asarray(obs["events"], dtype=np.float64)))
+    return np.concatenate(parts)
 
 
 def first_alarms(
-    split: str, episodes: int = DEFAULT_EPISODES, progress: Callable[[int], None] | None = None
+    split: str,
+    episodes: int = DEFAULT_EPISODES,
+    progress: Callable[[int], None] | None = None,
+    *,
+    agents: Mapping[str, Any] | None = None,
+    expert: bool = False,
 ) -> list[Sample]:
     """At least ``episodes`` first-alarm samples of ``split``: every scenario of the split,
-    seeds 0, 1, ... in turn."""
+    seeds 0, 1, ... in turn, each run through the env (:data:`ENV_ID`) until its first
+    alarm, once in each view (:data:`pase_gym.sim.observe.VIEWS`); the tokens and the
+    agents read the default (service) view.
+
+    Args:
+        split: the split.
+        episodes: samples to draw at least.
+        progress: called with 1 per sample.
+        agents: name -> agent; each is asked once at the first alarm and the fault type of
+            the ``Diagnose`` in its answer is recorded (``none`` without one).
+        expert: also run the scripted expert (:mod:`pase_gym.harness.expert`): it inspects
+            up to :data:`~pase_gym.harness.expert.MAX_PROBES` nodes one at a time and names
+            the fault type its findings name (it steps the env, so it runs last).
+    """
+    import gymnasium as gym
+
+    import pase_gym  # noqa: F401  (registers the ids)
+
     names = list_scenarios(split)
     per = -(-episodes // len(names))
     out: list[Sample] = []
     for name in names:
-        spec = load_scenario(name)
-        for seed in range(per):
-            episode = Episode(spec, seed)
-            cloud = int(episode.state.active.sum())  # the fresh state: before any onset
-            obs = episode.reset(skip_to_incident=True)
-            truth = sorted(episode.ground_truth(), key=lambda f: f["onset"])
-            tokens = observation_tokens(episode.state, obs, baseline_event_rates(episode.state))
-            out.append(Sample(name, seed, truth[0]["fault_type"], frozenset(tokens), cloud))
-            if progress is not None:
-                progress(1)
+        envs = {view: gym.make(ENV_ID, scenario=name, view=view) for view in VIEWS}
+        try:
+            for seed in range(per):
+                features = {"node": summary_features(run_to_alarm(envs["node"], seed)[0])}
+                env = envs["service"]
+                obs, info, cloud, interval = run_to_alarm(env, seed)
+                features["service"] = summary_features(obs)
+                base = env.unwrapped
+                episode = base.current_episode()
+                truth = sorted(episode.ground_truth(), key=lambda f: f["onset"])
+                tokens = observation_tokens(
+                    episode.state, base.last_signals, base.baseline_events * interval
+                )
+                diagnoses = {
+                    who: _diagnosed(agent, seed, obs, info) for who, agent in (agents or {}).items()
+                }
+                probes = 0
+                if expert:
+                    diagnoses["expert"], probes = _expert(env, obs, info)
+                sample = Sample(
+                    name,
+                    seed,
+                    truth[0]["fault_type"],
+                    frozenset(tokens),
+                    cloud,
+                    features,
+                    diagnoses,
+                    probes,
+                )
+                out.append(sample)
+                if progress is not None:
+                    progress(1)
+        finally:
+            for env in envs.values():
+                env.close()
     return out
+
+
+def _diagnosed(agent: Any, seed: int, obs: dict[str, Any], info: dict[str, Any]) -> str:
+    """The fault type an agent's first answer diagnoses (``none`` without a diagnosis)."""
+    agent.reset(seed)
+    plan = agent.act(obs, info)
+    if isinstance(plan, str):
+        plan = parse_plan(plan)
+    diagnosis = getattr(plan, "diagnosis", None)
+    return str(diagnosis.fault_type) if diagnosis is not None else "none"
+
+
+def _expert(env: Any, obs: dict[str, Any], info: dict[str, Any]) -> tuple[str, int]:
+    """The scripted expert on a live env at its first alarm: (fault type, probes used)."""
+    names = info["slot_names"]
+    logged = logged_nodes(info["description"])
+    reports: list[dict[str, Any]] = []
+    for _ in range(MAX_PROBES):
+        node = next_probe(obs, names, reports, logged)
+        if node is None:
+            break
+        _, _, terminated, truncated, after = env.step(f"Inspect({node})")
+        reports.extend(after["probes"])
+        found = read_findings(after["probes"])
+        if found is not None:
+            return found[0], len(reports)
+        if terminated or truncated:
+            break
+    return "none", len(reports)
 
 
 @dataclass(frozen=True)
@@ -190,6 +318,39 @@ def token_model_f1(train: Sequence[Sample], test: Sequence[Sample]) -> float | N
     return float(macro_f1([s.fault_type for s in test], list(predicted)))
 
 
+def flat_model_f1(train: Sequence[Sample], test: Sequence[Sample], view: str) -> float | None:
+    """Detection macro-F1 on ``test`` of a logistic regression on the numeric observation's
+    summary (:func:`summary_features`) in ``view``, fitted on ``train`` (``None`` without
+    scikit-learn)."""
+    try:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+    except ImportError:
+        return None
+    from pase_gym.stats import macro_f1
+
+    model = make_pipeline(
+        StandardScaler(), LogisticRegression(max_iter=5000, C=1.0, class_weight="balanced")
+    )
+    model.fit(np.stack([s.features[view] for s in train]), [s.fault_type for s in train])
+    predicted = model.predict(np.stack([s.features[view] for s in test]))
+    return float(macro_f1([s.fault_type for s in test], list(predicted)))
+
+
+def diagnosis_f1(samples: Sequence[Sample], who: str) -> float:
+    """Detection macro-F1 of ``who``'s diagnoses (``none`` is a miss, never a class)."""
+    from pase_gym.stats import macro_f1
+
+    return float(
+        macro_f1(
+            [s.fault_type for s in samples],
+            [s.diagnoses.get(who, "none") for s in samples],
+            abstain={"none"},
+        )
+    )
+
+
 @dataclass
 class HardnessReport:
     """Everything the report says, per split."""
@@ -198,6 +359,9 @@ class HardnessReport:
     faults: dict[str, list[FaultHardness]] = field(default_factory=dict)
     pre_onset: dict[str, tuple[float, float]] = field(default_factory=dict)
     token_model_f1: float | None = None
+    flat_model_f1: dict[str, float] = field(default_factory=dict)  # view -> test F1
+    diagnosis_f1: dict[str, dict[str, float]] = field(default_factory=dict)  # split -> who
+    expert_probes: dict[str, float] = field(default_factory=dict)  # split -> mean probes
 
     def as_dict(self) -> dict[str, object]:
         """JSON-able form."""
@@ -228,6 +392,9 @@ class HardnessReport:
                 split: {"accuracy": a, "majority": m} for split, (a, m) in self.pre_onset.items()
             },
             "token_model_test_f1": self.token_model_f1,
+            "flat_model_test_f1": self.flat_model_f1,
+            "diagnosis_f1": self.diagnosis_f1,
+            "expert_mean_probes": self.expert_probes,
         }
 
 
@@ -235,17 +402,29 @@ def build_report(
     splits: Iterable[str] = ("train", "test"),
     episodes: int = DEFAULT_EPISODES,
     progress: Callable[[int], None] | None = None,
+    agents: Mapping[str, Any] | None = None,
+    expert: bool = True,
 ) -> HardnessReport:
-    """Sample every split and measure it (the token model needs ``train`` and ``test``)."""
+    """Sample every split and measure it (the token and flat models need ``train`` and
+    ``test``); ``agents`` (name -> agent) are scored on their first answer at each first
+    alarm and the scripted expert with its probes (``expert``)."""
     report = HardnessReport()
     samples = {}
     for split in splits:
-        samples[split] = first_alarms(split, episodes, progress)
+        samples[split] = first_alarms(split, episodes, progress, agents=agents, expert=expert)
         report.episodes[split] = len(samples[split])
         report.faults[split] = fault_hardness(samples[split])
         report.pre_onset[split] = pre_onset_accuracy(samples[split])
+        who = [*(agents or {}), *(["expert"] if expert else [])]
+        report.diagnosis_f1[split] = {w: diagnosis_f1(samples[split], w) for w in who}
+        if expert:
+            report.expert_probes[split] = float(np.mean([s.probes for s in samples[split]]))
     if "train" in samples and "test" in samples:
         report.token_model_f1 = token_model_f1(samples["train"], samples["test"])
+        for view in VIEWS:
+            f1 = flat_model_f1(samples["train"], samples["test"], view)
+            if f1 is not None:
+                report.flat_model_f1[view] = f1
     return report
 
 
@@ -287,10 +466,34 @@ def markdown(report: HardnessReport) -> str:
                 f"{mark}{_cell(f.giveaway) if f.given_away else '—'} |"
             )
         lines.append("")
+    lines += ["## Detection without and with probes", ""]
     if report.token_model_f1 is not None:
         lines += [
-            "A logistic regression on the bag of first-alarm tokens, fitted on the train split, "
-            f"scores detection macro-F1 **{report.token_model_f1:.2f}** on the test split.",
-            "",
+            "- A logistic regression on the bag of first-alarm tokens, fitted on the train "
+            f"split, scores detection macro-F1 **{report.token_model_f1:.2f}** on the test "
+            "split.",
         ]
+    for view, f1 in report.flat_model_f1.items():
+        shown = {"service": "the default service view", "node": "the per-node view"}[view]
+        lines.append(
+            f"- A logistic regression on the numeric observation's summary in {shown} "
+            f'(`view="{view}"`; per node kind the max, min and mean of each indicator and '
+            f"alarm and the most alarmed node's row, and the event counts), fitted on the "
+            f"train split: test macro-F1 **{f1:.2f}**."
+        )
+    for split, scores in report.diagnosis_f1.items():
+        for who, f1 in scores.items():
+            if who == "expert":
+                lines.append(
+                    f"- The scripted expert (`pase_gym.harness.expert`: at most {MAX_PROBES} "
+                    f"`Inspect` probes along the alarms' dependency path, "
+                    f"{report.expert_probes[split]:.2f} on average) on the {split} split: "
+                    f"macro-F1 **{f1:.2f}**."
+                )
+            else:
+                lines.append(
+                    f"- `{who}`'s first answer at the first alarm (no probe) on the {split} "
+                    f"split: macro-F1 **{f1:.2f}**."
+                )
+    lines.append("")
     return "\n".join(lines)

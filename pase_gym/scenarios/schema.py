@@ -79,14 +79,15 @@ class FaultSpecEntry(_Strict):
 
     ``type`` is a fault type or a list to draw from per episode; ``node`` pins the target,
     ``role`` restricts the drawn target to one role; ``onset`` is a tick or a ``[lo, hi]``
-    range drawn per episode.
+    range drawn per episode; each of ``params`` is a value or a ``[lo, hi]`` range drawn
+    (uniformly) per episode.
     """
 
     type: str | list[str]
     node: str | None = None
     role: str | None = None
     onset: int | tuple[int, int] = 30
-    params: dict[str, float] = Field(default_factory=dict)
+    params: dict[str, float | tuple[float, float]] = Field(default_factory=dict)
 
     @field_validator("type")
     @classmethod
@@ -137,11 +138,14 @@ class FaultSpecEntry(_Strict):
                     f"@params.{name}@ unknown parameter for {', '.join(self.types())}; "
                     f"expected {expected}"
                 )
+            lo, hi = (value, value) if isinstance(value, (int, float)) else value
+            if hi < lo:
+                raise ValueError(f"@params.{name}@ expected a range [lo, hi] with lo <= hi")
             for fault_type, spec in owners.items():
-                if not spec.lo <= value <= spec.hi:
+                if not (spec.lo <= lo and hi <= spec.hi):
                     raise ValueError(
                         f"@params.{name}@ {fault_type}'s {name} ({spec.doc}) must be in "
-                        f"[{spec.lo:g}, {spec.hi:g}], found {value:g}"
+                        f"[{spec.lo:g}, {spec.hi:g}], found {_range(value)}"
                     )
         return self
 
@@ -152,6 +156,12 @@ class FaultSpecEntry(_Strict):
     def latest_onset(self) -> int:
         """The latest tick the fault may start."""
         return self.onset if isinstance(self.onset, int) else self.onset[1]
+
+
+def _range(value: float | tuple[float, float]) -> str:
+    if isinstance(value, (int, float)):
+        return f"{value:g}"
+    return f"[{value[0]:g}, {value[1]:g}]"
 
 
 class RecoverySpec(_Strict):

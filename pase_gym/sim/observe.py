@@ -12,7 +12,49 @@ import numpy as np
 
 from pase_gym.sim.dynamics import ensure_indicators, evaluate
 from pase_gym.sim.signals import EVENT_NAMES, Observation, alarms_of
-from pase_gym.sim.state import INDICATORS, SimState
+from pase_gym.sim.state import IND, INDICATORS, SimState
+
+VIEWS = ("service", "node")
+"""What monitoring shows by default: ``service`` (env v3) or every process's own metrics."""
+PROCESS_DETAIL = np.array([IND[c] for c in ("cpu", "memory", "disk", "network")])
+"""A process's own resource use: behind a probe in the service view."""
+SERVICE_LEVEL = np.array([IND[c] for c in ("latency", "error_rate", "throughput")])
+"""What the load balancer and API monitoring show per service: the mean over its replicas."""
+
+
+def service_view(state: SimState, metrics: np.ndarray) -> np.ndarray:
+    """``metrics`` (``(..., n, 8)``) as the default monitoring of env v3 shows them.
+
+    Hosts and tenant resources (instances, networks, volumes) keep their own rows (node and
+    hypervisor monitoring). A process row keeps its own availability (the load balancer's
+    health check) but its latency, error rate and throughput are its service's: the mean
+    over the provisioned replicas of its pool, weighted by the load balancer's weights (what
+    the service's clients see: one process that answers slowly raises its whole service's
+    latency, not its own; a database's standbys, which take no writes, do not count while the
+    writer does); its CPU, memory, disk and network use are not shown (zero) until a probe
+    (``Inspect``) reads them.
+    """
+    t = state.topo
+    proc = t.is_process & state.active
+    out = np.array(metrics, dtype=np.float64, copy=True)
+    if not proc.any():
+        return out
+    ids = np.flatnonzero(proc)
+    pools = t.pool[ids]
+    size = int(t.pool.max()) + 1
+    weight = np.maximum(state.route_w[ids], 0.0)
+    total = np.bincount(pools, weights=weight, minlength=size)
+    unweighted = total[pools] <= 0  # a pool nobody routes to: its plain mean
+    weight = np.where(unweighted, 1.0, weight)
+    total = np.bincount(pools, weights=weight, minlength=size)
+    flat = out.reshape(-1, t.n, out.shape[-1])
+    for k in range(flat.shape[0]):
+        rows = flat[k]
+        for col in SERVICE_LEVEL:
+            sums = np.bincount(pools, weights=weight * rows[ids, col], minlength=size)
+            rows[ids, col] = sums[pools] / total[pools]
+        rows[np.ix_(np.flatnonzero(t.is_process), PROCESS_DETAIL)] = 0.0
+    return flat.reshape(out.shape)
 
 
 def observe(
@@ -22,6 +64,7 @@ def observe(
     window: int = 8,
     since_tick: int | None = None,
     noise: float = 0.01,
+    view: str = "service",
 ) -> Observation:
     """Read the signals of ``state`` (drawing measurement noise from ``rng``).
 
@@ -36,6 +79,11 @@ def observe(
     win = np.zeros((window, state.n, len(INDICATORS)))
     if hist:
         win[window - len(hist) :] = np.stack(hist)
+    if view == "service":
+        metrics = service_view(state, metrics)
+        win = service_view(state, win)
+    elif view != "node":
+        raise ValueError(f"view must be one of {VIEWS}, found {view!r}")
     counts = state.event_counts if state.event_counts.size else np.zeros(len(EVENT_NAMES))
     events = rng.poisson(np.maximum(counts, 0.0)).astype(np.float64)
     state.event_counts = np.zeros(len(EVENT_NAMES))
@@ -44,4 +92,5 @@ def observe(
     while first > 0 and state.log[first - 1].tick >= start:  # the log is in tick order
         first -= 1
     logs = state.log[first:]
-    return Observation(state.tick, metrics, win, alarms_of(state, metrics), logs, events)
+    probes, state.probes = state.probes, []
+    return Observation(state.tick, metrics, win, alarms_of(state, metrics), logs, events, probes)

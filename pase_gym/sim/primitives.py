@@ -410,8 +410,43 @@ PRIMITIVES: dict[str, PrimitiveSpec] = {
             summary="Drop cached lookups (resolver cache on a host, memcached contents).",
             effects=("cache flushed",),
         ),
+        PrimitiveSpec(
+            "Inspect",
+            (_node("node", "any node: a service, queue, database, host or instance"),),
+            (_EXISTS,),
+            duration=5,
+            cost=0.1,
+            safety=Safety.SAFE,
+            summary="Look closely at one node (read-only): its process state, its own metrics, "
+            "what its tools report and its last log lines.",
+            effects=("probe report",),
+        ),
+        PrimitiveSpec(
+            "QueryLogs",
+            (
+                _node("node", "a node (a host's logs include what runs on it)"),
+                Param(
+                    "seconds",
+                    ParamType.INT,
+                    "how far back to read",
+                    lo=10,
+                    hi=600,
+                    presets=(60,),
+                ),
+            ),
+            (_EXISTS,),
+            duration=2,
+            cost=0.05,
+            safety=Safety.SAFE,
+            summary="Read a node's log lines of the last seconds (read-only), beyond the "
+            "short tail the scene shows.",
+            effects=("probe report",),
+        ),
     )
 }
+
+PROBES = frozenset({"Inspect", "QueryLogs"})
+"""The read-only diagnostic primitives (:mod:`pase_gym.sim.probes`): they change nothing."""
 
 
 def get_primitive(name: str) -> PrimitiveSpec:

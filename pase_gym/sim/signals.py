@@ -9,7 +9,8 @@ mostly as *missing* events (a call that never happened), sometimes as error vari
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -113,7 +114,7 @@ EVENT_SCALE = 0.5  # events traced per request (the tracer samples half)
 # (indicator, op, threshold, alarm name); hosts are checked only on cpu/memory/disk/avail.
 ALARM_RULES: tuple[tuple[str, str, float, str], ...] = (
     ("availability", "<", 0.5, "NodeDown"),
-    ("error_rate", ">", 0.2, "HighErrorRate"),
+    ("error_rate", ">", 0.1, "HighErrorRate"),
     ("latency", ">", 1.0, "HighLatency"),
     ("cpu", ">", 0.9, "HighCPU"),
     ("memory", ">", 0.85, "HighMemory"),
@@ -196,6 +197,7 @@ class Observation:
     alarms: list[tuple[str, str, float]]  # (node, alarm, value)
     logs: list[LogLine]
     events: np.ndarray  # counts per EVENT_NAMES since the last observation
+    probes: list[Any] = field(default_factory=list)  # probe reports since the last observation
 
     def metric(self, node: int, indicator: str) -> float:
         """One indicator of one node."""

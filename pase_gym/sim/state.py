@@ -101,6 +101,9 @@ class Fault(Protocol):
     def takes_kill(self, node: int) -> bool:
         """Whether ``KillProcess`` on host ``node`` kills this fault's own process."""
 
+    def findings(self, state: SimState, node: int) -> list[str]:
+        """What a probe of ``node`` shows of this fault now."""
+
     def clone(self) -> Fault:
         """An independent copy."""
 
@@ -185,6 +188,8 @@ class SimState:
     # draws the log text only (pase_gym.sim.logs), apart from the dynamics' generator
     log_rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     quiet: bool = False  # writes no log lines (a dry run's copy: nobody reads its log)
+    # probe reports (pase_gym.sim.probes) not yet handed out: the next observation takes them
+    probes: list[Any] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -218,6 +223,7 @@ class SimState:
         new.faults = [f.clone() for f in self.faults]
         new.pending = [f.clone() for f in self.pending]
         new.log = list(self.log)
+        new.probes = list(self.probes)
         new.history = list(self.history)
         new.history_ticks = list(self.history_ticks)
         if logs and not self.quiet:

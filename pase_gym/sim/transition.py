@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pase_gym.sim import probes
 from pase_gym.sim.dynamics import advance, evaluate
 from pase_gym.sim.plan import Call, Plan
 from pase_gym.sim.predicates import violations
@@ -286,6 +287,17 @@ def _simple(effect: str, param: str = "node") -> Callable[..., list[int]]:
     return run
 
 
+def _inspect(state: SimState, ids: dict[str, int], call: Call, duration: int) -> list[int]:
+    state.probes.append(probes.inspect(state, ids["node"]))
+    return []
+
+
+def _query_logs(state: SimState, ids: dict[str, int], call: Call, duration: int) -> list[int]:
+    seconds = int(call.kwargs()["seconds"])
+    state.probes.append(probes.query_logs(state, ids["node"], seconds))
+    return []
+
+
 EFFECTS: dict[str, Callable[..., list[int]]] = {
     "Wait": lambda state, ids, call, duration: [],
     "Restart": _restart,
@@ -304,6 +316,8 @@ EFFECTS: dict[str, Callable[..., list[int]]] = {
     "CleanDisk": _clean_disk,
     "RenewCertificate": _simple("renew_cert"),
     "FlushCache": _simple("flush_cache"),
+    "Inspect": _inspect,
+    "QueryLogs": _query_logs,
 }
 
 

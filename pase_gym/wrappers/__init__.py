@@ -258,7 +258,7 @@ class SB3Observation(gym.ObservationWrapper[dict[str, np.ndarray], Any, dict[str
         return masks
 
 
-def make_sb3_env(env_id: str = "PASE-OpenStack-Tiny-v2", **kwargs: Any) -> gym.Env[Any, Any]:
+def make_sb3_env(env_id: str = "PASE-OpenStack-Tiny-v3", **kwargs: Any) -> gym.Env[Any, Any]:
     """``gym.make(env_id)`` wrapped for stable-baselines3: discrete masked actions, flat obs."""
     env = gym.make(env_id, **kwargs)
     return SB3Observation(DiscretePlanAction(env))

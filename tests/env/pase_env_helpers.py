@@ -19,7 +19,9 @@ from pase_gym.sim.plan import Plan, parse_plan
 WAIT10 = parse_plan("Wait(10)")
 WAIT30 = parse_plan("Wait(30)")
 ROLLOUT_STEPS = 4
-INFO_KEYS_RESET = frozenset({"description", "tick", "slo_ok", "alarms", "node_names", "slot_names"})
+INFO_KEYS_RESET = frozenset(
+    {"description", "tick", "slo_ok", "alarms", "node_names", "slot_names", "probes"}
+)
 INFO_KEYS_STEP = INFO_KEYS_RESET | {
     "plan",
     "plan_error",

@@ -39,7 +39,7 @@ def test_the_spellings_cover_every_fault_type() -> None:
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_observation_info_and_render_never_name_the_fault(scenario: str) -> None:
     for start in ("normal", "incident"):
-        env = gym.make("PASE-OpenStack-v2", scenario=scenario, start=start, render_mode="ansi")
+        env = gym.make("PASE-OpenStack-v3", scenario=scenario, start=start, render_mode="ansi")
         for seed in SEEDS:
             obs, info = env.reset(seed=seed)
             seen = [(obs, info, env.render())]
@@ -73,8 +73,8 @@ def test_info_has_only_the_documented_keys(env_id: str) -> None:
 
 def test_a_diagnosis_is_recorded_but_not_revealed() -> None:
     """Claiming the right fault type gets no confirmation in the observation or info."""
-    right = gym.make("PASE-OpenStack-v2", scenario="memory-leak-test", start="incident")
-    wrong = gym.make("PASE-OpenStack-v2", scenario="memory-leak-test", start="incident")
+    right = gym.make("PASE-OpenStack-v3", scenario="memory-leak-test", start="incident")
+    wrong = gym.make("PASE-OpenStack-v3", scenario="memory-leak-test", start="incident")
     right.reset(seed=0)
     wrong.reset(seed=0)
     node = right.unwrapped.ground_truth()[0]["node"]
@@ -88,10 +88,19 @@ def test_a_diagnosis_is_recorded_but_not_revealed() -> None:
     assert wrong.unwrapped.episode.report().diagnosis_correct is False
 
 
-READ_OFF_ONE_ALARM = {"disk_full", "memory_leak", "noisy_neighbour", "host_power_loss"}
+READ_OFF_ONE_ALARM = {
+    "disk_full",
+    "memory_leak",
+    "noisy_neighbour",
+    "host_power_loss",
+    "db_lock_contention",
+    "queue_backlog",
+}
 """Fault types an operator reads off one alarm on a real cloud too: a full disk (DiskFull),
 a process whose memory climbs (HighMemory), an instance pegging its CPU (HighCPU on an
-instance), a compute host that stopped answering (NodeDown on it)."""
+instance), a compute host that stopped answering (NodeDown on it), a database whose queries
+wait (HighLatency on the database: lock waits are a DBA's first suspect), a broker whose
+messages wait (HighLatency on the broker: a backlog)."""
 
 
 def test_no_single_piece_of_the_first_alarm_names_a_fault_type() -> None:
@@ -115,7 +124,7 @@ def test_before_the_onset_every_test_scenario_shows_the_same_cloud() -> None:
     for seed in SEEDS[:3]:
         seen: dict[str, set[object]] = {"cloud": set(), "nodes": set(), "edges": set()}
         for scenario in list_scenarios("test"):
-            env = gym.make("PASE-OpenStack-v2", scenario=scenario)
+            env = gym.make("PASE-OpenStack-v3", scenario=scenario)
             obs, info = env.reset(seed=seed)
             assert not env.unwrapped.current_episode().state.faults  # nothing has struck yet
             seen["cloud"].add(info["description"].split(" workload.")[0])

@@ -42,14 +42,15 @@ def test_the_catalogue_has_18_fault_types_each_with_a_scenario() -> None:
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_signature_shows_after_reset_and_not_before_onset(name: str, seed: int) -> None:
     episode = Episode(name, seed)
-    quiet = episode.reset(skip_to_incident=False)
+    # a signature is a fact about the faulty node's own signals: what a probe reads
+    quiet = episode.reset(skip_to_incident=False, view="node")
     assert quiet.tick == 0 and not episode.state.faults
     for fault in episode.state.pending:
         assert not signature_matches(
             quiet, episode.topology, episode.state.host_of, fault.name, fault.node
         ), fault.name
 
-    obs = episode.reset()
+    obs = episode.reset(view="node")
     state = episode.state
     assert state.faults, "reset() hands over with the first fault injected"
     assert state.incident_open_at is not None

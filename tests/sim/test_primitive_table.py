@@ -8,8 +8,10 @@ import pytest
 
 import pase_gym  # noqa: F401  (registers the env ids)
 from pase_gym.env.core import episode_of
-from pase_gym.sim.plan import Call
-from pase_gym.sim.primitives import PRIMITIVES, ParamType
+from pase_gym.episode import Episode
+from pase_gym.sim.observe import observe
+from pase_gym.sim.plan import Call, parse_plan
+from pase_gym.sim.primitives import PRIMITIVES, PROBES, ParamType
 from pase_gym.sim.transition import EFFECTS, check_call, execute_call
 from pase_gym.wrappers import DiscretePlanAction, action_table
 
@@ -33,10 +35,10 @@ def _state_arrays(state: object) -> dict[str, np.ndarray]:
     return {k: v.copy() for k, v in vars(state).items() if isinstance(v, np.ndarray)}
 
 
-@pytest.mark.parametrize("name", sorted(set(PRIMITIVES) - {"Wait", "Reroute"}))
+@pytest.mark.parametrize("name", sorted(set(PRIMITIVES) - {"Wait", "Reroute"} - PROBES))
 def test_each_primitive_changes_the_state_where_its_preconditions_hold(name: str) -> None:
     # the all-in-one tiny cloud has one compute host: nowhere to migrate to
-    env_id = "PASE-OpenStack-v2" if name == "Migrate" else "PASE-OpenStack-Tiny-v2"
+    env_id = "PASE-OpenStack-v3" if name == "Migrate" else "PASE-OpenStack-Tiny-v3"
     env = DiscretePlanAction(gym.make(env_id))
     env.reset(seed=0)
     state = episode_of(env).state
@@ -73,3 +75,39 @@ def test_each_primitive_changes_the_state_where_its_preconditions_hold(name: str
     assert changed or name in ("Rollback", "RenewCertificate", "FlushCache"), (
         f"{call} changed nothing"
     )
+
+
+@pytest.mark.parametrize("probe", sorted(PROBES))
+def test_a_probe_changes_nothing_but_the_clock_and_reports(probe: str) -> None:
+    """A probe is read-only: the cloud runs exactly as under a Wait of the same length (no
+    random draw, no effect on a fault), and its report comes with the next observation."""
+    episode = Episode("process-hang-test", 1)
+    episode.reset()
+    root = episode.ground_truth()[0]["node"]
+    call = parse_plan(f"{probe}({root})" if probe == "Inspect" else f"{probe}({root}, 60)")
+    probed, waited = episode.state.copy(), episode.state.copy()
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    ticks = execute_call(probed, call.steps[0], rng_a).end - episode.state.tick
+    execute_call(waited, parse_plan(f"Wait({ticks})").steps[0], rng_b)
+    a, b = _state_arrays(probed), _state_arrays(waited)
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    assert rng_a.random() == rng_b.random()
+    assert [f.phase for f in probed.faults] == [f.phase for f in waited.faults]
+    assert len(probed.probes) == 1 and not waited.probes
+    report = probed.probes[0]
+    assert report.probe == probe and report.node == root and report.lines
+    obs = observe(probed, np.random.default_rng(0))
+    assert obs.probes == [report] and probed.probes == []  # handed out once
+
+
+def test_inspect_reports_the_faulty_node_and_nothing_on_a_healthy_one() -> None:
+    episode = Episode("process-hang-test", 1)
+    episode.reset()
+    root = episode.ground_truth()[0]["node"]
+    healthy = next(n for n in episode.topology.names if n.startswith("glance-api"))
+    episode.step(f"Inspect({root}); Inspect({healthy})")
+    faulty, fine = episode.observe().probes
+    assert any("state D" in line for line in faulty.lines)
+    assert not any("state D" in line for line in fine.lines)
+    assert faulty.metrics is not None and faulty.metrics.shape == (8,)
+    assert any(line.startswith("replicas as their clients see them") for line in faulty.lines)

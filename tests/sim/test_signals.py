@@ -12,8 +12,10 @@ import pytest
 from pase_gym.episode import Episode, run_oracle
 from pase_gym.scenarios import ScenarioSpec, list_scenarios, load_scenario
 from pase_gym.sim.faults import FAULT_NAMES
+from pase_gym.sim.observe import PROCESS_DETAIL, SERVICE_LEVEL, observe, service_view
 from pase_gym.sim.roles import Kind
 from pase_gym.sim.signals import ALARM_RULES, EVENT_CHAINS, EVENT_INDEX, EVENT_NAMES, Observation
+from pase_gym.sim.state import IND
 
 SCENARIOS = list_scenarios()
 ALARMS = {rule[3] for rule in ALARM_RULES}
@@ -74,7 +76,7 @@ def event_windows(spec: ScenarioSpec, ticks: int = 280) -> tuple[np.ndarray, ...
 
 def test_an_observation_has_only_signal_fields() -> None:
     names = {f.name for f in dataclasses.fields(Observation)}
-    assert names == {"tick", "metrics", "window", "alarms", "logs", "events"}
+    assert names == {"tick", "metrics", "window", "alarms", "logs", "events", "probes"}
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
@@ -90,7 +92,7 @@ def test_observations_carry_no_ground_truth(name: str) -> None:
     run_oracle(episode)
     seen.append(episode.observe())
     for obs in seen:
-        assert set(vars(obs)) == {"tick", "metrics", "window", "alarms", "logs", "events"}
+        assert set(vars(obs)) == {"tick", "metrics", "window", "alarms", "logs", "events", "probes"}
         for array in (obs.metrics, obs.window, obs.events):
             assert isinstance(array, np.ndarray) and array.dtype.kind == "f"
         assert obs.metrics.shape == (episode.topology.n, 8)
@@ -232,18 +234,54 @@ def test_the_window_ends_with_the_current_evaluation_after_the_incident(name: st
     episode = Episode(name, 0)
     obs = episode.reset()
     assert obs.window.shape == (8, episode.topology.n, 8)
-    assert np.array_equal(obs.window[-1], episode.state.health)
+    assert np.array_equal(obs.window[-1], service_view(episode.state, episode.state.health))
     assert np.abs(obs.metrics - obs.window[-1]).max() < 0.1  # measurement noise only
     for _ in range(8):  # eight monitoring steps fill the window, oldest first
         episode.wait(5)
     obs = episode.observe()
     assert all(obs.window[i].any() for i in range(8))
     assert episode.state.history_ticks[-8:] == list(range(obs.tick - 35, obs.tick + 1, 5))
-    assert np.array_equal(obs.window[-1], episode.state.health)
+    assert np.array_equal(obs.window[-1], service_view(episode.state, episode.state.health))
 
 
 def test_the_first_observation_window_holds_the_current_evaluation() -> None:
     episode = Episode("process-crash-test", 0)
     obs = episode.reset(skip_to_incident=False)
     assert obs.metrics.any()
-    assert np.array_equal(obs.window[-1], episode.state.health)
+    assert np.array_equal(obs.window[-1], service_view(episode.state, episode.state.health))
+
+
+# --- the service view (env v3's default) ------------------------------------------------------
+
+
+def test_the_service_view_shows_services_not_processes() -> None:
+    """A hung replica raises its whole service's latency, not its own; no process's resource
+    use shows; its own health check (availability) and the hosts' rows stay its own."""
+    episode = Episode("process-hang-test", 1)  # keystone-3 hangs, one of three replicas
+    episode.reset()
+    state, t = episode.state, episode.topology
+    root = t.index[episode.ground_truth()[0]["node"]]
+    shown = service_view(state, state.health)
+    pool = np.flatnonzero((t.pool == t.pool[root]) & state.active & t.is_process)
+    assert pool.size >= 2
+    latency = list(SERVICE_LEVEL).index(IND["latency"])
+    assert SERVICE_LEVEL[latency] == IND["latency"]
+    for col in SERVICE_LEVEL:  # every replica shows its service's (weighted) mean
+        assert np.allclose(shown[pool, col], shown[root, col])
+        weights = state.route_w[pool]
+        mean = np.sum(weights * state.health[pool, col]) / np.sum(weights)
+        assert shown[root, col] == pytest.approx(mean)
+    assert shown[root, IND["latency"]] < state.health[root, IND["latency"]]
+    assert not shown[np.ix_(t.is_process, PROCESS_DETAIL)].any()
+    assert np.array_equal(shown[:, IND["availability"]], state.health[:, IND["availability"]])
+    hosts = t.is_host
+    assert np.array_equal(shown[hosts], state.health[hosts])
+    with pytest.raises(ValueError, match="view must be one of"):
+        observe(state, np.random.default_rng(0), view="process")
+
+
+def test_the_node_view_shows_every_process() -> None:
+    episode = Episode("process-hang-test", 0)
+    episode.reset()
+    obs = observe(episode.state, np.random.default_rng(0), view="node", noise=0.0)
+    assert np.array_equal(obs.metrics, episode.state.health)

@@ -54,6 +54,12 @@ class FaultSpec:
     symptoms: tuple[str, ...]  # classes of pase_gym.sim.logs.SYMPTOMS its onset line is drawn from
     recovery: str  # the runbook in words; ActiveFault.runbook writes it as a plan
     catalogue: str  # where the fault type comes from
+    # what a probe (``Inspect`` of the faulty node) finds while the fault is active, in the
+    # wording of the tools an operator runs there (systemctl, ps, df, the BMC, rabbitmqctl,
+    # SQL status); placeholders: {node}, {onset} (the onset tick), {age} (seconds since)
+    findings: tuple[str, ...] = ()
+    # what ``Inspect`` of a process on the faulty *host* shows (host faults only); {host}
+    hosted_findings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -220,6 +226,21 @@ class ActiveFault:
             "phase": self.phase,
             "resolved_at": self.resolved_at,
         }
+
+    def findings(self, state: SimState, node: int) -> list[str]:
+        """What ``Inspect(node)`` shows of this fault now: its findings on the faulty node,
+        its hosted findings on a process of the faulty host; nothing once cleared."""
+        if not self.active:
+            return []
+        if node == self.node:
+            lines = self.spec.findings
+        elif int(state.host_of[node]) == self.node and node != self.node:
+            lines = self.spec.hosted_findings
+        else:
+            return []
+        age = max(state.tick - self.onset, 0)
+        name = state.name(self.node)
+        return [f.format(node=name, host=name, onset=self.onset, age=age) for f in lines]
 
     def hosted(self, state: SimState) -> np.ndarray:
         """Nodes on this fault's host node, the host included."""

@@ -45,6 +45,12 @@ class CascadingTimeout(ActiveFault):
         symptoms=("slow",),
         recovery="Add replicas to absorb the retry storm, then restart the jammed one.",
         catalogue="Chaos Mesh http-chaos (delay); retry-storm post-mortems",
+        findings=(
+            (
+                "the worker pool has been exhausted since t={onset}s: every greenthread waits on "
+                "a call; callers retry what times out"
+            ),
+        ),
     )
     PARAMS: ClassVar[dict[str, FaultParam]] = {
         "storm": FaultParam(

@@ -28,6 +28,7 @@ class CertificateExpiry(ActiveFault):
         symptoms=("auth",),
         recovery="Renew the certificate, then restart the service to load it.",
         catalogue="cert-manager incidents; os-faults (service)",
+        findings=("openssl x509 -enddate: the TLS certificate expired at t={onset}s",),
     )
 
     clears_by = ("renew_cert", "restart")

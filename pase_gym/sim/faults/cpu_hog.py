@@ -25,6 +25,18 @@ class CpuHog(ActiveFault):
         symptoms=("resource",),
         recovery="Kill the runaway process on the host.",
         catalogue="LitmusChaos node-cpu-hog; Chaos Mesh stress-chaos (cpu)",
+        findings=(
+            (
+                "top: a runaway process (not an OpenStack service) has used ~90% of the CPU since"
+                " t={onset}s"
+            ),
+        ),
+        hosted_findings=(
+            (
+                "this process gets little CPU: host {host} is saturated by a process outside "
+                "OpenStack"
+            ),
+        ),
     )
 
     clears_by = ("kill",)

@@ -38,6 +38,12 @@ class CpuMemoryDeadlock(ActiveFault):
         symptoms=("resource",),
         recovery="Kill the process, raise its memory allocation, then restart it.",
         catalogue="hybrid CPU-memory stress (Chaos Mesh stress-chaos cpu+memory)",
+        findings=(
+            (
+                "ps: threads spin on a lock (CPU pegged) while memory nears its limit, since "
+                "t={onset}s"
+            ),
+        ),
     )
 
     plateau = 0.95  # working set, in units of the original allocation

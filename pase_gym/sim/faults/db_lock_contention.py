@@ -36,6 +36,12 @@ class DbLockContention(ActiveFault):
         symptoms=("db", "slow"),
         recovery="Fail the writer over to a replica, then restart the old primary to rejoin.",
         catalogue="os-faults mysql/galera; Chaos Mesh IO/time chaos",
+        findings=(
+            (
+                "SHOW ENGINE INNODB STATUS: one transaction has held its row locks for {age} s; "
+                "many transactions wait for them"
+            ),
+        ),
     )
 
     def apply(self, state: SimState, mods: Modifiers) -> None:

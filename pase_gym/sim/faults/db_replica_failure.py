@@ -34,6 +34,12 @@ class DbReplicaFailure(ActiveFault):
         symptoms=("db", "stack_trace"),
         recovery="Fence the replica, then restart it so it resyncs and rejoins.",
         catalogue="os-faults galera; Percona/Galera runbooks",
+        findings=(
+            (
+                "wsrep_local_state_comment: Inconsistent since t={onset}s; the node must be "
+                "fenced before it rejoins the cluster"
+            ),
+        ),
     )
 
     clears_by = ("isolate", "restart")  # a replica restarted unfenced rejoins desynced

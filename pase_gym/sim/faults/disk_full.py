@@ -29,6 +29,8 @@ class DiskFull(ActiveFault):
         symptoms=("disk",),
         recovery="Free the disk, then restart what stopped because of it.",
         catalogue="LitmusChaos disk-fill; os-faults (filesystem)",
+        findings=("df: / is 97-100% full; /var/log holds most of it",),
+        hosted_findings=("this process's writes fail with No space left on device (host {host})",),
     )
 
     clears_by = ("clean_disk",)

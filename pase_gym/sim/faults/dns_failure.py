@@ -33,6 +33,18 @@ class DnsFailure(ActiveFault):
         symptoms=("unreachable",),
         recovery="Roll the host's config back, then flush its resolver cache.",
         catalogue="Chaos Mesh dns-chaos; LitmusChaos pod-dns-error",
+        findings=(
+            (
+                "/etc/resolv.conf changed at t={onset}s (the previous version is kept); lookups "
+                "of peers return SERVFAIL; the local resolver cache holds bad answers"
+            ),
+        ),
+        hosted_findings=(
+            (
+                "getaddrinfo: this process cannot resolve its peers' names: the resolver of "
+                "host {host} answers SERVFAIL"
+            ),
+        ),
     )
 
     clears_by = ("rollback", "flush_cache")

@@ -30,6 +30,7 @@ class HostPowerLoss(ActiveFault):
         symptoms=("unreachable",),
         recovery="Disable the host, then evacuate its instances to other hosts.",
         catalogue="os-faults power off node; LitmusChaos node-restart",
+        findings=("BMC: chassis power off since t={onset}s; the host does not answer",),
     )
 
     def inject(self, state: SimState) -> None:

@@ -31,6 +31,12 @@ class MemoryLeak(ActiveFault):
         symptoms=("resource",),
         recovery="Restarting only buys time: roll the release back.",
         catalogue="LitmusChaos pod-memory-hog; Chaos Mesh stress-chaos (memory)",
+        findings=(
+            (
+                "the running release grows its resident memory steadily: RSS has risen every "
+                "minute since t={onset}s; a previous release is kept for rollback"
+            ),
+        ),
     )
     PARAMS: ClassVar[dict[str, FaultParam]] = {
         "rate": FaultParam(

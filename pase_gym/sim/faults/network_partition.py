@@ -36,6 +36,13 @@ class NetworkPartition(ActiveFault):
             " rejoin."
         ),
         catalogue="os-faults network partition; Chaos Mesh network-chaos (partition)",
+        findings=(
+            (
+                "BMC: chassis power on; ip link: the uplink has been NO-CARRIER since t={onset}s;"
+                " the standby link is up"
+            ),
+        ),
+        hosted_findings=("this process cannot reach its peers: host {host} has lost its uplink",),
     )
 
     clears_by = ("failover",)

@@ -34,6 +34,12 @@ class NoisyNeighbour(ActiveFault):
         symptoms=("resource",),
         recovery="Cap the noisy instance (throttle to half or less).",
         catalogue="LitmusChaos node-io-stress; cloud noisy-neighbour incidents",
+        findings=(
+            (
+                "virsh domstats: the instance has burned ~90% of its host's CPU and most of its "
+                "link since t={onset}s"
+            ),
+        ),
     )
 
     def apply(self, state: SimState, mods: Modifiers) -> None:

@@ -32,6 +32,18 @@ class PacketLoss(ActiveFault):
         symptoms=("slow", "unreachable"),
         recovery="Fail the host over to its standby link.",
         catalogue="Chaos Mesh network-chaos (loss, delay); LitmusChaos network-loss",
+        findings=(
+            (
+                "ip -s link: the uplink has dropped a large share of its packets since "
+                "t={onset}s; TCP retransmissions are high"
+            ),
+        ),
+        hosted_findings=(
+            (
+                "this process's connections retransmit heavily: the link of host {host} drops"
+                " packets"
+            ),
+        ),
     )
     PARAMS: ClassVar[dict[str, FaultParam]] = {
         "loss": FaultParam(0.3, 0.05, 1.0, "share of packets dropped on the node's links")

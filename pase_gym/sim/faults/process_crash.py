@@ -24,6 +24,12 @@ class ProcessCrash(ActiveFault):
         symptoms=("exited",),
         recovery="Restart the process.",
         catalogue="os-faults kill/restart service; LitmusChaos pod-delete",
+        findings=(
+            (
+                "systemctl: {node}.service: inactive (dead) since t={onset}s; main process "
+                "exited, status=1/FAILURE"
+            ),
+        ),
     )
 
     clears_by = ("restart",)

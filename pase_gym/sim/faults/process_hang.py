@@ -28,6 +28,12 @@ class ProcessHang(ActiveFault):
         symptoms=("slow",),
         recovery="A hung process ignores SIGTERM: kill it, then restart it.",
         catalogue="os-faults freeze (SIGSTOP); Chaos Mesh process-chaos",
+        findings=(
+            (
+                "ps: the main process has been in state D (uninterruptible sleep) for {age} s; "
+                "its health endpoint does not answer"
+            ),
+        ),
     )
 
     clears_by = ("kill", "restart")

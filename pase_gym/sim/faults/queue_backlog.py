@@ -42,6 +42,12 @@ class QueueBacklog(ActiveFault):
         symptoms=("slow", "resource"),
         recovery="Add consumers (scale nova-conductor) until the backlog drains.",
         catalogue="os-faults rabbitmq; RabbitMQ flow-control incidents",
+        findings=(
+            (
+                "rabbitmqctl list_queues: the conductor queue has grown since t={onset}s; its "
+                "consumers take messages more slowly than they arrive"
+            ),
+        ),
     )
     PARAMS: ClassVar[dict[str, FaultParam]] = {
         "surge": FaultParam(

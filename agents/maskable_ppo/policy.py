@@ -39,7 +39,7 @@ from pase_gym.wrappers import DiscretePlanAction
 
 DRIFT_CAP = 4.0  # |change| kept, in the metrics' own units
 TRIED_CAP = 2.0  # times an action on a node is counted
-NODE_PARTS = ("metrics", "alarms", "nodes", "drift", "tried")
+NODE_PARTS = ("metrics", "alarms", "nodes", "probed", "drift", "tried")
 GLOBAL_PARTS = ("events", "clock", "group_tried")
 
 

@@ -128,7 +128,10 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
     ## Version History
     * v3: the service view is the default observation (per-process metrics behind the new
       read-only probes ``Inspect`` and ``QueryLogs``; ``view="node"`` keeps v2's); the
-      observation gains ``probed``; a plan may probe. Everything else runs as in v2.
+      observation gains ``probed``; HighErrorRate fires above 0.1 (was 0.2: a service-wide
+      rate is a mean over replicas); a bad deploy's and a drifted config's error rate is
+      drawn per episode from one range in their scenarios, so they differ in their cause,
+      not their size.
     * v2: the scene no longer names the fault: log lines are drawn, in the real components'
       wording, from symptom classes several fault types share (a fault's onset line, its
       callers' timeouts and refusals, a healthy cloud's background warnings; their text has

@@ -3,8 +3,8 @@
 It summarises the symptoms (alarms, SLO violations, event-stream anomalies, recent logs), the
 affected components and their topology context (host, role, what they depend on, who calls
 them), and what the probes of the last step found (``Probe results``, at most
-:data:`MAX_PROBE_CHARS` characters of them). It is built from observable signals and the public topology only; it never names the
-injected fault or reads the ground truth.
+:data:`MAX_PROBE_CHARS` characters of them). It is built from observable signals and the
+public topology only; it never names the injected fault or reads the ground truth.
 """
 
 from __future__ import annotations

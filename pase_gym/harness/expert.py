@@ -133,7 +133,7 @@ def probe_candidates(
     while len(order) < limit and candidates.size:
         adjusted = score[candidates].copy()
         for j, i in enumerate(candidates):
-            if _pool_of(roles, i) in pools_taken and not down[i]:
+            if _pool_of(roles, int(i)) in pools_taken and not down[i]:
                 adjusted[j] -= 20.0
         best = int(candidates[int(np.argmax(adjusted))])
         order.append(best)

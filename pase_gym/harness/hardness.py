@@ -156,6 +156,7 @@ def first_alarms(
     import gymnasium as gym
 
     import pase_gym  # noqa: F401  (registers the ids)
+    from pase_gym.env.core import PaseOpenStackEnv
 
     names = list_scenarios(split)
     per = -(-episodes // len(names))
@@ -169,11 +170,12 @@ def first_alarms(
                 obs, info, cloud, interval = run_to_alarm(env, seed)
                 features["service"] = summary_features(obs)
                 base = env.unwrapped
+                assert isinstance(base, PaseOpenStackEnv)
                 episode = base.current_episode()
                 truth = sorted(episode.ground_truth(), key=lambda f: f["onset"])
-                tokens = observation_tokens(
-                    episode.state, base.last_signals, base.baseline_events * interval
-                )
+                signals, baseline = base.last_signals, base.baseline_events
+                assert signals is not None and baseline is not None  # set by reset()
+                tokens = observation_tokens(episode.state, signals, baseline * interval)
                 diagnoses = {
                     who: _diagnosed(agent, seed, obs, info) for who, agent in (agents or {}).items()
                 }

@@ -3,8 +3,9 @@
 Each fault type declares a symptom signature (:class:`pase_gym.sim.faults.SignatureTerm`):
 which indicators move past which thresholds at the faulty node, its host or its callers: facts
 about the nodes' own signals, as the node view (``view="node"``) or a probe (``Inspect``) shows
-them. This module checks a signature against an :class:`~pase_gym.sim.signals.Observation`, using the
-topology only for "who is the host" and "who calls whom" (both public knowledge in a cloud).
+them. This module checks a signature against an :class:`~pase_gym.sim.signals.Observation`,
+using the topology only for "who is the host" and "who calls whom" (both public knowledge in a
+cloud).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from pase_gym.sim.primitives import PRIMITIVES, Param, ParamType, PrimitiveSpec
 from pase_gym.sim.state import SimState
 
 MAX_TEXT = 20_000
-SB3_PARTS = ("metrics", "alarms", "events", "nodes", "node_mask", "clock")
+SB3_PARTS = ("metrics", "alarms", "events", "nodes", "node_mask", "clock", "probed")
 
 
 class TextPlanAction(gym.ActionWrapper[dict[str, np.ndarray], str, Any]):

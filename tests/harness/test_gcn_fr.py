@@ -202,7 +202,10 @@ def test_the_shipped_weights_are_small_and_documented() -> None:
     assert weights.is_file() and weights.stat().st_size < 1_000_000
     meta = json.loads((FOLDER / "weights.pt.json").read_text())
     assert meta["command"].startswith("python agents/gcn_fr/train.py")
-    assert meta["accuracy"]["validation"]["type"] > 0.9
+    # env v3 makes some types ambiguous without a probe by design (a crash and an OOM kill, a
+    # bad deploy and a drifted config, a dead host and a cut-off one): far above chance
+    # (1/16), well below the per-node view's 0.97
+    assert 0.8 < meta["accuracy"]["validation"]["type"] < 0.95
 
 
 def test_the_shipped_agent_acts_on_process_crash_test() -> None:

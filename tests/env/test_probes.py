@@ -1,0 +1,84 @@
+"""Probes through the env: a probe's report reaches the agent once, in ``info["probes"]``, the
+description and the ``probed`` rows; probing is safe, costs simulated time and nothing else;
+the service view hides what a probe shows."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import pase_gym  # noqa: F401  (registers the env ids)
+from pase_gym.env.describe import MAX_PROBE_CHARS
+from pase_gym.env.spaces import PRIMITIVE_NAMES
+from pase_gym.sim.primitives import PRIMITIVES, PROBES, Safety
+from pase_gym.sim.state import IND
+
+
+def _incident(scenario: str = "process-hang-test", seed: int = 1) -> tuple[gym.Env, str]:
+    env = gym.make("PASE-OpenStack-v3", scenario=scenario, start="incident")
+    env.reset(seed=seed)
+    return env, env.unwrapped.ground_truth()[0]["node"]
+
+
+def test_probes_are_safe_cheap_primitives_of_the_table() -> None:
+    assert {"Inspect", "QueryLogs"} == PROBES
+    for name in PROBES:
+        spec = PRIMITIVES[name]
+        assert spec.safety is Safety.SAFE and spec.duration > 0 and spec.cost <= 0.1
+        assert name in PRIMITIVE_NAMES  # the structured action space offers them
+
+
+def test_an_inspect_report_reaches_the_agent_once() -> None:
+    env, root = _incident()
+    names = env.unwrapped.node_names()
+    obs, _, _, _, info = env.step(f"Inspect({root})")
+    assert len(info["probes"]) == 1
+    report = info["probes"][0]
+    assert report["probe"] == "Inspect" and report["node"] == root
+    assert any("state D" in line for line in report["lines"])
+    assert f"Probe results: Inspect({root})" in info["description"]
+    row = names.index(root)
+    slot = info["slot_names"].index(root)
+    assert row >= 0 and obs["probed"][slot, -1] == 1.0
+    assert np.count_nonzero(obs["probed"][:, -1]) == 1
+    latency = report["metrics"][IND["latency"]]
+    assert obs["probed"][slot, IND["latency"]] == pytest.approx(latency, abs=1e-3)
+    assert info["harmed"] == [] and info["violations"] == []
+    obs, _, _, _, info = env.step("Wait(10)")
+    assert info["probes"] == [] and "Probe results" not in info["description"]
+    assert not obs["probed"].any()
+
+
+def test_the_service_view_hides_what_inspect_shows() -> None:
+    env, root = _incident()
+    obs, _, _, _, info = env.step(f"Inspect({root})")
+    slot = info["slot_names"].index(root)
+    own = np.asarray(info["probes"][0]["metrics"])
+    assert not obs["metrics"][slot, [IND["cpu"], IND["memory"]]].any()  # hidden by default
+    assert own[IND["memory"]] > 0  # the probe reads them
+    # the hung replica's own latency is its service's mean in the default view, not its own
+    assert obs["metrics"][slot, IND["latency"]] < own[IND["latency"]]
+    node_view = gym.make("PASE-OpenStack-v3", scenario="process-hang-test", view="node")
+    with pytest.raises(ValueError, match="view must be one of"):
+        gym.make("PASE-OpenStack-v3", view="processes")
+    node_view.close()
+
+
+def test_probing_costs_time_and_the_incident_penalty_but_harms_nothing() -> None:
+    env, root = _incident()
+    tick = env.unwrapped.current_episode().state.tick
+    _, reward, _, _, info = env.step(f"Inspect({root}); QueryLogs({root}, 120)")
+    assert info["tick"] - tick >= 5 + 2  # both probes, then the monitoring
+    assert -2.0 < reward < 0.0  # the open incident's seconds and 0.15 of cost
+    assert [p["probe"] for p in info["probes"]] == ["Inspect", "QueryLogs"]
+
+
+def test_the_description_keeps_its_probe_section_short() -> None:
+    env, _ = _incident("cascading-timeout-test", 0)
+    names = [n for n in env.unwrapped.node_names() if not n.startswith(("instance", "volume"))]
+    plan = "; ".join(f"Inspect({n})" for n in names[:12])
+    _, _, _, _, info = env.step(plan)
+    assert len(info["probes"]) == 12  # every report is in info
+    section = info["description"].split("Probe results: ", 1)[1].split(". Recent logs: ")[0]
+    assert len(section) <= MAX_PROBE_CHARS and section.endswith("...")

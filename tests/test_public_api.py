@@ -42,6 +42,8 @@ PRIMITIVE_NAMES = (
     "CleanDisk",
     "RenewCertificate",
     "FlushCache",
+    "Inspect",
+    "QueryLogs",
 )
 
 
@@ -179,7 +181,7 @@ def test_list_faults_returns_a_fresh_copy() -> None:
     assert pase_gym.list_faults()[0]["name"] != "changed"
 
 
-def test_list_primitives_has_the_17_documented_primitives() -> None:
+def test_list_primitives_has_the_19_documented_primitives() -> None:
     prims = pase_gym.list_primitives()
     assert [p["name"] for p in prims] == list(PRIMITIVE_NAMES)
     assert json.loads(json.dumps(prims)) == prims

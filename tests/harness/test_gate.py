@@ -95,7 +95,10 @@ def test_the_cli_exits_1_with_a_table_on_a_regression(
 def test_the_committed_smoke_baseline_passes_a_fresh_smoke_run(tmp_path: Path) -> None:
     out = tmp_path / "smoke.jsonl"
     run_suite(
-        ["random", "rule_based", "gcn_fr", "oracle"], load_suite("smoke"), out, progress=False
+        ["random", "rule_based", "prober", "gcn_fr", "oracle"],
+        load_suite("smoke"),
+        out,
+        progress=False,
     )
     baseline = load_baseline(ROOT / "benchmarks" / "baselines" / "smoke.json")
     found = compare(baseline, list(RunStore(out).load().values()))

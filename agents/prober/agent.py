@@ -21,9 +21,9 @@ import numpy as np
 
 from pase_gym.harness.expert import (
     MAX_PROBES,
-    RUNS_ON,
     logged_nodes,
     next_probe,
+    public_topology,
     read_findings,
 )
 from pase_gym.sim.plan import Plan, parse_plan
@@ -124,7 +124,7 @@ class Agent:
         self._anchor = None
         self._acted_at = tick
         names = list(info.get("slot_names") or info["node_names"])
-        roles = np.argmax(np.asarray(observation["nodes"])[:, : len(ROLE_NAMES)], axis=1)
+        roles = public_topology(observation)[1]
         role = ROLE_NAMES[int(roles[names.index(root)])] if root in names else ""
         text = RUNBOOKS[fault].format(n=root, role=role)
         hosted = _hosted(observation, names, root)
@@ -144,29 +144,20 @@ def _hosted(observation: dict[str, Any], names: list[str], host: str) -> list[tu
     if host not in names:
         return []
     h = names.index(host)
-    mask = np.asarray(observation["node_mask"]) > 0
-    roles = np.argmax(np.asarray(observation["nodes"])[:, : len(ROLE_NAMES)], axis=1)
-    keep = np.asarray(observation["edge_mask"]) > 0
-    index = np.asarray(observation["edge_index"])[:, keep]
-    types = np.asarray(observation["edge_type"])[keep]
-    src = index[0][(types == RUNS_ON) & (index[1] == h)]
+    mask, roles, _, runs = public_topology(observation)
+    src = runs[0][runs[1] == h]
     return [(names[int(i)], ROLE_NAMES[int(roles[int(i)])]) for i in src if mask[int(i)]]
 
 
 def _evacuation(observation: dict[str, Any], names: list[str], host: str) -> str | None:
     """Migrate the dead host's instances to the live compute hosts with the fewest (the
     public topology's placement), spread evenly; ``None`` when there is nothing to move."""
-    mask = np.asarray(observation["node_mask"]) > 0
-    roles = np.argmax(np.asarray(observation["nodes"])[:, : len(ROLE_NAMES)], axis=1)
+    mask, roles, _, runs = public_topology(observation)
     compute = ROLE_NAMES.index("compute")
-    instance = ROLE_NAMES.index("instance")
-    keep = np.asarray(observation["edge_mask"]) > 0
-    index = np.asarray(observation["edge_index"])[:, keep]
-    types = np.asarray(observation["edge_type"])[keep]
-    runs = (types == RUNS_ON) & (roles[index[0]] == instance)
-    load = np.bincount(index[1][runs], minlength=mask.size)
+    placed = runs[:, roles[runs[0]] == ROLE_NAMES.index("instance")]  # instance -> host
+    load = np.bincount(placed[1], minlength=mask.size)
     h = names.index(host)
-    moving = [int(i) for i in index[0][runs & (index[1] == h)] if mask[int(i)]]
+    moving = [int(i) for i in placed[0][placed[1] == h] if mask[int(i)]]
     hosts = [int(i) for i in np.flatnonzero(mask & (roles == compute)) if int(i) != h]
     if not moving or not hosts:
         return None

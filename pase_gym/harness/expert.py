@@ -25,7 +25,7 @@ and the fault type it stands for.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,7 +39,7 @@ DEPENDS_ON = EDGE_TYPES.index("depends_on")
 RUNS_ON = EDGE_TYPES.index("runs_on")
 NODE_DOWN = [rule[3] for rule in ALARM_RULES].index("NodeDown")
 HIGH_CPU = [rule[3] for rule in ALARM_RULES].index("HighCPU")
-_KIND = np.array([int(ROLES[name].kind) for name in ROLE_NAMES])
+KIND_OF_ROLE = np.array([int(ROLES[name].kind) for name in ROLE_NAMES])
 
 FINDINGS: tuple[tuple[str, str], ...] = (
     ("chassis power off", "host_power_loss"),
@@ -75,8 +75,11 @@ _REPLICA = re.compile(
 )
 
 
-def _topology(obs: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(active mask, role ids, depends_on edges (2, k), runs_on edges (2, k))."""
+def public_topology(
+    obs: Mapping[str, Any],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What an observation says of the cloud's public topology: (provisioned mask, role id
+    per slot, ``depends_on`` edges (2, k), ``runs_on`` edges (2, k))."""
     mask = np.asarray(obs["node_mask"]) > 0
     roles = np.argmax(np.asarray(obs["nodes"])[:, : len(ROLE_NAMES)], axis=1)
     keep = np.asarray(obs["edge_mask"]) > 0
@@ -93,10 +96,10 @@ def probe_candidates(
 ) -> list[str]:
     """Up to ``limit`` node names to ``Inspect`` first, the likeliest root first (see the
     module docstring); ``logged`` names the nodes that wrote the recent log lines."""
-    mask, roles, depends, runs = _topology(obs)
+    mask, roles, depends, runs = public_topology(obs)
     alarms = (np.asarray(obs["alarms"]) > 0) & mask[:, None]
     alarmed = alarms.any(axis=1)
-    kind = _KIND[roles]
+    kind = KIND_OF_ROLE[roles]
     down = alarms[:, NODE_DOWN]
     n = mask.size
     tenant = np.isin(kind, (Kind.INSTANCE, Kind.NETWORK, Kind.VOLUME))
@@ -144,7 +147,7 @@ def probe_candidates(
 
 def _pool_of(roles: np.ndarray, node: int) -> int:
     """The replicas a probe of ``node`` stands for: its role (hosts and tenants: itself)."""
-    kind = _KIND[roles[node]]
+    kind = KIND_OF_ROLE[roles[node]]
     if kind in (Kind.HOST, Kind.INSTANCE, Kind.NETWORK, Kind.VOLUME):
         return -1 - int(node)
     return int(roles[node])

@@ -33,18 +33,24 @@ from typing import Any
 import numpy as np
 
 from pase_gym.env.describe import MAX_LOGS, event_anomalies
-from pase_gym.harness.expert import MAX_PROBES, logged_nodes, next_probe, read_findings
+from pase_gym.harness.expert import (
+    KIND_OF_ROLE,
+    MAX_PROBES,
+    logged_nodes,
+    next_probe,
+    public_topology,
+    read_findings,
+)
 from pase_gym.scenarios import list_scenarios
 from pase_gym.sim.observe import VIEWS
 from pase_gym.sim.plan import parse_plan
-from pase_gym.sim.roles import ROLE_NAMES, ROLES
+from pase_gym.sim.roles import ROLE_NAMES
 from pase_gym.sim.signals import EVENT_NAMES, Observation
 from pase_gym.sim.state import IND, SimState
 
 ENV_ID = "PASE-OpenStack-v3"
 WAIT = "Wait(10)"
 MAX_WAIT_STEPS = 120  # monitoring steps before giving up on an incident that never alarms
-_KIND = np.array([int(ROLES[name].kind) for name in ROLE_NAMES])
 GIVEAWAY_PRECISION = 0.9
 GIVEAWAY_RECALL = 0.5
 DEFAULT_EPISODES = 500
@@ -112,13 +118,12 @@ def summary_features(obs: Mapping[str, np.ndarray]) -> np.ndarray:
     cloud's size: per node kind (host, service, queue, ...), the max, min and mean of each
     indicator, the indicators of its most alarmed node, and the max and mean of each alarm;
     then the log-scaled API/RPC event counts. What the report's plain model reads."""
-    mask = np.asarray(obs["node_mask"]) > 0
-    roles = np.argmax(np.asarray(obs["nodes"])[:, : len(ROLE_NAMES)], axis=1)
-    kinds = _KIND[roles]
+    mask, roles, _, _ = public_topology(obs)
+    kinds = KIND_OF_ROLE[roles]
     metrics = np.asarray(obs["metrics"], dtype=np.float64)
     alarms = np.asarray(obs["alarms"], dtype=np.float64)
     parts: list[np.ndarray] = []
-    for kind in sorted(set(_KIND.tolist())):
+    for kind in sorted(set(KIND_OF_ROLE.tolist())):
         idx = mask & (kinds == kind)
         if not idx.any():
             parts += [np.zeros(metrics.shape[1])] * 4 + [np.zeros(alarms.shape[1])] * 2

@@ -14,7 +14,9 @@ class of the campaign's workload step that failed first (``instance_failure``,
    whose health decides its chain steps (:data:`pase_gym.sim.signals.EVENT_CHAINS`, the same
    roles ``run_experiment`` draws failures from); the ``ssh`` check needs the instances (the
    data plane ``run_experiment`` asks). The first step in script order that needs a broken
-   role is the first to fail.
+   role is the first to fail, unless every broken role it needs is one of Neutron's
+   asynchronous agents (:data:`pase_gym.fidelity.experiments.SILENT_ROLES`): then the client
+   sees it succeed, and the next ``ssh`` check fails (the instance is not wired up).
 3. **Its class**: that step's :attr:`~pase_gym.fidelity.scripts.Phase.failure_class`, or
    ``no_failure`` when the step is not asserted on (NET's clean-up) or no step needs the node,
    exactly as ``run_experiment`` labels a simulated experiment. A plan without a diagnosis
@@ -35,6 +37,7 @@ import numpy as np
 
 from pase_gym.datasets.campaigns import campaign_name
 from pase_gym.episode import cached_topology
+from pase_gym.fidelity.experiments import SILENT_ROLES
 from pase_gym.fidelity.scripts import SCRIPTS, SSH_STEP_NAME, Phase
 from pase_gym.sim.roles import ROLE_NAMES
 from pase_gym.sim.signals import EVENT_CHAINS
@@ -101,10 +104,19 @@ def phase_roles(campaign: str) -> tuple[tuple[Phase, frozenset[str]], ...]:
 
 
 def class_of_roles(campaign: str, roles: frozenset[str]) -> str:
-    """The class of the first script step that needs one of ``roles`` (or ``no_failure``)."""
+    """The class of the first script step that fails when ``roles`` are broken (or
+    ``no_failure``): the first step that needs one of them, where a step that needs only
+    asynchronous agents among them (:data:`SILENT_ROLES`) does not fail itself but makes the
+    next ``ssh`` check fail, as in ``run_experiment``."""
+    degraded = False
     for phase, needs in phase_roles(campaign):
-        if needs & roles:
+        hit = needs & roles
+        if phase.name == SSH_STEP_NAME and degraded:
             return phase.failure_class or NO_FAILURE
+        if hit - SILENT_ROLES:
+            return phase.failure_class or NO_FAILURE
+        if hit and not phase.teardown:
+            degraded = True
     return NO_FAILURE
 
 

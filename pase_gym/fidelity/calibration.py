@@ -13,6 +13,19 @@ sim-to-real report evaluates on. Per campaign the calibration holds:
   count. A column absent from a class's entry was never non-zero in that class;
 - ``errors``: per class, the error events (``_ERROR`` RPCs, HTTP 4xx/5xx) that appear in at
   least 5% of its rows, with that share (a readable summary of ``signature``);
+- ``class_states`` and ``emission``: the workload client's event counts. ``class_states[class]``
+  is how the script's steps end in the simulated experiments of that class (per step, the
+  share ``completed``, ``degraded`` (the client saw success, an asynchronous agent dropped its
+  part), ``failed`` after the API accepted the request, or ``rejected``; see
+  :data:`pase_gym.fidelity.experiments.PHASE_STATES`), from the pilot runs under the fitted
+  injection mix; ``emission[column]`` is, per step and state, the count of that event the
+  client's pass leaves in the trace, for the events the simulator models (its vocabulary), fitted
+  by non-negative least squares so that ``class_states @ emission`` matches the train rows'
+  class means, and 0 for a step whose requests do not issue the event (its request chain's
+  steps and error variants, plus the status polls, which run during every step). A status
+  poll keeps counting after a failure because a ``failed`` step's client polls its resource
+  until its timeout; an event several steps issue (Cinder's volume actions, Nova's status
+  polls) is split over them;
 - ``injection_mix``: weights over the injection sites of
   :data:`pase_gym.fidelity.scripts.SITES`, fitted so that the classes the simulator derives
   (``pilot_shares``: per site, the class shares of a small pilot run) mix to ``class_freq``
@@ -20,9 +33,10 @@ sim-to-real report evaluates on. Per campaign the calibration holds:
   was injected in which experiment; this is the one thing about the campaign the mix infers.
 
 What is fitted (and so partly circular when the report scores on the same data set) is the
-event-count scale, the signatures of the columns the simulator does not model, and the
-injection mix. Which request chain fails, at which step, and hence which class an experiment
-gets, comes from the simulator's dynamics. ``docs/fidelity.md`` spells this out.
+event-count scale, the signatures of the columns the simulator does not model, the client's
+per-step event counts and the injection mix. Which request chain fails, at which step, and
+hence which class an experiment gets, comes from the simulator's dynamics. ``docs/fidelity.md``
+spells this out.
 
 Regenerate with ``python -m pase_gym.fidelity.calibrate --out pase_gym/fidelity/calibration.json``.
 """
@@ -45,7 +59,7 @@ from pase_gym.datasets.dataset import Dataset
 from pase_gym.errors import DatasetError
 
 CALIBRATION_FILE = "calibration.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 TOP_VALUES = 5
 """Non-zero counts kept per (class, column): the most frequent ones."""
 
@@ -77,6 +91,16 @@ ABOUT = {
             "the healthy count per experiment; a column left out is never non-zero"
         ),
         "campaigns.*.errors": "class -> [[error event, share of rows where it appears], ...]",
+        "campaigns.*.class_states": (
+            "class -> per script step, shares of [completed, degraded, failed, rejected] among the "
+            "simulated pilot experiments of that class under the injection mix (simulator)"
+        ),
+        "campaigns.*.emission": (
+            "column -> per script step and state [completed, degraded, failed, rejected], "
+            "the count the workload client's pass leaves (events the simulator models; "
+            "non-negative least squares of the train rows' class means on class_states; 0 "
+            "where the step does not issue the event)"
+        ),
         "campaigns.*.injection_mix": "site -> weight (sums to 1), fitted to class_freq by EM",
         "campaigns.*.pilot_shares": "site -> class -> share of pilot experiments (simulator)",
     },
@@ -97,6 +121,8 @@ class CampaignCalibration:
     errors: dict[str, list[list[Any]]]
     injection_mix: dict[str, float]
     pilot_shares: dict[str, dict[str, float]] = field(default_factory=dict)
+    class_states: dict[str, list[float]] = field(default_factory=dict)
+    emission: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -115,6 +141,8 @@ class CampaignCalibration:
                 for k, sig in self.signature.items()
             },
             "errors": {k: [list(v) for v in errs] for k, errs in self.errors.items()},
+            "class_states": {k: list(v) for k, v in self.class_states.items()},
+            "emission": {k: list(v) for k, v in self.emission.items()},
             "injection_mix": dict(self.injection_mix),
             "pilot_shares": {s: dict(v) for s, v in self.pilot_shares.items()},
         }
@@ -196,6 +224,8 @@ class Calibration:
                         str(s): {str(k): float(v) for k, v in d.items()}
                         for s, d in data.get("pilot_shares", {}).items()
                     },
+                    class_states=_vectors(data["class_states"], "class_states", source),
+                    emission=_vectors(data["emission"], "emission", source),
                 )
             return cls(
                 columns=columns,
@@ -211,6 +241,20 @@ class Calibration:
                 f"with: {REGENERATE}",
                 path=source,
             ) from exc
+
+
+def _vectors(raw: Mapping[str, Any], what: str, source: str) -> dict[str, list[float]]:
+    """Parse ``name -> [float, ...]`` (all of one length, finite, not negative)."""
+    out = {str(k): [float(x) for x in v] for k, v in raw.items()}
+    lengths = {len(v) for v in out.values()}
+    bad = any(not np.isfinite(v).all() or min(v, default=0.0) < 0 for v in out.values())
+    if len(lengths) > 1 or bad:
+        raise DatasetError(
+            f"expected {what} as name -> equal-length lists of non-negative numbers; "
+            f"regenerate it with: {REGENERATE}",
+            path=source,
+        )
+    return out
 
 
 def _layout(value: Any, depth: int, max_depth: int = 5) -> str:

@@ -17,17 +17,23 @@ decides, and what it does not:
   failures. The ``ssh`` step asks whether a booted instance answers on the data plane
   (``state.works`` and ``state.err`` of the instances) while the control plane worked. The
   **class** is the class of the first step that failed (``Phase.failure_class``), or
-  ``no_failure``; it is never read from the fault type.
+  ``no_failure``; it is never read from the fault type. A clean-up step runs only when the
+  step that created its resource was accepted (``Phase.cleans``). A failure of one of
+  Neutron's asynchronous agents (:data:`SILENT_ROLES`) does not stop its request: the client
+  sees success, the agent's events are missing, and the next ``ssh`` check fails.
 - **The native event stream** is what the simulator's monitoring shows over the window: the
   Poisson counts of :meth:`pase_gym.episode.Episode.observe` over its 46 event types, aligned
   to the data set's 112 columns (every other column stays 0;
   :func:`pase_gym.fidelity.rows.native_matrix`). This is the *uncalibrated* simulator.
-- **Calibrated rows** (:func:`pase_gym.fidelity.rows.calibrated_matrix`) use the same pass: a
-  column the pass emits (the simulator's vocabulary) gets a count drawn from the campaign's
-  healthy count distribution when its step completed and 0 when it was omitted; the columns
-  the simulator does not model (about 66 of 112) are drawn from the calibration: from the
-  class's fitted omission signature (``mode="full"``), or from the healthy distribution
-  whatever the class (``mode="scale"``, an ablation that keeps only the event-count scale). See
+- **Calibrated rows** (:func:`pase_gym.fidelity.rows.calibrated_matrix`) use the same pass:
+  each step of the script ends ``completed``, ``degraded`` (an asynchronous agent dropped its
+  part unseen), ``failed`` after the API accepted it (its client keeps polling until its
+  timeout), ``rejected`` or skipped (:func:`phase_states`); a
+  column the simulator models gets the workload client's count for those end states (the
+  calibration's ``emission``, fitted on the train rows' class means, scaled by a healthy run's
+  spread); the columns the simulator does not model (about 66 of 112) are drawn from the
+  calibration: from the class's fitted omission signature (``mode="full"``), or from the
+  healthy distribution whatever the class (``mode="scale"``, an ablation). See
   :mod:`pase_gym.fidelity.calibration` and ``docs/fidelity.md``.
 
 Every experiment is seeded and deterministic.
@@ -64,6 +70,26 @@ SIM_STEP = 10
 
 ERROR_SHARE = 0.3
 """Share of failing steps that emit their error variant (as in ``accumulate_events``)."""
+
+PHASE_STATES: tuple[str, ...] = ("completed", "degraded", "failed", "rejected")
+"""How one step of the workload script ended, as its client saw it (:func:`phase_states`):
+
+- ``completed``: every request of the step succeeded;
+- ``degraded``: the client saw success, but an asynchronous agent (:data:`SILENT_ROLES`) dropped
+  its part of the work: its events are missing and nothing tells the client until the data
+  plane is checked;
+- ``failed``: the API accepted the request (its first chain step completed) and a later step
+  failed, or the SSH check failed: the client holds a resource and keeps polling it, as the
+  data set's workload does, until its timeout;
+- ``rejected``: the request failed at its first step (the client got an error answer at once).
+
+A step that did not run (a step it needs failed) is in none of them."""
+
+SILENT_ROLES: frozenset[str] = frozenset({"dhcp-agent", "l3-agent", "ovs-agent"})
+"""Neutron's agents: the server hands them their work as RPC casts and answers the client
+before they act, so when one of them fails its step the client's request still succeeds (the
+port stays down, the router unplugged, no DHCP lease) and the failure shows only when the
+instance does not answer (the ``ssh`` check)."""
 
 
 def experiment_scenario(campaign: str, site: str, onset: int) -> ScenarioSpec:
@@ -114,20 +140,31 @@ class Experiment:
     outcomes: tuple[int, ...]
     errors: tuple[str, ...]
     native: tuple[int, ...]
+    silent: tuple[int, ...] = ()
 
 
 def _walk(
     chain: str, steps: range, role_err: np.ndarray, rng: np.random.Generator
-) -> tuple[int, str | None]:
-    """Walk one request through ``steps``; return (-1, None) or (failing step, error event)."""
+) -> tuple[int, str | None, int]:
+    """Walk one request through ``steps``.
+
+    Returns:
+        ``(stop, error, silent)``: ``stop`` is -1 when the client saw the request succeed, else
+        the failing chain step; ``error`` the error event it emitted, if any; ``silent`` the
+        first step an asynchronous agent (:data:`SILENT_ROLES`) dropped, or -1.
+    """
     spec = EVENT_CHAINS[chain]
+    silent = -1
     for k in steps:
         _event, role, _per, error = spec[k]
         p_fail = float(np.clip(role_err[ROLE_INDEX[role]], 0.0, 1.0))
         if rng.random() < p_fail:
+            if role in SILENT_ROLES:
+                silent = k if silent < 0 else silent
+                continue
             emitted = error if (error is not None and rng.random() < ERROR_SHARE) else None
-            return k, emitted
-    return -1, None
+            return k, emitted, silent
+    return -1, None, silent
 
 
 def _data_plane_failure(episode: Episode) -> float:
@@ -170,23 +207,35 @@ def run_experiment(campaign: str, site: str, seed: int, *, onset: int | None = N
     episode.reset(skip_to_incident=False)
     script = SCRIPTS[campaign]
     outcomes: list[int] = []
+    silents: list[int] = []
     errors: list[str] = []
     label = "no_failure"
     failed = False
     completed: set[str] = set()
+    accepted: set[str] = set()  # steps whose request the API took (their resources exist)
     for phase, tick in zip(script, phase_ticks(campaign), strict=True):
         if tick > episode.state.tick:
             episode.wait(tick - episode.state.tick, step=SIM_STEP)
-        if not phase.teardown and not all(n in completed for n in phase.needs):
-            outcomes.append(-2)
-            continue
-        if phase.chain is None:  # the SSH check: does a booted instance answer?
-            stop = 0 if rng.random() < _data_plane_failure(episode) else -1
+        if phase.teardown:
+            runs = not phase.cleans or any(n in accepted for n in phase.cleans)
         else:
-            stop, error = _walk(phase.chain, phase.steps(), episode.state.role_err, rng)
+            runs = all(n in completed for n in phase.needs)
+        if not runs:
+            outcomes.append(-2)
+            silents.append(-1)
+            continue
+        silent = -1
+        if phase.chain is None:  # the SSH check: does a booted instance answer?
+            unwired = any(k >= 0 for k in silents)  # a port, lease or router never set up
+            stop = 0 if unwired or rng.random() < _data_plane_failure(episode) else -1
+        else:
+            stop, error, silent = _walk(phase.chain, phase.steps(), episode.state.role_err, rng)
             if error is not None:
                 errors.append(error)
         outcomes.append(stop)
+        silents.append(silent)
+        if stop < 0 or phase.chain is None or stop > phase.steps().start:
+            accepted.add(phase.name)
         if stop < 0:
             completed.add(phase.name)
         elif not failed:
@@ -205,7 +254,26 @@ def run_experiment(campaign: str, site: str, seed: int, *, onset: int | None = N
         outcomes=tuple(outcomes),
         errors=tuple(errors),
         native=tuple(int(v) for v in native),
+        silent=tuple(silents),
     )
+
+
+def phase_states(experiment: Experiment) -> np.ndarray:
+    """Per step of the campaign's script, one-hot over :data:`PHASE_STATES` (all 0: skipped).
+
+    Returns:
+        ``(len(SCRIPTS[campaign]), len(PHASE_STATES))`` float64.
+    """
+    script = SCRIPTS[experiment.campaign]
+    out = np.zeros((len(script), len(PHASE_STATES)), dtype=np.float64)
+    silent = experiment.silent or (-1,) * len(script)
+    for i, (phase, outcome) in enumerate(zip(script, experiment.outcomes, strict=True)):
+        if outcome == -1:
+            out[i, PHASE_STATES.index("degraded" if silent[i] >= 0 else "completed")] = 1.0
+        elif outcome >= 0:
+            accepted = phase.chain is None or outcome > phase.steps().start
+            out[i, PHASE_STATES.index("failed" if accepted else "rejected")] = 1.0
+    return out
 
 
 def draw_sites(mix: Mapping[str, float], n: int, rng: np.random.Generator) -> list[str]:

@@ -3,8 +3,10 @@ Failure-Dataset-OpenStack.
 
 Per campaign: the class frequencies and the per-class column signatures come from the train
 rows alone (:func:`fit_signatures`); the injection mix comes from a seeded pilot run of the
-simulated experiments per injection site (:func:`pilot_shares`) mixed to the train rows' class
-shares by EM (:func:`fit_mixture`). :func:`calibrate_dataset` splits and fits in one call;
+simulated experiments per injection site (:func:`pilot_runs`, :func:`pilot_shares`) mixed to the
+train rows' class shares by EM (:func:`fit_mixture`); the workload client's per-step event
+counts come from the same pilot runs under that mix (:func:`class_states`) and the train rows'
+class means (:func:`fit_emission`). :func:`calibrate_dataset` splits and fits in one call;
 ``python -m pase_gym.fidelity.calibrate`` is its command line.
 """
 
@@ -26,8 +28,14 @@ from pase_gym.fidelity.calibration import (
     rows_digest,
     split_rows,
 )
-from pase_gym.fidelity.experiments import labels_of, run_experiment
-from pase_gym.fidelity.scripts import SITES, is_error_event
+from pase_gym.fidelity.experiments import (
+    PHASE_STATES,
+    Experiment,
+    labels_of,
+    phase_states,
+    run_experiment,
+)
+from pase_gym.fidelity.scripts import SITES, is_error_event, script_events, step_events
 
 DEFAULT_PILOT = 32
 """Pilot experiments per injection site and campaign when fitting the injection mix."""
@@ -78,18 +86,112 @@ def fit_signatures(
     return signature, errors
 
 
+def pilot_runs(campaign: str, n_per_site: int, seed: int) -> dict[str, list[Experiment]]:
+    """Per site, ``n_per_site`` seeded simulated experiments of ``campaign``."""
+    return {
+        site: [
+            run_experiment(campaign, site, int(seed) * 1_000_003 + 7919 * s + i)
+            for i in range(int(n_per_site))
+        ]
+        for s, site in enumerate(SITES)
+    }
+
+
+def shares_of(
+    runs: Mapping[str, Sequence[Experiment]], classes: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """Per site, the class shares of its pilot experiments."""
+    out: dict[str, dict[str, float]] = {}
+    for site, experiments in runs.items():
+        labels = labels_of(experiments)
+        out[site] = {c: round(float(np.mean(labels == c)), 4) for c in classes}
+    return out
+
+
 def pilot_shares(
     campaign: str, classes: Sequence[str], n_per_site: int, seed: int
 ) -> dict[str, dict[str, float]]:
     """Per site, the class shares of ``n_per_site`` simulated experiments of ``campaign``."""
-    out: dict[str, dict[str, float]] = {}
-    for s, site in enumerate(SITES):
-        experiments = [
-            run_experiment(campaign, site, int(seed) * 1_000_003 + 7919 * s + i)
-            for i in range(int(n_per_site))
-        ]
-        labels = labels_of(experiments)
-        out[site] = {c: round(float(np.mean(labels == c)), 4) for c in classes}
+    return shares_of(pilot_runs(campaign, n_per_site, seed), classes)
+
+
+def class_states(
+    runs: Mapping[str, Sequence[Experiment]], mix: Mapping[str, float], classes: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Per class, the mean :func:`~pase_gym.fidelity.experiments.phase_states` (flattened) of
+    the pilot experiments of that class, each site weighted by its weight in ``mix`` (so, the
+    states a class's experiments end in under the fitted injection campaign). A class no
+    weighted experiment reaches gets zeros."""
+    sums: dict[str, np.ndarray] = {}
+    weights: dict[str, float] = {}
+    for site, experiments in runs.items():
+        w = float(mix.get(site, 0.0))
+        if w <= 0.0 or not experiments:
+            continue
+        share = w / len(experiments)
+        for exp in experiments:
+            vec = phase_states(exp).ravel()
+            sums[exp.label] = sums.get(exp.label, np.zeros_like(vec)) + share * vec
+            weights[exp.label] = weights.get(exp.label, 0.0) + share
+    size = next(iter(sums.values())).size if sums else 0
+    return {
+        c: (sums[c] / weights[c]) if c in sums else np.zeros(size, dtype=np.float64)
+        for c in classes
+    }
+
+
+def fit_emission(
+    x: np.ndarray,
+    labels: np.ndarray,
+    columns: Sequence[str],
+    names: Sequence[str],
+    states: Mapping[str, np.ndarray],
+    emitters: Sequence[frozenset[str]],
+) -> dict[str, list[float]]:
+    """Per event in ``names``, the count each script step leaves in each end state.
+
+    Non-negative least squares (:func:`scipy.optimize.nnls`) of the train rows' class means on
+    the classes' mean end states, each class weighted by the square root of its row count: the
+    counts that make the simulated classes' expected rows match the real ones (a compromise
+    where the end states cannot tell two classes' rows apart). Only the steps
+    that issue an event (``emitters``, :func:`~pase_gym.fidelity.scripts.step_events`) get a
+    count of it; every other step's stays 0. Events not in ``columns`` are left out.
+
+    Args:
+        x: the campaign's train rows, ``(n, len(columns))``.
+        labels: their classes.
+        columns: the data set's columns.
+        names: the events to fit (the simulator's vocabulary the script emits).
+        states: class -> mean end-state vector (:func:`class_states`), step-major with
+            ``len(PHASE_STATES)`` entries per step.
+        emitters: per script step, the events it can leave.
+    """
+    from scipy.optimize import nnls
+
+    classes = [c for c in states if (labels == c).any()]
+    if not classes:
+        raise DatasetError("expected train rows of at least one simulated class")
+    design = np.array([states[c] for c in classes], dtype=np.float64)
+    per_step = len(PHASE_STATES)
+    if design.shape[1] != per_step * len(emitters):
+        raise DatasetError(
+            f"expected {per_step * len(emitters)} end-state shares per class, "
+            f"found {design.shape[1]}"
+        )
+    n = np.array([(labels == c).sum() for c in classes], dtype=np.float64)
+    w = np.sqrt(n / n.sum())
+    index = {c: j for j, c in enumerate(columns)}
+    out: dict[str, list[float]] = {}
+    for name in names:
+        j = index.get(name)
+        if j is None:
+            continue
+        means = np.array([x[labels == c, j].mean() for c in classes], dtype=np.float64)
+        mask = np.repeat([name in step for step in emitters], per_step)
+        coef = np.zeros(design.shape[1], dtype=np.float64)
+        if mask.any():
+            coef[mask], _ = nnls((design * w[:, None])[:, mask], means * w)
+        out[name] = [round(float(v), 4) for v in coef]
     return out
 
 
@@ -164,10 +266,15 @@ def fit_calibration(
         classes = [c for c in CLASS_NAMES if (yc == c).any()]
         freq = {c: round(float(np.mean(yc == c)), 4) for c in classes}
         signature, errors = fit_signatures(xc, yc, dataset.columns, present)
-        shares = pilot_shares(name, classes, pilot, pilot_seed)
+        runs = pilot_runs(name, pilot, pilot_seed)
+        shares = shares_of(runs, classes)
         matrix = np.array([[shares[s][c] for c in classes] for s in SITES])
         weights = fit_mixture(matrix, np.array([freq[c] for c in classes]))
         mix = {s: round(float(w), 5) for s, w in zip(SITES, weights, strict=True) if w >= 5e-6}
+        states = class_states(runs, mix, classes)
+        col = {c: j for j, c in enumerate(dataset.columns)}
+        emitted = [e for e in script_events(name) if e in col and present[col[e]]]
+        emission = fit_emission(xc, yc, dataset.columns, emitted, states, step_events(name))
         campaigns[name] = CampaignCalibration(
             name=name,
             profile=CAMPAIGN_WORKLOADS[name],
@@ -179,6 +286,8 @@ def fit_calibration(
             errors=errors,
             injection_mix=mix,
             pilot_shares=shares,
+            class_states={c: [round(float(v), 4) for v in states[c]] for c in classes},
+            emission=emission,
         )
     return Calibration(
         columns=tuple(dataset.columns),

@@ -18,10 +18,10 @@ import numpy as np
 
 from pase_gym.datasets.campaigns import CAMPAIGNS
 from pase_gym.errors import DatasetError
-from pase_gym.fidelity.calibration import Calibration
-from pase_gym.fidelity.experiments import Experiment
-from pase_gym.fidelity.scripts import SCRIPTS, SITES, is_error_event, script_events
-from pase_gym.sim.signals import EVENT_CHAINS, EVENT_NAMES
+from pase_gym.fidelity.calibration import REGENERATE, Calibration
+from pase_gym.fidelity.experiments import Experiment, phase_states
+from pase_gym.fidelity.scripts import SITES, is_error_event, script_events
+from pase_gym.sim.signals import EVENT_NAMES
 
 COUPLED_OMISSIONS = True
 """Draw the omissions of a row's unmodelled columns from one shared latent (a column with a
@@ -67,11 +67,13 @@ def calibrated_matrix(
 ) -> np.ndarray:
     """Rows over the calibration's columns for simulated experiments.
 
-    Columns the campaign's script emits: a healthy count (drawn from the campaign's healthy
-    distribution) when the step completed, 0 when it was omitted; a failing step's error
-    variant counts 1 when it was emitted. Every other column the campaign has: drawn from the
-    class's omission signature (``mode="full"``) or from the healthy distribution
-    (``mode="scale"``). The draws of experiment ``e`` are seeded from ``e.seed``.
+    Columns the campaign's script emits (the simulator's vocabulary): the workload client's
+    count, the sum over the script's steps of the calibration's ``emission`` count for the
+    state each step ended in (:func:`~pase_gym.fidelity.experiments.phase_states`: completed,
+    failed after the API accepted it and polled until the client's timeout, rejected, or
+    skipped: nothing), rounded at random to an integer. Every other column the campaign has:
+    drawn from the class's omission signature (``mode="full"``) or from the healthy
+    distribution (``mode="scale"``). The draws of experiment ``e`` are seeded from ``e.seed``.
 
     Returns:
         ``(len(experiments), len(calibration.columns))`` int64.
@@ -89,29 +91,30 @@ def calibrated_matrix(
             )
         )
         healthy = camp.signature["no_failure"]
-        # 1) the columns the simulator's pass decides
-        done: set[str] = set()
-        for phase, outcome in zip(SCRIPTS[exp.campaign], exp.outcomes, strict=True):
-            if phase.chain is None or outcome == -2:
-                continue
-            chain = EVENT_CHAINS[phase.chain]
-            for k in phase.steps():
-                if outcome >= 0 and k >= outcome:
-                    break
-                done.add(chain[k][0])
+        # 1) the columns the simulator's pass decides: the client's count per step and end state
+        ends = phase_states(exp).ravel()
         modelled = set(script_events(exp.campaign))
         for name in sorted(modelled):
             j = index.get(name)
-            if j is None or not camp.present[j]:
+            weights = camp.emission.get(name)
+            if j is None or not camp.present[j] or weights is None:
                 continue
-            if name in done and name in healthy:
-                p_zero, _ratio, values = healthy[name]
-                if values and rng.random() >= p_zero:
-                    out[i, j] = _draw_value(rng, values)
-        for name in exp.errors:
-            j = index.get(name)
-            if j is not None and camp.present[j]:
-                out[i, j] += 1
+            if len(weights) != ends.size:
+                raise DatasetError(
+                    f"expected {ends.size} emission counts for {name!r} in campaign "
+                    f"{exp.campaign} (script steps x states), found {len(weights)}; regenerate "
+                    f"the calibration with: {REGENERATE}"
+                )
+            mean = float(ends @ np.asarray(weights, dtype=np.float64))
+            spread = healthy.get(name)
+            if mean > 0 and spread is not None and spread[2]:
+                # the run-to-run spread of a healthy run's count, scaled to this run's mean
+                p_zero, _ratio, values = spread
+                typical = (1.0 - p_zero) * sum(v * q for v, q in values) / sum(q for _, q in values)
+                if typical > 0:
+                    mean *= (_draw_value(rng, values) if rng.random() >= p_zero else 0) / typical
+            base = int(np.floor(mean))
+            out[i, j] = base + int(rng.random() < mean - base)  # rounded at random, unbiased
         # 2) the columns it does not model: the calibration's signature
         signature = camp.signature[exp.label] if mode == "full" else healthy
         shared = rng.random()  # one latent "how far the run got" for the omissions of a row

@@ -68,7 +68,10 @@ class Phase:
             ``None`` when the campaign's workload did not assert on it.
         needs: the steps that must have completed for this one to run (it is skipped
             otherwise: there is nothing to attach a volume to, nobody to SSH into).
-        teardown: the step always runs, whatever failed before (resource clean-up).
+        teardown: the step runs whatever failed before (resource clean-up).
+        cleans: for a teardown step, the steps whose resources it deletes: it runs when one of
+            them was accepted by the API (the resource exists, even if the step failed later),
+            and is skipped when none was (nothing to delete); empty: it always runs.
     """
 
     name: str
@@ -78,6 +81,7 @@ class Phase:
     failure_class: str | None = None
     needs: tuple[str, ...] = ()
     teardown: bool = False
+    cleans: tuple[str, ...] = ()
 
     def steps(self) -> range:
         """Indices of the chain steps this phase walks."""
@@ -98,16 +102,42 @@ SCRIPTS: dict[str, tuple[Phase, ...]] = {
             "volume-attach", "volume", 3, None, "volume_failure", needs=("boot", "volume-create")
         ),
         Phase(SSH_STEP_NAME, None, failure_class="ssh_failure", needs=("boot",)),
-        Phase("cleanup", "cleanup", failure_class="cleanup_failure", teardown=True),
+        Phase("delete-server", "cleanup", 0, 2, "cleanup_failure", teardown=True, cleans=("boot",)),
+        Phase(
+            "delete-volume",
+            "cleanup",
+            2,
+            4,
+            "cleanup_failure",
+            teardown=True,
+            cleans=("volume-create",),
+        ),
+        Phase(
+            "delete-network",
+            "cleanup",
+            4,
+            None,
+            "cleanup_failure",
+            teardown=True,
+            cleans=("network",),
+        ),
     ),
     # Neutron resources, an instance on them, routers and ports, SSH; no volumes; the
-    # clean-up deletes Neutron resources only and is not asserted on
+    # instance's ports are the workload's own Neutron calls (they run whether Nova's part of
+    # the boot worked or not, and a failure there is a network failure); the clean-up deletes
+    # Neutron resources only and is not asserted on
     "NET": (
         Phase("network-create", "network", 0, 4, "network_failure"),
-        Phase("boot", "boot", failure_class="instance_failure", needs=("network-create",)),
+        Phase("boot", "boot", 0, 4, "instance_failure", needs=("network-create",)),
+        Phase("boot-ports", "boot", 4, None, "network_failure", needs=("network-create",)),
         Phase("network-router", "network", 4, None, "network_failure", needs=("network-create",)),
-        Phase(SSH_STEP_NAME, None, failure_class="ssh_failure", needs=("boot", "network-router")),
-        Phase("cleanup", "cleanup", 4, None, teardown=True),
+        Phase(
+            SSH_STEP_NAME,
+            None,
+            failure_class="ssh_failure",
+            needs=("boot", "boot-ports", "network-router"),
+        ),
+        Phase("delete-network", "cleanup", 4, None, teardown=True, cleans=("network-create",)),
     ),
     # Cinder volumes, an instance booted with them, attachments, clean-up; no network
     # creation, no SSH, no router deletion
@@ -117,7 +147,17 @@ SCRIPTS: dict[str, tuple[Phase, ...]] = {
         Phase(
             "volume-attach", "volume", 3, None, "volume_failure", needs=("boot", "volume-create")
         ),
-        Phase("cleanup", "cleanup", 0, 5, "cleanup_failure", teardown=True),
+        Phase("delete-server", "cleanup", 0, 2, "cleanup_failure", teardown=True, cleans=("boot",)),
+        Phase(
+            "delete-volume",
+            "cleanup",
+            2,
+            4,
+            "cleanup_failure",
+            teardown=True,
+            cleans=("volume-create",),
+        ),
+        Phase("delete-ports", "cleanup", 4, 5, "cleanup_failure", teardown=True, cleans=("boot",)),
     ),
 }
 """Per campaign, the workload script: its steps in order (see ``docs/fidelity.md``).
@@ -125,13 +165,48 @@ SCRIPTS: dict[str, tuple[Phase, ...]] = {
 A script issues the request types whose events the campaign's tracer recorded and asserts on
 the classes the campaign's labels name (NET has no Cinder events and no volume or clean-up
 class; STO has no network-creation events and no network or SSH class); its clean-up deletes
-what that workload creates (NET: Neutron resources only; STO: no routers). A chain step whose
+what that workload creates (NET: Neutron resources only; STO: no routers), one deletion per
+resource, each only when the step that created the resource was accepted by the API (there is
+nothing to delete otherwise; a failed deletion does not stop the next). A chain step whose
 event the campaign did not record (STO: ``q-plugin_get_ports``,
 ``compute_reserve_block_device_name``, ``compute_attach_volume``) still runs and can still
 fail, but leaves no trace in the row. The order of the steps and what each needs follow the
 order of operations visible in the data set's rows (which events are still present when a
 given class occurred): a failed step skips the steps that need it, and the class is that of
 the first step that failed."""
+
+
+POLL_EVENTS: tuple[str, ...] = ("novaclient_GET_200", "cinderclient_GET_200")
+"""The workload client's status polls: it polls the servers and volumes it holds while every
+step runs (until they are ready, or until its timeout when a step fails), so these events can
+come from any step of the script, not only from the request chain that lists them."""
+
+
+CLIENT_CALLS: dict[str, frozenset[str]] = {
+    "volume-attach": frozenset({"cinderclient_POST_202"}),
+    "delete-volume": frozenset({"cinderclient_POST_202"}),
+}
+"""Calls the workload client makes in a step beyond its request chain's first step: attaching
+and detaching a volume are Cinder volume actions (``POST /volumes/{id}/action``: reserve,
+attach; begin-detaching, terminate-connection, detach), each a ``cinderclient_POST_202``."""
+
+
+def step_events(campaign: str) -> tuple[frozenset[str], ...]:
+    """Per step of the campaign's script, the events it can leave in the trace: its chain
+    steps' events and their error variants, its client's own calls (:data:`CLIENT_CALLS`)
+    and the status polls (:data:`POLL_EVENTS`)."""
+    out: list[frozenset[str]] = []
+    for phase in SCRIPTS[campaign_name(campaign)]:
+        names = set(POLL_EVENTS) | CLIENT_CALLS.get(phase.name, frozenset())
+        if phase.chain is not None:
+            chain = EVENT_CHAINS[phase.chain]
+            for k in phase.steps():
+                event, _role, _per, error = chain[k]
+                names.add(event)
+                if error:
+                    names.add(error)
+        out.append(frozenset(names))
+    return tuple(out)
 
 
 def phase_ticks(campaign: str) -> tuple[int, ...]:

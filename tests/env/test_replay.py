@@ -142,11 +142,14 @@ def test_campaigns_argument_forms() -> None:
         ("DEPL", "nova-compute-1", "instance_failure"),
         ("DEPL", "cinder-volume-1", "volume_failure"),  # volume-create comes before the boot
         ("DEPL", "neutron-server-1", "network_failure"),  # the first step is the network
-        ("DEPL", "l3-agent-1", "network_failure"),
+        # an asynchronous agent: the API answers, the router is never plugged, SSH fails
+        ("DEPL", "l3-agent-1", "ssh_failure"),
+        ("DEPL", "dhcp-agent-1", "ssh_failure"),
         ("DEPL", "instance-1", "ssh_failure"),  # only the SSH check asks the instances
         ("DEPL", "mysql-1", "network_failure"),  # everything depends on it: the first step
         ("DEPL", "compute-1", "instance_failure"),  # its nova-compute serves the boot
-        ("NET", "l3-agent-1", "network_failure"),  # the router step (after the boot)
+        ("NET", "l3-agent-1", "ssh_failure"),  # the router step degrades, SSH fails
+        ("STO", "dhcp-agent-1", NO_FAILURE),  # no SSH check finds the missing lease
         ("NET", "ovs-agent-1", "instance_failure"),
         ("NET", "cinder-api-1", NO_FAILURE),  # NET's script has no volume step
         ("STO", "neutron-server-1", "instance_failure"),  # q-plugin_get_ports in the boot

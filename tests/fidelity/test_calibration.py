@@ -24,13 +24,23 @@ from pase_gym.fidelity.calibration import (
     rows_digest,
     split_rows,
 )
+from pase_gym.fidelity.experiments import PHASE_STATES
 from pase_gym.fidelity.fitting import (
     calibrate_dataset,
+    class_states,
     column_signature,
     fit_calibration,
+    fit_emission,
     fit_mixture,
 )
-from pase_gym.fidelity.scripts import SITES
+from pase_gym.fidelity.scripts import (
+    POLL_EVENTS,
+    SCRIPTS,
+    SITES,
+    Phase,
+    script_events,
+    step_events,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DATA_ROOT = REPO.parent / "shared" / "data" / "failure-dataset-openstack"
@@ -52,11 +62,11 @@ def shipped() -> Calibration:
 
 
 def _data_part(cal: Calibration) -> dict:
-    """Everything fitted from the data set (not from the simulator's pilot runs)."""
+    """Everything fitted from the data set alone (not from the simulator's pilot runs)."""
     out = cal.as_dict()
     for camp in out["campaigns"].values():
-        camp.pop("injection_mix")
-        camp.pop("pilot_shares")
+        for key in ("injection_mix", "pilot_shares", "class_states", "emission"):
+            camp.pop(key)
     out.pop("pilot")
     return out
 
@@ -74,7 +84,15 @@ def test_shipped_file_is_small_and_documented(shipped: Calibration) -> None:
     assert next(iter(raw)) == "_about"  # the header comes first
     assert raw["_about"]["regenerate"] == REGENERATE
     assert "python -m pase_gym.fidelity.calibrate" in REGENERATE
-    for key in ("class_freq", "signature", "errors", "injection_mix", "pilot_shares"):
+    for key in (
+        "class_freq",
+        "signature",
+        "errors",
+        "injection_mix",
+        "pilot_shares",
+        "class_states",
+        "emission",
+    ):
         assert any(key in field for field in raw["_about"]["fields"])
     assert set(shipped.campaigns) == {"DEPL", "NET", "STO"}
     assert len(shipped.columns) == 112
@@ -112,6 +130,11 @@ def test_bad_files_raise(tmp_path: Path, shipped: Calibration) -> None:
     del raw["campaigns"]["DEPL"]["signature"]
     bad.write_text(json.dumps(raw), encoding="utf-8")
     with pytest.raises(DatasetError, match="regenerate"):
+        load_calibration(bad)
+    raw = shipped.as_dict()
+    raw["campaigns"]["NET"]["emission"]["novaclient_GET_200"] = [1.0, -2.0]
+    bad.write_text(json.dumps(raw), encoding="utf-8")
+    with pytest.raises(DatasetError, match="emission"):
         load_calibration(bad)
     raw = shipped.as_dict()
     raw["version"] = 99
@@ -165,6 +188,105 @@ def test_class_freq_and_signature_are_train_statistics(dataset, shipped: Calibra
             entry = camp.signature[cls].get("novaclient_GET_200")
             assert entry is not None
             assert entry[0] == round(float(np.mean(counts == 0)), 4)
+
+
+def test_emission_counts_only_where_a_step_issues_the_event(shipped: Calibration) -> None:
+    per_step = len(PHASE_STATES)
+    for name, camp in shipped.campaigns.items():
+        emitters = step_events(name)
+        n = len(SCRIPTS[name]) * per_step
+        assert set(camp.emission) <= set(script_events(name))
+        assert set(camp.emission) == {e for e in script_events(name) if e in camp.columns_present}
+        for event, counts in camp.emission.items():
+            assert len(counts) == n and min(counts) >= 0.0
+            allowed = np.repeat([event in step for step in emitters], per_step)
+            assert not np.asarray(counts)[~allowed].any(), (name, event)
+        for states in camp.class_states.values():
+            shares = np.asarray(states).reshape(len(SCRIPTS[name]), per_step)
+            assert (shares.sum(axis=1) <= 1.0 + 1e-3).all() and (shares >= 0).all()
+        healthy = np.asarray(camp.class_states["no_failure"]).reshape(-1, per_step)
+        asserted = [p.failure_class is not None for p in SCRIPTS[name]]
+        seen_ok = (
+            healthy[:, PHASE_STATES.index("completed")] + healthy[:, PHASE_STATES.index("degraded")]
+        )
+        assert np.allclose(seen_ok[asserted], 1.0)  # the client saw every asserted step succeed
+        # a status poll is issued during every step, so the client may keep polling after a
+        # failure; a step's own events come only from the steps whose chains list them
+        for poll in POLL_EVENTS:
+            assert all(poll in step for step in emitters)
+
+
+@requires_data
+def test_emission_reproduces_the_train_rows_healthy_counts(dataset, shipped: Calibration) -> None:
+    # a healthy run completes every step: its counts come out near the healthy train mean (the
+    # fit is a compromise over all classes, so not exactly: within 30% of the mean plus one)
+    train, _ = split_rows(dataset, shipped.split)
+    for name, camp in shipped.campaigns.items():
+        rows = np.intersect1d(dataset.rows_of(name), train)
+        healthy = rows[dataset.labels[rows] == "no_failure"]
+        states = np.asarray(camp.class_states["no_failure"])
+        for event, counts in camp.emission.items():
+            mean = float(dataset.X[healthy, dataset.columns.index(event)].mean())
+            fitted = float(states @ np.asarray(counts))
+            assert abs(fitted - mean) <= 0.3 * (mean + 1.0), (name, event, fitted, mean)
+
+
+def test_fit_emission_recovers_known_counts() -> None:
+    # two steps x four end states; the classes' end states and the true counts are known
+    def ends(first: str | None, second: str | None) -> np.ndarray:
+        out = np.zeros(2 * len(PHASE_STATES))
+        for step, state in enumerate((first, second)):
+            if state is not None:
+                out[step * len(PHASE_STATES) + PHASE_STATES.index(state)] = 1.0
+        return out
+
+    states = {
+        "no_failure": ends("completed", "completed"),
+        "network_failure": ends("failed", None),
+        "volume_failure": ends("completed", "rejected"),
+        "instance_failure": ends("rejected", None),
+        "ssh_failure": ends("completed", "failed"),
+        "cleanup_failure": ends(None, "completed"),
+        "x_failure": ends("degraded", None),
+        "y_failure": ends(None, "degraded"),
+    }
+    true = {"a": np.array([2, 1.5, 5, 0, 3, 0, 1, 0.5]), "b": np.array([0, 0, 0, 0, 4, 2, 0, 1])}
+    labels = np.repeat(list(states), 3)
+    x = np.array([[states[c] @ true["a"], states[c] @ true["b"]] for c in labels])
+    emitters = (frozenset({"a"}), frozenset({"a", "b"}))
+    got = fit_emission(x, labels, ["a", "b"], ["a", "b", "not-a-column"], states, emitters)
+    assert set(got) == {"a", "b"}
+    assert np.allclose(got["a"], true["a"], atol=1e-3)
+    assert np.allclose(got["b"], true["b"], atol=1e-3)
+    # a step that does not issue an event gets no count of it, whatever the data say
+    got = fit_emission(x, labels, ["a", "b"], ["b"], states, (frozenset(), frozenset({"a"})))
+    assert got["b"] == [0.0] * 8
+    with pytest.raises(DatasetError, match="end-state shares"):
+        fit_emission(x, labels, ["a", "b"], ["a"], states, (frozenset({"a"}),))
+
+
+def test_class_states_weighs_sites_by_the_mix() -> None:
+    from pase_gym.fidelity.experiments import Experiment
+
+    def exp(site: str, label: str, outcomes: tuple[int, ...]) -> Experiment:
+        return Experiment("STO", site, 0, 1, label, outcomes, (), ())
+
+    n = len(SCRIPTS["STO"])
+    done = (-1,) * n
+    failed_create = (1,) + (-2,) * (n - 1)
+    rejected_create = (0,) + (-2,) * (n - 1)
+    runs = {
+        "none": [exp("none", "no_failure", done)],
+        "a": [exp("a", "volume_failure", failed_create)],
+        "b": [exp("b", "volume_failure", rejected_create)],
+    }
+    got = class_states(
+        runs, {"none": 0.5, "a": 0.375, "b": 0.125}, ["no_failure", "volume_failure"]
+    )
+    create = got["volume_failure"].reshape(n, len(PHASE_STATES))[0]
+    assert np.allclose(create, [0.0, 0.0, 0.75, 0.25])  # failed 3:1 rejected, as the mix weighs
+    assert np.allclose(got["no_failure"].reshape(n, -1)[:, 0], 1.0)
+    assert isinstance(SCRIPTS["STO"][0], Phase)
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,7 +12,13 @@ import pytest
 from pase_gym.datasets import DatasetError
 from pase_gym.datasets.campaigns import DEFAULT_LABEL_MAP
 from pase_gym.fidelity.calibration import load_calibration
-from pase_gym.fidelity.experiments import labels_of, run_experiment, simulate_campaign
+from pase_gym.fidelity.experiments import (
+    PHASE_STATES,
+    labels_of,
+    phase_states,
+    run_experiment,
+    simulate_campaign,
+)
 from pase_gym.fidelity.rows import calibrated_matrix, native_matrix
 from pase_gym.fidelity.scripts import (
     BUG_FAULTS,
@@ -20,6 +26,7 @@ from pase_gym.fidelity.scripts import (
     NO_FAULT,
     SCRIPTS,
     SITES,
+    SSH_STEP_NAME,
     WINDOW,
     campaign_classes,
     phase_ticks,
@@ -54,6 +61,8 @@ def test_script_classes_are_the_campaigns_classes(campaign: str) -> None:
     names = [p.name for p in SCRIPTS[campaign]]
     for i, phase in enumerate(SCRIPTS[campaign]):
         assert all(n in names[:i] for n in phase.needs), "a step may only need earlier ones"
+        assert all(n in names[:i] for n in phase.cleans), "a clean-up deletes earlier resources"
+        assert not phase.cleans or phase.teardown
 
 
 def test_experiment_is_deterministic_for_a_seed() -> None:
@@ -80,9 +89,11 @@ def test_simulate_campaign_prefix_and_determinism() -> None:
         # a cinder-volume fault: the volume chain stops at lvm_create_volume
         ("DEPL", "process_crash@cinder-volume", 5, "volume_failure"),
         ("STO", "config_drift@cinder-volume", 5, "volume_failure"),
-        # the l3-agent down before the network step: network creation fails ...
-        ("DEPL", "process_crash@l3-agent", 5, "network_failure"),
-        # ... down after it: the boot works, the instance does not answer on the data plane
+        # neutron-server down before the network step: network creation fails
+        ("DEPL", "process_crash@neutron-server", 5, "network_failure"),
+        # the l3-agent down before it: the API answers, the agent never plugs the router, and
+        # only the SSH check finds out; down after it: the instance does not answer either
+        ("DEPL", "process_crash@l3-agent", 5, "ssh_failure"),
         ("DEPL", "process_crash@l3-agent", 40, "ssh_failure"),
         # cinder-api down only when the clean-up deletes the volume
         ("DEPL", "process_crash@cinder-api", 180, "cleanup_failure"),
@@ -103,25 +114,63 @@ def test_class_comes_from_the_simulated_outcome(
         assert bool(failed) == (expected != "no_failure") or campaign == "NET"
 
 
-def test_a_failed_step_omits_its_later_events() -> None:
+def test_a_failed_step_skips_what_needs_it_while_its_client_keeps_polling() -> None:
     exp = run_experiment("DEPL", "process_crash@nova-compute", 0, onset=5)
-    boot = [p.name for p in SCRIPTS["DEPL"]].index("boot")
+    names = [p.name for p in SCRIPTS["DEPL"]]
+    boot, attach = names.index("boot"), names.index("volume-attach")
     assert exp.outcomes[boot] == 3  # compute_build_and_run_instance is the chain's 4th step
-    attach = [p.name for p in SCRIPTS["DEPL"]].index("volume-attach")
     assert exp.outcomes[attach] == -2  # nothing to attach to
+    states = phase_states(exp)
+    assert PHASE_STATES[int(states[boot].argmax())] == "failed"  # the API took the request
+    assert not states[attach].any()
     cal = load_calibration()
-    row = calibrated_matrix([exp], cal)[0]
+    camp = cal.campaigns["DEPL"]
     col = {c: j for j, c in enumerate(cal.columns)}
-    assert row[col["conductor_schedule_and_build_instances"]] > 0
-    assert row[col["compute_build_and_run_instance"]] == 0
-    assert row[col["compute_external_instance_event"]] == 0
-    assert row[col["novaclient_GET_200"]] == 0
+    rows = calibrated_matrix([exp] * 1, cal)
+    healthy = calibrated_matrix([run_experiment("DEPL", NO_FAULT, 0)], cal)[0]
+    row = rows[0]
+    # the boot's later events are missing or far below a healthy run's ...
+    assert (
+        row[col["compute_external_instance_event"]]
+        < healthy[col["compute_external_instance_event"]] / 2
+    )
+    assert row[col["compute_attach_volume"]] == 0
+    # ... while the client, holding a server that never becomes active, keeps polling it
+    assert sum(camp.emission["novaclient_GET_200"]) > 0
+    assert row[col["novaclient_GET_200"]] >= healthy[col["novaclient_GET_200"]] / 2
+
+
+def test_a_clean_up_step_runs_only_when_there_is_something_to_delete() -> None:
+    names = [p.name for p in SCRIPTS["DEPL"]]
+    # neutron-server down from the start: the network is never created, the boot never runs
+    exp = run_experiment("DEPL", "process_crash@neutron-server", 0, onset=1)
+    assert exp.label == "network_failure"
+    assert exp.outcomes[names.index("network")] == 0  # rejected at its first step
+    assert exp.outcomes[names.index("boot")] == -2
+    assert exp.outcomes[names.index("delete-server")] == -2  # no server to delete
+    assert exp.outcomes[names.index("delete-network")] == -2  # no network either
+    assert exp.outcomes[names.index("delete-volume")] != -2  # the volume exists
+    healthy = run_experiment("DEPL", NO_FAULT, 0)
+    teardown = [i for i, p in enumerate(SCRIPTS["DEPL"]) if p.teardown]
+    assert all(healthy.outcomes[i] == -1 for i in teardown)
 
 
 def test_same_fault_different_onset_different_class() -> None:
-    early = run_experiment("DEPL", "process_crash@l3-agent", 1, onset=5).label
-    late = run_experiment("DEPL", "process_crash@l3-agent", 1, onset=40).label
-    assert early != late
+    early = run_experiment("DEPL", "process_crash@cinder-api", 1, onset=5).label
+    late = run_experiment("DEPL", "process_crash@cinder-api", 1, onset=180).label
+    assert (early, late) == ("volume_failure", "cleanup_failure")
+
+
+def test_an_asynchronous_agent_fails_silently_until_the_ssh_check() -> None:
+    names = [p.name for p in SCRIPTS["DEPL"]]
+    exp = run_experiment("DEPL", "process_crash@l3-agent", 0, onset=5)
+    network = names.index("network")
+    assert exp.outcomes[network] == -1  # the client saw the network step succeed ...
+    assert exp.silent[network] >= 0  # ... while the l3-agent dropped its part
+    assert PHASE_STATES[int(phase_states(exp)[network].argmax())] == "degraded"
+    assert exp.outcomes[names.index("boot")] == -1
+    assert exp.outcomes[names.index(SSH_STEP_NAME)] == 0 and exp.label == "ssh_failure"
+    assert not [k for k in run_experiment("DEPL", NO_FAULT, 0).silent if k >= 0]
 
 
 def test_bad_inputs_raise() -> None:

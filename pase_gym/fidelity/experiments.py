@@ -12,10 +12,12 @@ decides, and what it does not:
   (:data:`pase_gym.sim.signals.EVENT_CHAINS`) and stops at the first step whose role fails,
   with the probability the simulator reports for that role at that tick (``state.role_err``,
   the same failure shares :func:`~pase_gym.sim.signals.accumulate_events` turns into expected
-  counts). A request that stops emits none of its later events (the omission semantics of the
-  simulator) and the error variant of the failing step for :data:`ERROR_SHARE` of the
-  failures. The ``ssh`` step asks whether a booted instance answers on the data plane
-  (``state.works`` and ``state.err`` of the instances) while the control plane worked. The
+  counts). In the walk a request that stops reaches none of its later chain steps (the
+  simulator's omission semantics; what the client's trace then shows is the calibrated
+  rows' business, below), and the failing step emits its error variant for
+  :data:`ERROR_SHARE` of the failures. The ``ssh`` step asks whether a booted instance
+  answers on the data plane (``state.works`` and ``state.err`` of the instances) while the
+  control plane worked. The
   **class** is the class of the first step that failed (``Phase.failure_class``), or
   ``no_failure``; it is never read from the fault type. A clean-up step runs only when the
   step that created its resource was accepted (``Phase.cleans``). A failure of one of

@@ -132,6 +132,9 @@ class Experiment:
         errors: the error-variant events the failing steps emitted.
         native: the simulator's own event counts over the window, over
             :data:`~pase_gym.sim.signals.EVENT_NAMES`.
+        silent: per script step, the chain step whose asynchronous agent
+            (:data:`SILENT_ROLES`) dropped its work while the client saw success, or -1
+            (empty: none anywhere).
     """
 
     campaign: str

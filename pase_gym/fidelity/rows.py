@@ -70,8 +70,9 @@ def calibrated_matrix(
     Columns the campaign's script emits (the simulator's vocabulary): the workload client's
     count, the sum over the script's steps of the calibration's ``emission`` count for the
     state each step ended in (:func:`~pase_gym.fidelity.experiments.phase_states`: completed,
-    failed after the API accepted it and polled until the client's timeout, rejected, or
-    skipped: nothing), rounded at random to an integer. Every other column the campaign has:
+    degraded by a silent agent, failed after the API accepted it and polled until the client's
+    timeout, rejected, or skipped: nothing), times a draw of the healthy run-to-run spread,
+    rounded at random to an integer. Every other column the campaign has:
     drawn from the class's omission signature (``mode="full"``) or from the healthy
     distribution (``mode="scale"``). The draws of experiment ``e`` are seeded from ``e.seed``.
 

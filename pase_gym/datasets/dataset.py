@@ -211,6 +211,7 @@ class Dataset:
         by: SplitBy = "group",
         *,
         include_lcs: bool = False,
+        rows: np.ndarray | None = None,
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """Cut row indices into ``k`` folds, keeping identical rows in one fold.
 
@@ -219,13 +220,20 @@ class Dataset:
             seed: the same seed gives the same folds.
             by: ``"group"`` or ``"row"``, as in :meth:`train_test_split`.
             include_lcs: group by SEQ and LCS vectors together (finer groups).
+            rows: cut only these row indices (for instance one side of
+                :meth:`train_test_split`); every row by default.
 
         Returns:
-            ``k`` pairs ``(train, test)``; the test parts partition the rows.
+            ``k`` pairs ``(train, test)`` of row indices into the data set; the test parts
+            partition ``rows``.
         """
         groups = self._split_groups(by, include_lcs)
         strata = self._strata(self.group_ids(include_lcs))
-        return group_k_fold(groups, strata, k=k, seed=seed)
+        if rows is None:
+            return group_k_fold(groups, strata, k=k, seed=seed)
+        rows = np.sort(np.asarray(rows, dtype=np.int64))
+        folds = group_k_fold(groups[rows], strata[rows], k=k, seed=seed)
+        return [(rows[fit], rows[check]) for fit, check in folds]
 
     def summary(self) -> dict[str, CampaignSummary]:
         """Return per campaign: rows, columns, distinct SEQ vectors, conflicts, class counts."""

@@ -22,12 +22,12 @@ import numpy as np
 from pase_gym.clitools import at_least, run_cli
 from pase_gym.datasets import load_all
 from pase_gym.datasets.dataset import Dataset
-from pase_gym.datasets.splits import unique_rows
 from pase_gym.errors import DatasetError
 from pase_gym.fidelity.calibration import DEFAULT_SPLIT, split_rows
 from pase_gym.fidelity.classifier import LogisticRegression, discriminator_auc, features
 from pase_gym.fidelity.experiments import labels_of, simulate_campaign
 from pase_gym.fidelity.fitting import fit_calibration
+from pase_gym.fidelity.report import evaluation_rows
 from pase_gym.fidelity.rows import calibrated_matrix
 from pase_gym.stats import macro_f1
 
@@ -35,22 +35,11 @@ COMMAND = "python -m pase_gym.fidelity.dev"
 
 
 def train_folds(dataset: Dataset, k: int = 3, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``k`` (fit, check) pairs of row indices over the train side of the calibration's split.
-
-    Whole duplicate groups go to one fold (seeded); the evaluation side is in none of them.
-    """
-    if k < 2:
-        raise DatasetError(f"expected at least 2 folds, found {k}")
+    """``k`` (fit, check) pairs of row indices over the train side of the calibration's split:
+    :meth:`~pase_gym.datasets.dataset.Dataset.group_kfold` of those rows (whole duplicate
+    groups in one fold, stratified by campaign and class); the evaluation side is in none."""
     train, _test = split_rows(dataset, DEFAULT_SPLIT)
-    groups = dataset.group_ids()[train]
-    distinct = np.unique(groups)
-    order = np.random.default_rng(np.random.SeedSequence([int(seed), 0xDE5])).permutation(
-        distinct.size
-    )
-    folds = (np.arange(distinct.size) % k).tolist()
-    fold_of_group = dict(zip(distinct[order].tolist(), folds, strict=True))
-    fold = np.array([fold_of_group[g] for g in groups.tolist()], dtype=np.int64)
-    return [(train[fold != f], train[fold == f]) for f in range(k)]
+    return dataset.group_kfold(k, seed, rows=train)
 
 
 def dev_scores(
@@ -75,9 +64,7 @@ def dev_scores(
         calibration = fit_calibration(dataset, fit_rows, pilot=pilot, pilot_seed=seed)
         for name in names:
             camp = calibration.campaigns[name]
-            rows = np.intersect1d(dataset.rows_of(name), check_rows)
-            positions, _ = unique_rows(dataset.X[rows], dataset.labels[rows])
-            rows = rows[positions]
+            rows = evaluation_rows(dataset, check_rows, name)
             x_real = features(dataset.X[rows], camp.present)
             y_real = np.asarray(dataset.labels[rows])
             experiments = simulate_campaign(name, n_sim, seed=seed + f, mix=camp.injection_mix)

@@ -129,12 +129,13 @@ class Experiment:
         outcomes: per script step, ``-1`` when it completed, the index of the chain step it
             stopped at when it failed (``0`` for a failed ``ssh`` check), ``-2`` when it did not
             run (a step it needs failed or was skipped).
-        errors: the error-variant events the failing steps emitted.
+        errors: the error-variant events the failing steps emitted in the walk (a record of
+            the simulator's answer; the calibrated rows take their error counts from the
+            client model's end states, :func:`pase_gym.fidelity.rows.calibrated_matrix`).
         native: the simulator's own event counts over the window, over
             :data:`~pase_gym.sim.signals.EVENT_NAMES`.
         silent: per script step, the chain step whose asynchronous agent
-            (:data:`SILENT_ROLES`) dropped its work while the client saw success, or -1
-            (empty: none anywhere).
+            (:data:`SILENT_ROLES`) dropped its work while the client saw success, or -1.
     """
 
     campaign: str
@@ -145,7 +146,7 @@ class Experiment:
     outcomes: tuple[int, ...]
     errors: tuple[str, ...]
     native: tuple[int, ...]
-    silent: tuple[int, ...] = ()
+    silent: tuple[int, ...]
 
 
 def _walk(
@@ -271,10 +272,10 @@ def phase_states(experiment: Experiment) -> np.ndarray:
     """
     script = SCRIPTS[experiment.campaign]
     out = np.zeros((len(script), len(PHASE_STATES)), dtype=np.float64)
-    silent = experiment.silent or (-1,) * len(script)
-    for i, (phase, outcome) in enumerate(zip(script, experiment.outcomes, strict=True)):
+    steps = zip(script, experiment.outcomes, experiment.silent, strict=True)
+    for i, (phase, outcome, silent) in enumerate(steps):
         if outcome == -1:
-            out[i, PHASE_STATES.index("degraded" if silent[i] >= 0 else "completed")] = 1.0
+            out[i, PHASE_STATES.index("degraded" if silent >= 0 else "completed")] = 1.0
         elif outcome >= 0:
             accepted = phase.chain is None or outcome > phase.steps().start
             out[i, PHASE_STATES.index("failed" if accepted else "rejected")] = 1.0

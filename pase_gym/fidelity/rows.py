@@ -19,8 +19,8 @@ import numpy as np
 from pase_gym.datasets.campaigns import CAMPAIGNS
 from pase_gym.errors import DatasetError
 from pase_gym.fidelity.calibration import REGENERATE, Calibration
-from pase_gym.fidelity.experiments import Experiment, phase_states
-from pase_gym.fidelity.scripts import SITES, is_error_event, script_events
+from pase_gym.fidelity.experiments import PHASE_STATES, Experiment, phase_states
+from pase_gym.fidelity.scripts import SCRIPTS, SITES, is_error_event, script_events
 from pase_gym.sim.signals import EVENT_NAMES
 
 COUPLED_OMISSIONS = True
@@ -59,6 +59,45 @@ def _draw_value(rng: np.random.Generator, dist: Sequence[Sequence[float]]) -> in
     return int(values[int(rng.choice(values.size, p=probs / probs.sum()))])
 
 
+Spread = tuple[float, Sequence[Sequence[float]], float]
+"""A healthy run's count of one event: ``(p_zero, [[count, probability], ...], mean)``."""
+
+
+def _emission_plan(
+    calibration: Calibration, campaign: str, index: dict[str, int]
+) -> tuple[set[str], list[tuple[int, np.ndarray, Spread | None]]]:
+    """The events a campaign's script emits, and for those with an ``emission`` entry (in the
+    script's sorted order): the column, the counts per step and end state, the healthy spread.
+
+    Raises:
+        DatasetError: an emission entry does not have one count per script step and state.
+    """
+    camp = calibration.campaigns[campaign]
+    size = len(SCRIPTS[campaign]) * len(PHASE_STATES)
+    modelled = set(script_events(campaign))
+    plan: list[tuple[int, np.ndarray, Spread | None]] = []
+    for name in sorted(modelled):
+        j = index.get(name)
+        weights = camp.emission.get(name)
+        if j is None or not camp.present[j] or weights is None:
+            continue
+        if len(weights) != size:
+            raise DatasetError(
+                f"expected {size} emission counts for {name!r} in campaign {campaign} (script "
+                f"steps x states), found {len(weights)}; regenerate the calibration with: "
+                f"{REGENERATE}"
+            )
+        spread: Spread | None = None
+        entry = camp.signature["no_failure"].get(name)
+        if entry is not None and entry[2]:
+            p_zero, _ratio, values = entry
+            typical = (1.0 - p_zero) * sum(v * q for v, q in values) / sum(q for _, q in values)
+            if typical > 0:
+                spread = (p_zero, values, typical)
+        plan.append((j, np.asarray(weights, dtype=np.float64), spread))
+    return modelled, plan
+
+
 def calibrated_matrix(
     experiments: Sequence[Experiment],
     calibration: Calibration,
@@ -84,6 +123,9 @@ def calibrated_matrix(
     columns = calibration.columns
     index = _column_index(columns)
     out = np.zeros((len(experiments), len(columns)), dtype=np.int64)
+    plans = {
+        name: _emission_plan(calibration, name, index) for name in {e.campaign for e in experiments}
+    }
     for i, exp in enumerate(experiments):
         camp = calibration.campaigns[exp.campaign]
         rng = np.random.default_rng(
@@ -94,26 +136,13 @@ def calibrated_matrix(
         healthy = camp.signature["no_failure"]
         # 1) the columns the simulator's pass decides: the client's count per step and end state
         ends = phase_states(exp).ravel()
-        modelled = set(script_events(exp.campaign))
-        for name in sorted(modelled):
-            j = index.get(name)
-            weights = camp.emission.get(name)
-            if j is None or not camp.present[j] or weights is None:
-                continue
-            if len(weights) != ends.size:
-                raise DatasetError(
-                    f"expected {ends.size} emission counts for {name!r} in campaign "
-                    f"{exp.campaign} (script steps x states), found {len(weights)}; regenerate "
-                    f"the calibration with: {REGENERATE}"
-                )
-            mean = float(ends @ np.asarray(weights, dtype=np.float64))
-            spread = healthy.get(name)
-            if mean > 0 and spread is not None and spread[2]:
+        modelled, plan = plans[exp.campaign]
+        for j, weights, spread in plan:
+            mean = float(ends @ weights)
+            if mean > 0 and spread is not None:
                 # the run-to-run spread of a healthy run's count, scaled to this run's mean
-                p_zero, _ratio, values = spread
-                typical = (1.0 - p_zero) * sum(v * q for v, q in values) / sum(q for _, q in values)
-                if typical > 0:
-                    mean *= (_draw_value(rng, values) if rng.random() >= p_zero else 0) / typical
+                p_zero, values, typical = spread
+                mean *= (_draw_value(rng, values) if rng.random() >= p_zero else 0) / typical
             base = int(np.floor(mean))
             out[i, j] = base + int(rng.random() < mean - base)  # rounded at random, unbiased
         # 2) the columns it does not model: the calibration's signature

@@ -176,7 +176,7 @@ given class occurred): a failed step skips the steps that need it, and the class
 the first step that failed."""
 
 
-POLL_EVENTS: tuple[str, ...] = ("novaclient_GET_200", "cinderclient_GET_200")
+POLL_EVENTS: frozenset[str] = frozenset({"novaclient_GET_200", "cinderclient_GET_200"})
 """The workload client's status polls: it polls the servers and volumes it holds while every
 step runs (until they are ready, or until its timeout when a step fails), so these events can
 come from any step of the script, not only from the request chain that lists them."""
@@ -195,18 +195,10 @@ def step_events(campaign: str) -> tuple[frozenset[str], ...]:
     """Per step of the campaign's script, the events it can leave in the trace: its chain
     steps' events and their error variants, its client's own calls (:data:`CLIENT_CALLS`)
     and the status polls (:data:`POLL_EVENTS`)."""
-    out: list[frozenset[str]] = []
-    for phase in SCRIPTS[campaign_name(campaign)]:
-        names = set(POLL_EVENTS) | CLIENT_CALLS.get(phase.name, frozenset())
-        if phase.chain is not None:
-            chain = EVENT_CHAINS[phase.chain]
-            for k in phase.steps():
-                event, _role, _per, error = chain[k]
-                names.add(event)
-                if error:
-                    names.add(error)
-        out.append(frozenset(names))
-    return tuple(out)
+    return tuple(
+        frozenset(_chain_events(phase)) | POLL_EVENTS | CLIENT_CALLS.get(phase.name, frozenset())
+        for phase in SCRIPTS[campaign_name(campaign)]
+    )
 
 
 def phase_ticks(campaign: str) -> tuple[int, ...]:
@@ -224,18 +216,23 @@ def campaign_classes(campaign: str) -> tuple[str, ...]:
     return (*out, "no_failure")
 
 
+def _chain_events(phase: Phase) -> list[str]:
+    """The events of the chain steps ``phase`` walks and their error variants, in order."""
+    if phase.chain is None:
+        return []
+    chain = EVENT_CHAINS[phase.chain]
+    names: list[str] = []
+    for k in phase.steps():
+        event, _role, _per, error = chain[k]
+        names += [item for item in (event, error) if item and item not in names]
+    return names
+
+
 def script_events(campaign: str) -> tuple[str, ...]:
     """Event names the campaign's script can emit (completed steps and their error variants)."""
     names: list[str] = []
     for phase in SCRIPTS[campaign_name(campaign)]:
-        if phase.chain is None:
-            continue
-        chain = EVENT_CHAINS[phase.chain]
-        for k in phase.steps():
-            event, _role, _per, error = chain[k]
-            for item in (event, error):
-                if item and item not in names:
-                    names.append(item)
+        names += [e for e in _chain_events(phase) if e not in names]
     return tuple(names)
 
 

@@ -24,7 +24,7 @@ import pytest
 from pase_gym.sim.plan import parse_plan
 from pase_gym.wrappers import DiscretePlanAction, TextPlanAction, make_sb3_env
 
-ENV_IDS = ("PASE-OpenStack-v3", "PASE-OpenStack-Tiny-v3")
+ENV_IDS = ("PASE-OpenStack-v4", "PASE-OpenStack-Tiny-v4")
 CONFIGS = ("plan", "text", "discrete", "sb3", "sync_vector4")
 ROUNDS = {"sync_vector4": 300}
 DEFAULT_ROUNDS = 800

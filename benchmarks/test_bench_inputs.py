@@ -83,7 +83,7 @@ def test_refuse_alias_bomb(benchmark: Any, tmp_path: Path) -> None:
 
 
 def test_refuse_long_action(benchmark: Any) -> None:
-    env = gym.make("PASE-OpenStack-Tiny-v3")
+    env = gym.make("PASE-OpenStack-Tiny-v4")
     env.reset(seed=0)
     topo, shapes = episode_of(env).topology, env.unwrapped.shapes  # type: ignore[attr-defined]
     action = {"steps": [{"primitive": 0, "node": 0}] * 1_000_000}

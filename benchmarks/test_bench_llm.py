@@ -6,7 +6,7 @@ smoke test: then the SmolLM2 rows decode only a few tokens per plan and skip the
 path, so that the smoke stays quick.
 
 One round is one ``engine.generate`` call: one plan at batch 1, eight plans at batch 8, greedy,
-for incidents of the built-in ``PASE-OpenStack-v3`` env (``start="incident"``, seeds 0-7; batch 1
+for incidents of the built-in ``PASE-OpenStack-v4`` env (``start="incident"``, seeds 0-7; batch 1
 cycles through them). The engine is warmed once first (the constraint for the topology is built
 and the prompt prefix cached), so a round is what an agent pays per decision in a long run.
 ``fast=False`` rows are the reference path (whole prompt every call, one forward pass per
@@ -34,7 +34,7 @@ import torch
 from pase_gym.llm.engine import PlanSynthesisEngine
 from pase_gym.llm.incident import Incident
 
-ENV_ID = "PASE-OpenStack-v3"
+ENV_ID = "PASE-OpenStack-v4"
 SEEDS = tuple(range(8))
 THREADS = 2
 TEMPLATES = ("full", "compact")

@@ -24,7 +24,7 @@ AGENT = Path(__file__).resolve().parents[1] / "agents" / "rule_based" / "agent.p
 
 @pytest.fixture(scope="module")
 def scene() -> tuple[Any, Any]:
-    env = gym.make("PASE-OpenStack-v3", scenario="process-crash-test", start="incident")
+    env = gym.make("PASE-OpenStack-v4", scenario="process-crash-test", start="incident")
     return env.reset(seed=0)
 
 

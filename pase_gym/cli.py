@@ -219,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     checks.add_argument("path")
     checks.set_defaults(func=cmd_check_scenario)
     env_check = sub.add_parser("check-env", help="run the conformance checks on an env id")
-    env_check.add_argument("env_id", help="a registered id, e.g. PASE-OpenStack-v3")
+    env_check.add_argument("env_id", help="a registered id, e.g. PASE-OpenStack-v4")
     env_check.add_argument("--scenario", help="run the env on this scenario name or .yaml file")
     env_check.add_argument("--seed", type=int, default=0, help="seed of the checks (default: 0)")
     env_check.add_argument("--json", action="store_true")

@@ -87,6 +87,9 @@ class EpisodeReport:
 LOG_STREAM = 0x106
 """Second word of the log generator's seed (the first is the episode seed)."""
 
+EVENT_STREAM = 0xE7
+"""Second word of the event stream's generator seed (the first is the episode seed)."""
+
 
 class Episode:
     """One seeded run of a scenario."""
@@ -123,6 +126,8 @@ class Episode:
         self.state = new_state(self.topology, profile, self.rng, spec.workload.intensity)
         # the log text has its own stream: drawing it never changes the dynamics
         self.state.log_rng = np.random.default_rng([self.seed, LOG_STREAM])
+        # and so has the event stream's counting noise: what it counts never moves the dynamics
+        self.state.event_rng = np.random.default_rng([self.seed, EVENT_STREAM])
         calibrate(self.state)
         self.state.pending = self._schedule()
         self.results = []

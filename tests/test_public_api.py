@@ -44,6 +44,7 @@ PRIMITIVE_NAMES = (
     "FlushCache",
     "Inspect",
     "QueryLogs",
+    "Trace",
 )
 
 
@@ -181,7 +182,7 @@ def test_list_faults_returns_a_fresh_copy() -> None:
     assert pase_gym.list_faults()[0]["name"] != "changed"
 
 
-def test_list_primitives_has_the_19_documented_primitives() -> None:
+def test_list_primitives_has_the_20_documented_primitives() -> None:
     prims = pase_gym.list_primitives()
     assert [p["name"] for p in prims] == list(PRIMITIVE_NAMES)
     assert json.loads(json.dumps(prims)) == prims

@@ -85,7 +85,7 @@ def collect(
     examples: list[dict[str, Any]] = []
     bar = tqdm(runs, desc="collect", unit="run", disable=not progress)
     for name, size in bar:
-        env = gym.make("PASE-OpenStack-v3", scenario=name, nodes=size, start="incident")
+        env = gym.make("PASE-OpenStack-v4", scenario=name, nodes=size, start="incident")
         for ep in range(episodes):
             obs, info = env.reset(seed=ep)
             for k in range(snapshots):

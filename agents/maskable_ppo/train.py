@@ -3,7 +3,7 @@
     python agents/maskable_ppo/train.py [--steps 102400] [--demonstrations 300] [--seed 0]
                                         [--eval-episodes 100] [--out runs/maskable_ppo/policy.zip]
 
-The policy is :class:`NodeSharedPolicy` (``policy.py``) on ``PASE-OpenStack-Tiny-v3`` (one of
+The policy is :class:`NodeSharedPolicy` (``policy.py``) on ``PASE-OpenStack-Tiny-v4`` (one of
 14 train-family faults per episode, drawn by the env), through :class:`RecoveryMemory` and the
 exact precondition masks of :class:`~pase_gym.wrappers.DiscretePlanAction`. Training has two
 stages:
@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-ENV_ID = "PASE-OpenStack-Tiny-v3"
+ENV_ID = "PASE-OpenStack-Tiny-v4"
 HYPERPARAMETERS: dict[str, Any] = {
     "n_steps": 1024,
     "batch_size": 256,

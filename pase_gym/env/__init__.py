@@ -42,37 +42,37 @@ class EnvVariant:
 ENV_TABLE: tuple[EnvVariant, ...] = (
     EnvVariant(
         "OpenStack",
-        3,
+        4,
         {"scenario": "default"},
         doc="~200-node cloud; one fault drawn from the train/test families",
     ),
     EnvVariant(
         "OpenStack-Tiny",
-        3,
+        4,
         {"scenario": "tiny-mix-train"},
         doc="~20-node all-in-one cloud; one fault drawn per episode (fast, for RL)",
     ),
     EnvVariant(
         "OpenStack-Train",
-        3,
+        4,
         {"suite": "train"},
         doc="every train-split scenario, one drawn per episode",
     ),
     EnvVariant(
         "OpenStack-Test",
-        3,
+        4,
         {"suite": "test"},
         doc="every test-split scenario, one drawn per episode",
     ),
     EnvVariant(
         "OpenStack-Unseen",
-        3,
+        4,
         {"suite": "unseen"},
         doc="the held-out families (certificate expiry, CPU-memory deadlock)",
     ),
     EnvVariant(
         "OpenStack-Replay",
-        3,
+        4,
         {},
         max_episode_steps=None,
         doc="real rows of Failure-Dataset-OpenStack as the tiny cloud's event stream; "

@@ -1,6 +1,6 @@
 """Conformance checks of an env id (or a scenario file on the env): small, named, shipped.
 
-``pase-gym check-env PASE-OpenStack-v3 [--scenario FILE.yaml]`` runs :data:`CHECKS` in
+``pase-gym check-env PASE-OpenStack-v4 [--scenario FILE.yaml]`` runs :data:`CHECKS` in
 order, in the style of Gymnasium's env checker: each check is a function that raises
 :class:`~pase_gym.errors.EnvCheckError` with a message saying what was expected and what was
 found. Scenario authors run them on a new file before sending it; the test suite runs them on

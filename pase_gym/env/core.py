@@ -1,4 +1,4 @@
-"""The Gymnasium environment: ``gym.make("PASE-OpenStack-v3")``."""
+"""The Gymnasium environment: ``gym.make("PASE-OpenStack-v4")``."""
 
 from __future__ import annotations
 
@@ -87,9 +87,12 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
     its CPU, memory, disk and network use read 0; alarms are raised on what is shown. Hosts
     and tenant resources keep their own rows. The detail is one probe away: ``Inspect(node)``
     (5 s) reports a node's process state, its own metrics, what the tools an operator runs
-    there find and its last log lines; ``QueryLogs(node, seconds)`` (2 s) its log lines. A
-    probe changes nothing; its report comes with the next observation (``info["probes"]``,
-    the description's "Probe results", the ``probed`` rows). ``view="node"`` shows every
+    there find and its last log lines; ``QueryLogs(node, seconds)`` (2 s) its log lines;
+    ``Trace(request)`` (3 s) the path of one of the workload's request types (``boot``,
+    ``volume``, ``network``, ``cleanup``): each hop's component, the share of requests passing
+    it, and the replicas whose spans failed where requests stop. A probe changes nothing;
+    its report comes with the next observation (``info["probes"]``, the description's "Probe
+    results", the ``probed`` rows of ``Inspect``). ``view="node"`` shows every
     process's own metrics (v2's observation) for ablations.
 
     ``info["description"]`` is the natural-language scene description D_t for language-model
@@ -126,6 +129,11 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
     (``"service"`` or ``"node"``).
 
     ## Version History
+    * v4: the event stream keeps the workload client's status polls (``novaclient_GET_200``,
+      ``cinderclient_GET_200``) for every request the API accepted, whether or not it then
+      completes (a failed boot used to lose them: the real data's clients keep polling until
+      their timeout); the event counts' noise has its own seeded stream, so that what the
+      stream counts never moves the dynamics; the read-only probe ``Trace(request)``.
     * v3: the service view is the default observation (per-process metrics behind the new
       read-only probes ``Inspect`` and ``QueryLogs``; ``view="node"`` keeps v2's); the
       observation gains ``probed``; HighErrorRate fires above 0.1 (was 0.2: a service-wide

@@ -1,4 +1,4 @@
-"""``PASE-OpenStack-Replay-v3``: episodes that replay real rows of Failure-Dataset-OpenStack.
+"""``PASE-OpenStack-Replay-v4``: episodes that replay real rows of Failure-Dataset-OpenStack.
 
 Any agent of the benchmark can be scored on real data with it: it sees a real row's event
 stream in the observation of the ``tiny`` cloud (:mod:`pase_gym.env.replay_obs`), answers
@@ -102,7 +102,7 @@ class ReplayEnv(gym.Env[dict[str, np.ndarray], Any]):
     Each episode is one real experiment (one row) of a fault-injection campaign (DEPL, NET,
     STO). The agent sees the ``tiny`` all-in-one cloud (like the data set's single-node
     deployment) under the campaign's workload after one experiment window, with the row's
-    event counts in its event stream, and answers with a plan, as in ``PASE-OpenStack-v3``.
+    event counts in its event stream, and answers with a plan, as in ``PASE-OpenStack-v4``.
     Its ``Diagnose(fault_type, node)`` is mapped onto the data set's failure classes: the
     first step of the campaign's workload script that the diagnosed node breaks, and that
     step's class (:mod:`pase_gym.env.replay_classes`); a plan without a diagnosis means
@@ -114,7 +114,7 @@ class ReplayEnv(gym.Env[dict[str, np.ndarray], Any]):
     diagnosis is scored; the calls are not executed.
 
     ## Observation Space
-    Exactly that of ``PASE-OpenStack-Tiny-v3`` with the same ``obs_parts`` and ``window``.
+    Exactly that of ``PASE-OpenStack-Tiny-v4`` with the same ``obs_parts`` and ``window``.
     ``events`` carries the row (the 46 modelled event types, on the simulator's scale);
     metrics, window, node descriptors, edges and clock are those of a healthy run, except the
     error rate (and so ``HighErrorRate`` alarms and SLOs) of roles whose error events the row

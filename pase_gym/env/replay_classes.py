@@ -49,7 +49,7 @@ NO_FAILURE = "no_failure"
 REPLAY_NODES = "tiny"
 REPLAY_TOPOLOGY_SEED = 0
 """The replayed cloud: the ``tiny`` all-in-one layout with seed 0, the cloud
-:mod:`pase_gym.fidelity.experiments` runs its experiments on (and ``PASE-OpenStack-Tiny-v3``)."""
+:mod:`pase_gym.fidelity.experiments` runs its experiments on (and ``PASE-OpenStack-Tiny-v4``)."""
 
 SSH_ROLES: tuple[str, ...] = ("instance",)
 """Roles the ``ssh`` step needs: the instances that must answer on the data plane."""

@@ -22,7 +22,7 @@ from pase_gym.datasets.campaigns import campaign_name
 from pase_gym.errors import DatasetError
 from pase_gym.sim.faults import FAULTS
 from pase_gym.sim.roles import ROLE_INDEX
-from pase_gym.sim.signals import EVENT_CHAINS
+from pase_gym.sim.signals import EVENT_CHAINS, POLL_EVENTS
 
 WINDOW = 240
 """Ticks (simulated seconds) one experiment runs: one pass of the campaign's workload script."""
@@ -176,10 +176,10 @@ given class occurred): a failed step skips the steps that need it, and the class
 the first step that failed."""
 
 
-POLL_EVENTS: frozenset[str] = frozenset({"novaclient_GET_200", "cinderclient_GET_200"})
-"""The workload client's status polls: it polls the servers and volumes it holds while every
-step runs (until they are ready, or until its timeout when a step fails), so these events can
-come from any step of the script, not only from the request chain that lists them."""
+# The workload client's status polls (:data:`pase_gym.sim.signals.POLL_EVENTS`): here it polls
+# the servers and volumes it holds while every step runs (until they are ready, or until its
+# timeout when a step fails), so these events can come from any step of the script, not only
+# from the request chain that lists them.
 
 
 CLIENT_CALLS: dict[str, frozenset[str]] = {

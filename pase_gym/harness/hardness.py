@@ -48,7 +48,7 @@ from pase_gym.sim.roles import ROLE_NAMES
 from pase_gym.sim.signals import EVENT_NAMES, Observation
 from pase_gym.sim.state import IND, SimState
 
-ENV_ID = "PASE-OpenStack-v3"
+ENV_ID = "PASE-OpenStack-v4"
 WAIT = "Wait(10)"
 MAX_WAIT_STEPS = 120  # monitoring steps before giving up on an incident that never alarms
 GIVEAWAY_PRECISION = 0.9

@@ -313,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="pase-bench replay",
         description="Score agents' fault-detection macro-F1 on real rows of "
-        "Failure-Dataset-OpenStack, replayed by PASE-OpenStack-Replay-v3 (docs/fidelity.md).",
+        "Failure-Dataset-OpenStack, replayed by PASE-OpenStack-Replay-v4 (docs/fidelity.md).",
     )
     add_arguments(parser)
     arguments = list(sys.argv[1:] if argv is None else argv)

@@ -132,7 +132,7 @@ def _make_env(job: Job) -> Any:
 
     import pase_gym  # noqa: F401  (registers the env ids in worker processes)
 
-    return gym.make("PASE-OpenStack-v3", scenario=job.source or job.scenario)
+    return gym.make("PASE-OpenStack-v4", scenario=job.source or job.scenario)
 
 
 def traced(info: dict[str, Any]) -> str | None:

@@ -58,7 +58,7 @@ def collect_demonstrations(
     seeds = list(seeds)
     out: list[Demonstration] = []
     for name in names:
-        env = gym.make("PASE-OpenStack-v3", scenario=name)
+        env = gym.make("PASE-OpenStack-v4", scenario=name)
         try:
             for seed in seeds:
                 _, info = env.reset(seed=seed)

@@ -66,7 +66,8 @@ def observe(
     noise: float = 0.01,
     view: str = "service",
 ) -> Observation:
-    """Read the signals of ``state`` (drawing measurement noise from ``rng``).
+    """Read the signals of ``state`` (drawing measurement noise from ``rng``, and the event
+    counts' noise from ``state.event_rng`` when the state has its own).
 
     Resets the event counters, so each observation carries the events since the previous one.
     """
@@ -85,7 +86,8 @@ def observe(
     elif view != "node":
         raise ValueError(f"view must be one of {VIEWS}, found {view!r}")
     counts = state.event_counts if state.event_counts.size else np.zeros(len(EVENT_NAMES))
-    events = rng.poisson(np.maximum(counts, 0.0)).astype(np.float64)
+    counter = state.event_rng if state.event_rng is not None else rng
+    events = counter.poisson(np.maximum(counts, 0.0)).astype(np.float64)
     state.event_counts = np.zeros(len(EVENT_NAMES))
     start = since_tick if since_tick is not None else state.tick - 30
     first = len(state.log)

@@ -442,10 +442,29 @@ PRIMITIVES: dict[str, PrimitiveSpec] = {
             "short tail the scene shows.",
             effects=("probe report",),
         ),
+        PrimitiveSpec(
+            "Trace",
+            (
+                Param(
+                    "request",
+                    ParamType.RESOURCE,
+                    "the workload's request type to trace",
+                    choices=("boot", "volume", "network", "cleanup"),
+                    presets=("boot", "volume", "network"),
+                ),
+            ),
+            (),
+            duration=3,
+            cost=0.05,
+            safety=Safety.SAFE,
+            summary="Trace one request type of the workload (read-only): each hop's component "
+            "and how many requests pass it, and which replicas served the hop where they fail.",
+            effects=("probe report",),
+        ),
     )
 }
 
-PROBES = frozenset({"Inspect", "QueryLogs"})
+PROBES = frozenset({"Inspect", "QueryLogs", "Trace"})
 """The read-only diagnostic primitives (:mod:`pase_gym.sim.probes`): they change nothing."""
 
 

@@ -11,7 +11,12 @@ each at a cost in simulated seconds (see their rows in :data:`pase_gym.sim.primi
   :attr:`~pase_gym.sim.faults.FaultSpec.findings` on that node: a release deployed a minute
   ago, a process in state D, a link with no carrier) and its last few log lines;
 * ``QueryLogs(node, seconds)``: every log line the node (and, for a host, what runs on it)
-  wrote in the last ``seconds``, beyond the short tail the scene shows.
+  wrote in the last ``seconds``, beyond the short tail the scene shows;
+* ``Trace(request)``: the path of one request type of the workload (``boot``, ``volume``,
+  ``network``, ``cleanup``: :data:`pase_gym.sim.signals.EVENT_CHAINS`) as a request tracer
+  shows it: each hop's component and the share of the requests reaching it that pass, and,
+  where requests stop, the replicas that served the failed hop with their error rates (a
+  trace's spans name their hosts). It shows where requests fail, not why.
 
 A probe changes nothing in the cloud. Its report is appended to :attr:`SimState.probes` and
 handed to the agent with the next observation (which takes them off the state). Probes draw
@@ -26,12 +31,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from pase_gym.sim.dynamics import ensure_indicators
-from pase_gym.sim.roles import ROLE_NAMES
+from pase_gym.sim.roles import ROLE_INDEX, ROLE_NAMES
+from pase_gym.sim.signals import EVENT_CHAINS, POLL_EVENTS
 from pase_gym.sim.state import IND, SimState
 
 INSPECT_LOG_LINES = 4  # the node's own last log lines an Inspect report quotes
 INSPECT_LOG_SECONDS = 60
 QUERY_LOG_LINES = 12  # the most lines a QueryLogs report quotes (the newest)
+TRACE_STOP_SHARE = 0.05  # a hop where at least this share of its requests fail is named
+TRACE_REPLICAS = 6  # the most failing replicas a Trace names per component
+TRACE_REQUESTS: tuple[str, ...] = tuple(EVENT_CHAINS)  # what Trace's ``request`` accepts
 
 
 @dataclass(frozen=True)
@@ -39,23 +48,25 @@ class ProbeReport:
     """One probe's findings: what it looked at, when, and what it saw."""
 
     tick: int
-    probe: str  # the primitive: Inspect or QueryLogs
-    node: str
+    probe: str  # the primitive: Inspect, QueryLogs or Trace
+    node: str  # the node looked at ("" for a Trace)
     lines: tuple[str, ...]
     metrics: np.ndarray | None = None  # Inspect: the node's own eight indicators
+    request: str | None = None  # Trace: the request type traced
 
     def text(self) -> str:
         """``Inspect(nova-api-2) at t=130s: line; line`` as the scene description shows it."""
-        return f"{self.probe}({self.node}) at t={self.tick}s: " + "; ".join(self.lines)
+        target = self.request if self.request is not None else self.node
+        return f"{self.probe}({target}) at t={self.tick}s: " + "; ".join(self.lines)
 
     def as_dict(self) -> dict[str, object]:
-        """JSON-friendly form (``info["probes"]``)."""
-        out: dict[str, object] = {
-            "probe": self.probe,
-            "node": self.node,
-            "tick": self.tick,
-            "lines": list(self.lines),
-        }
+        """JSON-friendly form (``info["probes"]``: ``node`` or, for a Trace, ``request``)."""
+        out: dict[str, object] = {"probe": self.probe}
+        if self.request is not None:
+            out["request"] = self.request
+        else:
+            out["node"] = self.node
+        out.update({"tick": self.tick, "lines": list(self.lines)})
         if self.metrics is not None:
             out["metrics"] = [round(float(v), 4) for v in self.metrics]
         return out
@@ -162,3 +173,50 @@ def query_logs(state: SimState, node: int, seconds: int) -> ProbeReport:
     return ProbeReport(
         state.tick, "QueryLogs", state.name(node), tuple(lines or ["no log lines in that span"])
     )
+
+
+def trace(state: SimState, request: str) -> ProbeReport:
+    """What ``Trace(request)`` shows now: the hops of the request type's path with the share
+    of requests reaching each that pass it (from the last evaluation's per-component failure
+    shares), and, for each component where at least :data:`TRACE_STOP_SHARE` of them fail, the
+    replicas whose spans failed, with their error rates (a component on the path twice is
+    named once). The client's status polls are not hops.
+
+    Raises:
+        KeyError: ``request`` is not one of :data:`TRACE_REQUESTS` (plans are checked first).
+    """
+    ensure_indicators(state)
+    chain = [step for step in EVENT_CHAINS[request] if step[0] not in POLL_EVENTS]
+    t = state.topo
+    err = state.health[:, IND["error_rate"]]
+    hops: list[str] = []
+    stops: list[str] = []
+    named: set[str] = set()
+    reach = 1.0
+    for event, role, _per, _error in chain:
+        ok = float(1.0 - state.role_err[ROLE_INDEX[role]])
+        hops.append(f"{role} {event} {ok:.0%}")
+        reach *= ok
+        if 1.0 - ok < TRACE_STOP_SHARE or role in named:
+            continue
+        named.add(role)
+        served = np.flatnonzero((t.role == ROLE_INDEX[role]) & state.active & t.is_process)
+        failing = [p for p in served.tolist() if err[p] >= TRACE_STOP_SHARE or not state.up[p]]
+        cells = [
+            f"{state.name(p)} error rate {err[p]:.2f}" + ("" if state.up[p] else " (no answer)")
+            for p in failing[:TRACE_REPLICAS]
+        ]
+        if len(failing) > TRACE_REPLICAS:
+            cells.append(f"{len(failing) - TRACE_REPLICAS} more")
+        rest = served.size - len(failing)
+        line = f"{1.0 - ok:.0%} of the {request} requests reaching {role} fail there"
+        if not cells:
+            line += "; no replica's own error rate stands out"
+        else:
+            line += "; failed spans on " + ", ".join(cells)
+            if rest:
+                line += f" ({rest} other replica{'s pass' if rest > 1 else ' passes'})"
+        stops.append(line)
+    lines = [f"{request} requests completing: {reach:.0%}", "path: " + " -> ".join(hops)]
+    lines.extend(stops or ["no hop fails"])
+    return ProbeReport(state.tick, "Trace", "", tuple(lines), request=request)

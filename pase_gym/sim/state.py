@@ -187,6 +187,10 @@ class SimState:
     event_counts: np.ndarray = field(default_factory=lambda: np.zeros(0))
     # draws the log text only (pase_gym.sim.logs), apart from the dynamics' generator
     log_rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    # draws the event stream's counting noise (pase_gym.sim.observe), apart from the dynamics'
+    # generator, so that what the event stream counts never moves the dynamics; None: the
+    # generator observe() is given
+    event_rng: np.random.Generator | None = None
     quiet: bool = False  # writes no log lines (a dry run's copy: nobody reads its log)
     # probe reports (pase_gym.sim.probes) not yet handed out: the next observation takes them
     probes: list[Any] = field(default_factory=list)
@@ -226,6 +230,8 @@ class SimState:
         new.probes = list(self.probes)
         new.history = list(self.history)
         new.history_ticks = list(self.history_ticks)
+        if self.event_rng is not None:
+            new.event_rng = clone_generator(self.event_rng)
         if logs and not self.quiet:
             new.log_rng = clone_generator(self.log_rng)
         else:

@@ -298,6 +298,11 @@ def _query_logs(state: SimState, ids: dict[str, int], call: Call, duration: int)
     return []
 
 
+def _trace(state: SimState, ids: dict[str, int], call: Call, duration: int) -> list[int]:
+    state.probes.append(probes.trace(state, str(call.kwargs()["request"])))
+    return []
+
+
 EFFECTS: dict[str, Callable[..., list[int]]] = {
     "Wait": lambda state, ids, call, duration: [],
     "Restart": _restart,
@@ -318,6 +323,7 @@ EFFECTS: dict[str, Callable[..., list[int]]] = {
     "FlushCache": _simple("flush_cache"),
     "Inspect": _inspect,
     "QueryLogs": _query_logs,
+    "Trace": _trace,
 }
 
 

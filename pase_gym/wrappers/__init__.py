@@ -55,7 +55,8 @@ _PLAN_CHARSET = frozenset(
 # Derived from the primitive table: one action per node slot (or per group) and per combination
 # of the other parameters' ``presets``. A node parameter after the first is picked when the
 # action is decoded (Migrate's host: the live compute host with the most room); primitives with
-# a parameter that has neither presets nor a picker (Reroute) are not offered.
+# a parameter that has neither presets nor a picker (Reroute) are not offered, nor is a primitive
+# aimed at neither a node nor a group (Trace: a request type; it is offered in plans).
 Action = tuple[str, tuple[Any, ...]]
 
 
@@ -258,7 +259,7 @@ class SB3Observation(gym.ObservationWrapper[dict[str, np.ndarray], Any, dict[str
         return masks
 
 
-def make_sb3_env(env_id: str = "PASE-OpenStack-Tiny-v3", **kwargs: Any) -> gym.Env[Any, Any]:
+def make_sb3_env(env_id: str = "PASE-OpenStack-Tiny-v4", **kwargs: Any) -> gym.Env[Any, Any]:
     """``gym.make(env_id)`` wrapped for stable-baselines3: discrete masked actions, flat obs."""
     env = gym.make(env_id, **kwargs)
     return SB3Observation(DiscretePlanAction(env))

@@ -17,7 +17,7 @@ from pase_gym.errors import PlanError
 from pase_gym.sim.faults import fault_names
 from pase_gym.sim.plan import MAX_STEPS, Call, Plan
 
-TINY = "PASE-OpenStack-Tiny-v3"
+TINY = "PASE-OpenStack-Tiny-v4"
 RESTART = PRIMITIVE_NAMES.index("Restart")
 WAIT = PRIMITIVE_NAMES.index("Wait")
 SCALE_OUT = PRIMITIVE_NAMES.index("ScaleOut")
@@ -114,7 +114,7 @@ def test_malformed_actions_name_what_was_expected(
 
 
 def test_padding_node_slots_are_rejected_not_wrapped() -> None:
-    env = gym.make("PASE-OpenStack-Train-v3")  # padded: the tiny train clouds have spare slots
+    env = gym.make("PASE-OpenStack-Train-v4")  # padded: the tiny train clouds have spare slots
     env.reset(seed=0)
     n = episode_of(env).topology.n
     assert env.unwrapped.shapes.nodes > n  # type: ignore[attr-defined]

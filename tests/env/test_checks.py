@@ -64,7 +64,7 @@ def test_a_broken_env_fails_the_check_it_breaks(broken_ids: list[str]) -> None:
 def test_the_command_line_reports_each_check_and_exits_by_outcome(
     broken_ids: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["check-env", "PASE-OpenStack-Tiny-v3"]) == 0
+    assert main(["check-env", "PASE-OpenStack-Tiny-v4"]) == 0
     assert "9 of 9 checks passed" in capsys.readouterr().out
     assert main(["check-env", broken_ids[1]]) == 1
     out = capsys.readouterr().out
@@ -74,5 +74,5 @@ def test_the_command_line_reports_each_check_and_exits_by_outcome(
 
 
 def test_an_unknown_id_is_a_typed_error() -> None:
-    with pytest.raises(EnvCheckError, match="expected one of PASE-OpenStack-v3"):
+    with pytest.raises(EnvCheckError, match="expected one of PASE-OpenStack-v4"):
         run_checks("PASE-Nope-v0")

@@ -144,10 +144,10 @@ def test_render_rgb_array_is_a_uint8_picture(env_id: str) -> None:
 
 
 def test_render_rgb_array_changes_with_health() -> None:
-    normal = gym.make("PASE-OpenStack-v3", render_mode="rgb_array")
+    normal = gym.make("PASE-OpenStack-v4", render_mode="rgb_array")
     _, info = normal.reset(seed=SEED)
     assert info["slo_ok"]
-    incident = gym.make("PASE-OpenStack-v3", render_mode="rgb_array", start="incident")
+    incident = gym.make("PASE-OpenStack-v4", render_mode="rgb_array", start="incident")
     _, info = incident.reset(seed=SEED)
     assert not info["slo_ok"]
     healthy, sick = normal.render(), incident.render()
@@ -182,7 +182,7 @@ def test_observations_are_inside_the_observation_space(env_id: str) -> None:
 
 def test_random_structured_actions_never_raise() -> None:
     """Samples of the raw Dict/Sequence action space either run or are penalised no-ops."""
-    env = gym.make("PASE-OpenStack-Train-v3", start="incident")  # padded node slots
+    env = gym.make("PASE-OpenStack-Train-v4", start="incident")  # padded node slots
     env.reset(seed=SEED)
     env.action_space.seed(SEED)
     errors, steps = 0, 200
@@ -254,7 +254,7 @@ def test_only_waiting_truncates_at_the_budget(env_id: str) -> None:
 
 
 def test_max_episode_steps_truncates() -> None:
-    env = gym.make("PASE-OpenStack-Tiny-v3", max_episode_steps=3, start="incident")
+    env = gym.make("PASE-OpenStack-Tiny-v4", max_episode_steps=3, start="incident")
     env.reset(seed=SEED)
     flags = [env.step(WAIT10)[2:4] for _ in range(3)]
     assert flags == [(False, False), (False, False), (False, True)]
@@ -351,7 +351,7 @@ def test_malformed_text_is_a_penalised_no_op(env_id: str) -> None:
 
 
 def test_non_text_action_through_text_wrapper_is_a_plan_error() -> None:
-    env = TextPlanAction(gym.make("PASE-OpenStack-Tiny-v3"))
+    env = TextPlanAction(gym.make("PASE-OpenStack-Tiny-v4"))
     env.reset(seed=SEED)
     _, reward, _, _, info = env.step(12345)
     assert info["plan_error"] is not None

@@ -27,7 +27,7 @@ def _alarmed(env: gym.Env, obs: dict[str, np.ndarray]) -> list[str]:
     return [state.name(int(i)) for i in np.flatnonzero(obs["alarms"].any(axis=1))]
 
 
-@pytest.mark.parametrize("env_id", ["PASE-OpenStack-v3", "PASE-OpenStack-Tiny-v3"])
+@pytest.mark.parametrize("env_id", ["PASE-OpenStack-v4", "PASE-OpenStack-Tiny-v4"])
 def test_description_states_the_tick(env_id: str) -> None:
     env = gym.make(env_id, start="incident")
     _, info = env.reset(seed=0)
@@ -37,7 +37,7 @@ def test_description_states_the_tick(env_id: str) -> None:
         assert info["description"].startswith(f"t={info['tick']}s.")
 
 
-@pytest.mark.parametrize("env_id", ["PASE-OpenStack-v3", "PASE-OpenStack-Tiny-v3"])
+@pytest.mark.parametrize("env_id", ["PASE-OpenStack-v4", "PASE-OpenStack-Tiny-v4"])
 @pytest.mark.parametrize("seed", range(4))
 def test_description_names_alarmed_nodes_and_their_hosts(env_id: str, seed: int) -> None:
     env = gym.make(env_id, start="incident")
@@ -63,7 +63,7 @@ def test_description_names_alarmed_nodes_and_their_hosts(env_id: str, seed: int)
         obs, _, _, _, info = env.step(WAIT10)
 
 
-@pytest.mark.parametrize("env_id", ["PASE-OpenStack-v3", "PASE-OpenStack-Tiny-v3"])
+@pytest.mark.parametrize("env_id", ["PASE-OpenStack-v4", "PASE-OpenStack-Tiny-v4"])
 def test_description_says_all_slos_are_met_before_onset(env_id: str) -> None:
     env = gym.make(env_id)  # start="normal": the fault has not struck yet
     for seed in range(3):
@@ -76,7 +76,7 @@ def test_description_says_all_slos_are_met_before_onset(env_id: str) -> None:
 
 
 def test_description_stays_short_on_the_default_cloud() -> None:
-    env = DiscretePlanAction(gym.make("PASE-OpenStack-v3", start="incident"))
+    env = DiscretePlanAction(gym.make("PASE-OpenStack-v4", start="incident"))
     rng = np.random.default_rng(0)
     longest = 0
     for seed in range(6):
@@ -97,7 +97,7 @@ def _body(text: str) -> str:
 
 
 def test_description_changes_when_the_incident_changes() -> None:
-    env = gym.make("PASE-OpenStack-v3")
+    env = gym.make("PASE-OpenStack-v4")
     _, info = env.reset(seed=0)
     calm = info["description"]
     while info["slo_ok"]:  # wait for the fault to strike
@@ -115,7 +115,7 @@ def test_description_changes_when_the_incident_changes() -> None:
 
 
 def test_different_incidents_have_different_descriptions() -> None:
-    env = gym.make("PASE-OpenStack-v3", start="incident")
+    env = gym.make("PASE-OpenStack-v4", start="incident")
     bodies: dict[str, str] = {}
     for seed in range(6):
         _, info = env.reset(seed=seed)

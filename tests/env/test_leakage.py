@@ -39,7 +39,7 @@ def test_the_spellings_cover_every_fault_type() -> None:
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_observation_info_and_render_never_name_the_fault(scenario: str) -> None:
     for start in ("normal", "incident"):
-        env = gym.make("PASE-OpenStack-v3", scenario=scenario, start=start, render_mode="ansi")
+        env = gym.make("PASE-OpenStack-v4", scenario=scenario, start=start, render_mode="ansi")
         for seed in SEEDS:
             obs, info = env.reset(seed=seed)
             seen = [(obs, info, env.render())]
@@ -73,8 +73,8 @@ def test_info_has_only_the_documented_keys(env_id: str) -> None:
 
 def test_a_diagnosis_is_recorded_but_not_revealed() -> None:
     """Claiming the right fault type gets no confirmation in the observation or info."""
-    right = gym.make("PASE-OpenStack-v3", scenario="memory-leak-test", start="incident")
-    wrong = gym.make("PASE-OpenStack-v3", scenario="memory-leak-test", start="incident")
+    right = gym.make("PASE-OpenStack-v4", scenario="memory-leak-test", start="incident")
+    wrong = gym.make("PASE-OpenStack-v4", scenario="memory-leak-test", start="incident")
     right.reset(seed=0)
     wrong.reset(seed=0)
     node = right.unwrapped.ground_truth()[0]["node"]
@@ -124,7 +124,7 @@ def test_before_the_onset_every_test_scenario_shows_the_same_cloud() -> None:
     for seed in SEEDS[:3]:
         seen: dict[str, set[object]] = {"cloud": set(), "nodes": set(), "edges": set()}
         for scenario in list_scenarios("test"):
-            env = gym.make("PASE-OpenStack-v3", scenario=scenario)
+            env = gym.make("PASE-OpenStack-v4", scenario=scenario)
             obs, info = env.reset(seed=seed)
             assert not env.unwrapped.current_episode().state.faults  # nothing has struck yet
             seen["cloud"].add(info["description"].split(" workload.")[0])

@@ -16,13 +16,13 @@ from pase_gym.sim.state import IND
 
 
 def _incident(scenario: str = "process-hang-test", seed: int = 1) -> tuple[gym.Env, str]:
-    env = gym.make("PASE-OpenStack-v3", scenario=scenario, start="incident")
+    env = gym.make("PASE-OpenStack-v4", scenario=scenario, start="incident")
     env.reset(seed=seed)
     return env, env.unwrapped.ground_truth()[0]["node"]
 
 
 def test_probes_are_safe_cheap_primitives_of_the_table() -> None:
-    assert {"Inspect", "QueryLogs"} == PROBES
+    assert {"Inspect", "QueryLogs", "Trace"} == PROBES
     for name in PROBES:
         spec = PRIMITIVES[name]
         assert spec.safety is Safety.SAFE and spec.duration > 0 and spec.cost <= 0.1
@@ -58,12 +58,12 @@ def test_the_service_view_hides_what_inspect_shows() -> None:
     # the hung replica's own latency is its service's mean in the default view, not its own
     assert obs["metrics"][slot, IND["latency"]] < own[IND["latency"]]
     node_view = gym.make(
-        "PASE-OpenStack-v3", scenario="process-hang-test", start="incident", view="node"
+        "PASE-OpenStack-v4", scenario="process-hang-test", start="incident", view="node"
     )
     shown, _ = node_view.reset(seed=1)
     assert shown["metrics"][slot, IND["memory"]] > 0  # the node view shows it without a probe
     with pytest.raises(ValueError, match="view must be one of"):
-        gym.make("PASE-OpenStack-v3", view="processes")
+        gym.make("PASE-OpenStack-v4", view="processes")
 
 
 def test_probing_costs_time_and_the_incident_penalty_but_harms_nothing() -> None:
@@ -83,3 +83,43 @@ def test_the_description_keeps_its_probe_section_short() -> None:
     assert len(info["probes"]) == 12  # every report is in info
     section = info["description"].split("Probe results: ", 1)[1].split(". Recent logs: ")[0]
     assert len(section) <= MAX_PROBE_CHARS and section.endswith("...")
+
+
+def test_a_trace_shows_where_requests_fail_not_why() -> None:
+    # a crashed libvirt on one compute host: boots fail at that host's nova-compute, and the
+    # trace names that replica (the hop), not libvirt (the cause)
+    env = gym.make("PASE-OpenStack-Test-v4", start="incident")
+    env.reset(seed=0)
+    truth = env.unwrapped.ground_truth()[0]
+    assert truth["node"].startswith("libvirt-")
+    host = truth["node"].split("-")[-1]
+    _, _, _, _, info = env.step("Trace(boot); Trace(network)")
+    boot, network = info["probes"]
+    assert boot["probe"] == "Trace" and boot["request"] == "boot" and "node" not in boot
+    assert boot["lines"][0].startswith("boot requests completing: ")
+    assert any(f"nova-compute-{host} error rate" in line for line in boot["lines"][2:])
+    assert not any(truth["node"] in line for line in boot["lines"])
+    assert network["lines"][2:] == ["no hop fails"]
+    assert "Probe results: Trace(boot)" in info["description"]
+    assert not info["harmed"] and not info["violations"]
+
+
+def test_a_trace_changes_nothing_but_the_clock() -> None:
+    def after(plan: str) -> tuple[np.ndarray, int]:
+        env = gym.make("PASE-OpenStack-v4", scenario="cascading-timeout-test", start="incident")
+        env.reset(seed=2)
+        env.step(plan)
+        state = env.unwrapped.current_episode().state
+        return state.health.copy(), state.tick
+
+    waited, tick = after("Wait(3)")
+    traced, tick_traced = after("Trace(volume)")
+    assert tick == tick_traced
+    assert np.array_equal(waited, traced)
+
+
+def test_a_trace_of_an_unknown_request_is_a_typed_plan_error() -> None:
+    env, _ = _incident()
+    _, reward, _, _, info = env.step("Trace(compute)")
+    assert info["plan_error"] and "boot" in info["plan_error"] and "Trace" in info["plan_error"]
+    assert reward < 0

@@ -78,7 +78,7 @@ def test_reimport_does_not_reregister() -> None:
 
 def test_every_id_but_the_replay_one_runs_the_simulator_env() -> None:
     assert set(SIM_ENV_IDS) == {v.id for v in ENV_TABLE if v.entry_point == ENTRY_POINT}
-    assert set(IDS) - set(SIM_ENV_IDS) == {"PASE-OpenStack-Replay-v3"}
+    assert set(IDS) - set(SIM_ENV_IDS) == {"PASE-OpenStack-Replay-v4"}
 
 
 # the replay id needs the data set: its checks are in tests/env/test_replay.py
@@ -96,7 +96,7 @@ def test_id_makes_and_passes_the_gymnasium_checker_without_warnings(env_id: str)
 
 @pytest.mark.parametrize("render_mode", ["ansi", "rgb_array"])
 def test_checker_passes_with_each_render_mode(render_mode: str) -> None:
-    env = gym.make("PASE-OpenStack-Tiny-v3", render_mode=render_mode)
+    env = gym.make("PASE-OpenStack-Tiny-v4", render_mode=render_mode)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         check_env(env.unwrapped)
@@ -119,7 +119,7 @@ def test_spec_round_trips_through_json(env_id: str) -> None:
 
 # ---- keyword arguments ----------------------------------------------------------------------
 def test_scenario_kwarg_picks_the_scenario() -> None:
-    env = gym.make("PASE-OpenStack-v3", scenario="memory-leak-test", start="incident")
+    env = gym.make("PASE-OpenStack-v4", scenario="memory-leak-test", start="incident")
     assert [s.name for s in env.unwrapped.specs] == ["memory-leak-test"]
     for seed in range(3):
         env.reset(seed=seed)
@@ -127,7 +127,7 @@ def test_scenario_kwarg_picks_the_scenario() -> None:
 
 
 def test_suite_kwarg_draws_from_the_split() -> None:
-    env = gym.make("PASE-OpenStack-Test-v3", suite="unseen", start="incident")
+    env = gym.make("PASE-OpenStack-Test-v4", suite="unseen", start="incident")
     assert sorted(s.name for s in env.unwrapped.specs) == list_scenarios("unseen")
     seen = set()
     for seed in range(8):
@@ -137,19 +137,19 @@ def test_suite_kwarg_draws_from_the_split() -> None:
 
 
 def test_suite_kwarg_replaces_the_registered_scenario_when_that_is_cleared() -> None:
-    env = gym.make("PASE-OpenStack-v3", scenario=None, suite="unseen")
+    env = gym.make("PASE-OpenStack-v4", scenario=None, suite="unseen")
     assert sorted(s.name for s in env.unwrapped.specs) == list_scenarios("unseen")
 
 
 def test_suite_kwarg_accepts_a_list_of_names() -> None:
     names = ["process-crash-train", "disk-full-train"]
-    env = gym.make("PASE-OpenStack-Train-v3", suite=names)
+    env = gym.make("PASE-OpenStack-Train-v4", suite=names)
     assert [s.name for s in env.unwrapped.specs] == names
 
 
 def test_nodes_kwarg_overrides_the_cloud_size() -> None:
-    big = gym.make("PASE-OpenStack-v3", scenario="process-crash-test")
-    small = gym.make("PASE-OpenStack-v3", scenario="process-crash-test", nodes="tiny")
+    big = gym.make("PASE-OpenStack-v4", scenario="process-crash-test")
+    small = gym.make("PASE-OpenStack-v4", scenario="process-crash-test", nodes="tiny")
     n_big = big.observation_space["metrics"].shape[0]
     n_small = small.observation_space["metrics"].shape[0]
     assert n_small < 60 < n_big
@@ -161,7 +161,7 @@ def test_nodes_kwarg_overrides_the_cloud_size() -> None:
 
 def test_nodes_override_fails_at_make_or_every_reset_works() -> None:
     try:
-        env = gym.make("PASE-OpenStack-v3", nodes="tiny")
+        env = gym.make("PASE-OpenStack-v4", nodes="tiny")
     except ScenarioError:
         return  # rejected up front: fine
     for seed in range(40):
@@ -169,7 +169,7 @@ def test_nodes_override_fails_at_make_or_every_reset_works() -> None:
 
 
 def test_obs_parts_kwarg_selects_the_observation_keys() -> None:
-    env = gym.make("PASE-OpenStack-Tiny-v3", obs_parts=("metrics", "events"))
+    env = gym.make("PASE-OpenStack-Tiny-v4", obs_parts=("metrics", "events"))
     assert set(env.observation_space.spaces) == {"metrics", "events"}
     obs, _ = env.reset(seed=0)
     assert set(obs) == {"metrics", "events"}
@@ -179,7 +179,7 @@ def test_obs_parts_kwarg_selects_the_observation_keys() -> None:
 
 
 def test_window_kwarg_sets_the_window_length() -> None:
-    env = gym.make("PASE-OpenStack-Tiny-v3", window=7)
+    env = gym.make("PASE-OpenStack-Tiny-v4", window=7)
     assert env.observation_space["window"].shape[0] == 7
 
 
@@ -200,12 +200,12 @@ def test_window_kwarg_sets_the_window_length() -> None:
 )
 def test_bad_kwargs_raise_clear_errors(kwargs: dict[str, object], error: type, match: str) -> None:
     with pytest.raises(error, match=match):
-        gym.make("PASE-OpenStack-Tiny-v3", **kwargs)
+        gym.make("PASE-OpenStack-Tiny-v4", **kwargs)
 
 
 @pytest.mark.filterwarnings("ignore:.*render_mode")  # gymnasium's own warning, before ours
 def test_bad_render_mode_raises_a_clear_error() -> None:
     with pytest.raises(ValueError, match="rainbow"):
-        gym.make("PASE-OpenStack-Tiny-v3", render_mode="rainbow")
+        gym.make("PASE-OpenStack-Tiny-v4", render_mode="rainbow")
     with pytest.raises(ValueError, match="'human'"):
         PaseOpenStackEnv(scenario="tiny-mix-train", render_mode="human")

@@ -1,4 +1,4 @@
-"""``PASE-OpenStack-Replay-v3``: real rows of Failure-Dataset-OpenStack as the env's events.
+"""``PASE-OpenStack-Replay-v4``: real rows of Failure-Dataset-OpenStack as the env's events.
 
 The data set is GPL-3.0 and lives outside the repository (``../shared/data/...``); the tests
 that read it are skipped without it. Registration and the missing-data errors are tested
@@ -42,7 +42,7 @@ from pase_gym.sim.roles import ROLE_NAMES
 
 REPO = Path(__file__).resolve().parents[2]
 DATA_ROOT = REPO.parent / "shared" / "data" / "failure-dataset-openstack"
-REPLAY_ID = "PASE-OpenStack-Replay-v3"
+REPLAY_ID = "PASE-OpenStack-Replay-v4"
 TEST_SIDE_UNIQUE = {"DEPL": 216, "NET": 82, "STO": 65}  # docs/fidelity.md's evaluation rows
 
 requires_data = pytest.mark.skipif(
@@ -70,7 +70,7 @@ _REGISTER = """
 import json, sys
 import gymnasium as gym
 import pase_gym
-spec = gym.spec("PASE-OpenStack-Replay-v3")
+spec = gym.spec("PASE-OpenStack-Replay-v4")
 replay = ("pase_gym.datasets", "pase_gym.fidelity", "pase_gym.env.replay")
 loaded = sorted(m for m in sys.modules if m.startswith(replay))
 print(json.dumps({"entry_point": spec.entry_point, "loaded": loaded}))
@@ -206,7 +206,7 @@ def test_the_id_passes_the_gymnasium_checker_without_warnings() -> None:
 
 @requires_data
 def test_the_observation_and_action_spaces_are_the_tiny_envs(env: ReplayEnv) -> None:
-    tiny = gym.make("PASE-OpenStack-Tiny-v3")
+    tiny = gym.make("PASE-OpenStack-Tiny-v4")
     assert env.observation_space == tiny.observation_space
     assert env.action_space == tiny.action_space
     obs, info = env.reset(seed=0)

@@ -24,7 +24,7 @@ def test_a_wasted_safe_call_costs_less_than_leaving_the_incident_open(name: str)
 def _returns(scenario: str, seed: int, oracle: bool) -> tuple[float, bool]:
     """Return of one episode: waiting throughout, or the oracle's runbook once the fault is
     active (the evaluation side reads the state to write it), then waiting."""
-    env = gym.make("PASE-OpenStack-v3", scenario=scenario)
+    env = gym.make("PASE-OpenStack-v4", scenario=scenario)
     env.reset(seed=seed)
     handled: set[int] = set()
     total, done, terminated = 0.0, False, False

@@ -19,7 +19,7 @@ from pase_gym.wrappers import action_table, make_sb3_env
 sb3_contrib = pytest.importorskip("sb3_contrib")
 get_action_masks = pytest.importorskip("sb3_contrib.common.maskable.utils").get_action_masks
 
-ENV_ID = "PASE-OpenStack-Tiny-v3"
+ENV_ID = "PASE-OpenStack-Tiny-v4"
 TRAIN_STEPS = 8192
 EVAL_SEEDS = tuple(range(1000, 1020))
 HYPERPARAMETERS: dict[str, Any] = {

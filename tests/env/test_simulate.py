@@ -67,7 +67,7 @@ def test_prediction_for_the_oracle_plan_comes_true(env_id: str) -> None:
     assert terminated and not truncated and reward > 0
 
 
-@pytest.mark.parametrize("env_id", ["PASE-OpenStack-v3", "PASE-OpenStack-Tiny-v3"])
+@pytest.mark.parametrize("env_id", ["PASE-OpenStack-v4", "PASE-OpenStack-Tiny-v4"])
 def test_prediction_of_a_harmful_or_illegal_plan_matches_the_real_step(env_id: str) -> None:
     env = gym.make(env_id, start="incident")
     env.reset(seed=SEED)
@@ -91,7 +91,7 @@ def test_prediction_of_a_harmful_or_illegal_plan_matches_the_real_step(env_id: s
 
 
 def test_simulate_rejects_malformed_text() -> None:
-    env = gym.make("PASE-OpenStack-Tiny-v3", start="incident")
+    env = gym.make("PASE-OpenStack-Tiny-v4", start="incident")
     env.reset(seed=SEED)
     tick = env.unwrapped.episode.state.tick
     with pytest.raises(PlanError):

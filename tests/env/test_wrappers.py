@@ -27,8 +27,8 @@ from pase_gym.wrappers import (
     make_sb3_env,
 )
 
-TINY = "PASE-OpenStack-Tiny-v3"
-DEFAULT = "PASE-OpenStack-v3"
+TINY = "PASE-OpenStack-Tiny-v4"
+DEFAULT = "PASE-OpenStack-v4"
 
 
 # ---- TextPlanAction ---------------------------------------------------------------------------
@@ -203,7 +203,7 @@ def test_valid_text_changes_the_cloud() -> None:
 PADDING = "Wait(1)"  # what a node-slot action beyond the topology's nodes decodes to
 
 
-@pytest.mark.parametrize("env_id", [TINY, DEFAULT, "PASE-OpenStack-Test-v3"])
+@pytest.mark.parametrize("env_id", [TINY, DEFAULT, "PASE-OpenStack-Test-v4"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_action_masks_are_exact(env_id: str, seed: int) -> None:
     env = DiscretePlanAction(gym.make(env_id, start="incident"))
@@ -314,7 +314,7 @@ def test_discrete_actions_encode_back_to_their_numbers() -> None:
     from pase_gym.sim.plan import Call
     from pase_gym.wrappers import DiscretePlanAction, make_sb3_env
 
-    env = make_sb3_env("PASE-OpenStack-Tiny-v3")
+    env = make_sb3_env("PASE-OpenStack-Tiny-v4")
     env.reset(seed=4)
     plans = env.env
     assert isinstance(plans, DiscretePlanAction)

@@ -59,7 +59,7 @@ FUZZ = settings(
     derandomize=EXAMPLES <= 150,  # CI draws the same inputs every run
     database=None,
 )
-TINY = "PASE-OpenStack-Test-v3"  # padded node slots, so padding is exercised too
+TINY = "PASE-OpenStack-Test-v4"  # padded node slots, so padding is exercised too
 MAX_BUILT_NODES = 2_000  # accepted scenarios up to this size are built into an episode
 
 

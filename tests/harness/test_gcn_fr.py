@@ -144,7 +144,7 @@ def test_masked_softmax_never_picks_a_padding_slot() -> None:
 
 
 def test_slots_map_to_names_through_the_node_mask() -> None:
-    env = gym.make("PASE-OpenStack-v3", scenario="cascading-timeout-test", start="incident")
+    env = gym.make("PASE-OpenStack-v4", scenario="cascading-timeout-test", start="incident")
     obs, info = env.reset(seed=0)
     assert obs["node_mask"].sum() < obs["node_mask"].size  # inactive spares and padding exist
     topo = env.unwrapped.episode.topology
@@ -177,7 +177,7 @@ def test_a_tiny_training_run_writes_weights_that_load(tmp_path: Path) -> None:
     assert saved["fault_types"] == list(faults_for_split("train"))
     assert saved["accuracy"]["train"]["n"] == meta["examples"]["train"] > 0
     agent = A.Agent(device="cpu", weights=out)
-    env = gym.make("PASE-OpenStack-v3", scenario="process-crash-train", start="incident")
+    env = gym.make("PASE-OpenStack-v4", scenario="process-crash-train", start="incident")
     obs, info = env.reset(seed=0)
     agent.reset(0)
     plan = agent.act(obs, info)
@@ -219,7 +219,7 @@ def test_the_shipped_agent_acts_on_process_crash_test() -> None:
     assert record["plan_steps"] == 1  # one action
     # every plan it sends parses back to itself; it waits until the first alarm
     agent = A.Agent()
-    env = gym.make("PASE-OpenStack-v3", scenario="process-crash-test")
+    env = gym.make("PASE-OpenStack-v4", scenario="process-crash-test")
     obs, info = env.reset(seed=0)
     agent.reset(0)
     plans, done = [], False
@@ -237,7 +237,7 @@ def test_the_shipped_agent_acts_on_process_crash_test() -> None:
 
 def test_at_most_one_follow_up_action_per_episode() -> None:
     agent = A.Agent()
-    env = gym.make("PASE-OpenStack-v3", scenario="host-power-loss-test")  # never recovers
+    env = gym.make("PASE-OpenStack-v4", scenario="host-power-loss-test")  # never recovers
     obs, info = env.reset(seed=0)
     agent.reset(0)
     calls, done = [], 0
@@ -250,7 +250,7 @@ def test_at_most_one_follow_up_action_per_episode() -> None:
 
 
 def test_every_train_fault_type_has_a_single_action() -> None:
-    env = gym.make("PASE-OpenStack-v3", scenario="default", start="incident")
+    env = gym.make("PASE-OpenStack-v4", scenario="default", start="incident")
     obs, info = env.reset(seed=0)
     agent = A.Agent()
     names = A._names_by_slot(obs, info)

@@ -88,7 +88,7 @@ def test_a_missing_adapter_is_a_clear_error(tmp_path):
 )
 def test_the_shipped_adapter_plans_a_test_incident():
     agent = load_agent("pase")
-    env = gym.make("PASE-OpenStack-v3", scenario="process-crash-test")
+    env = gym.make("PASE-OpenStack-v4", scenario="process-crash-test")
     _, info = env.reset(seed=0)
     agent.reset(0)
     plan = None

@@ -54,7 +54,7 @@ def test_the_replica_line_points_at_the_worst_replica() -> None:
 
 
 def test_probes_go_to_the_alarmed_host_first() -> None:
-    env = gym.make("PASE-OpenStack-v3", scenario="host-power-loss-test", start="incident")
+    env = gym.make("PASE-OpenStack-v4", scenario="host-power-loss-test", start="incident")
     obs, info = env.reset(seed=0)
     root = env.unwrapped.ground_truth()[0]["node"]
     names = info["slot_names"]
@@ -64,7 +64,7 @@ def test_probes_go_to_the_alarmed_host_first() -> None:
 
 
 def _run(agent: object, scenario: str, seed: int) -> tuple[list[Plan], gym.Env]:
-    env = gym.make("PASE-OpenStack-v3", scenario=scenario)
+    env = gym.make("PASE-OpenStack-v4", scenario=scenario)
     obs, info = env.reset(seed=seed)
     agent.reset(seed)  # type: ignore[attr-defined]
     plans: list[Plan] = []

@@ -54,7 +54,7 @@ def agent_module() -> Any:
 def play(scenario: str, seed: int, agent: Any | None = None) -> tuple[list[Plan], Any, bool]:
     """Drive one episode by hand: the plans, the unwrapped env, recovered?"""
     agent = agent or load_agent("rule_based")
-    env = gym.make("PASE-OpenStack-v3", scenario=scenario)
+    env = gym.make("PASE-OpenStack-v4", scenario=scenario)
     obs, info = env.reset(seed=seed)
     agent.reset(seed)
     plans: list[Plan] = []
@@ -105,7 +105,7 @@ def test_waits_on_a_healthy_cloud() -> None:
 
 def test_waits_until_the_fault_shows_in_an_episode() -> None:
     agent = load_agent("rule_based")
-    env = gym.make("PASE-OpenStack-v3", scenario="process-crash-test")
+    env = gym.make("PASE-OpenStack-v4", scenario="process-crash-test")
     obs, info = env.reset(seed=0)
     agent.reset(0)
     while "All service level objectives are met" in info["description"]:

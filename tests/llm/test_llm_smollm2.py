@@ -37,7 +37,7 @@ def test_smollm2_converts_loads_and_plans(tmp_path):
     model, tokenizer = load_model("smollm2", cache_dir=cache)  # from the cache now
     assert time.perf_counter() - start < 20
 
-    env = gym.make("PASE-OpenStack-v3", start="incident")
+    env = gym.make("PASE-OpenStack-v4", start="incident")
     _, info = env.reset(seed=0)
     engine = PlanSynthesisEngine(model, tokenizer, max_new_tokens=32)
     gen = engine.generate([(info["description"], info["node_names"])])[0]

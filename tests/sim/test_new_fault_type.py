@@ -109,7 +109,7 @@ def test_a_bad_registration_is_refused() -> None:
 
 
 def test_the_env_the_parser_and_the_oracle_handle_the_new_type(toy: Path) -> None:
-    env = gym.make("PASE-OpenStack-v3", scenario=str(toy))
+    env = gym.make("PASE-OpenStack-v4", scenario=str(toy))
     env.reset(seed=0)
     assert env.action_space["diagnosis"]["fault"].n == len(FAULT_NAMES) + 2  # type: ignore[index]
     for _ in range(12):

@@ -23,8 +23,9 @@ def test_every_primitive_has_an_effect_and_every_effect_a_primitive() -> None:
 def test_the_discrete_table_offers_every_primitive_it_can_fill() -> None:
     node, group, waits = action_table()
     offered = {name for name, _ in (*node, *group)}
-    # every primitive whose extra parameters have presets (or a picker) is offered
-    assert offered == set(PRIMITIVES) - {"Wait", "Reroute"}
+    # every primitive aimed at a node or a group whose extra parameters have presets (or a
+    # picker) is offered; Wait has its own block; Trace aims at a request type, not a node
+    assert offered == set(PRIMITIVES) - {"Wait", "Reroute", "Trace"}
     assert waits == PRIMITIVES["Wait"].params[0].presets
     for name, extra in (*node, *group):
         params = [p for p in PRIMITIVES[name].params[1:] if p.type is not ParamType.NODE]
@@ -38,7 +39,7 @@ def _state_arrays(state: object) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("name", sorted(set(PRIMITIVES) - {"Wait", "Reroute"} - PROBES))
 def test_each_primitive_changes_the_state_where_its_preconditions_hold(name: str) -> None:
     # the all-in-one tiny cloud has one compute host: nowhere to migrate to
-    env_id = "PASE-OpenStack-v3" if name == "Migrate" else "PASE-OpenStack-Tiny-v3"
+    env_id = "PASE-OpenStack-v4" if name == "Migrate" else "PASE-OpenStack-Tiny-v4"
     env = DiscretePlanAction(gym.make(env_id))
     env.reset(seed=0)
     state = episode_of(env).state
@@ -84,7 +85,8 @@ def test_a_probe_changes_nothing_but_the_clock_and_reports(probe: str) -> None:
     episode = Episode("process-hang-test", 1)
     episode.reset()
     root = episode.ground_truth()[0]["node"]
-    call = parse_plan(f"{probe}({root})" if probe == "Inspect" else f"{probe}({root}, 60)")
+    text = {"Inspect": f"Inspect({root})", "QueryLogs": f"QueryLogs({root}, 60)"}
+    call = parse_plan(text.get(probe, "Trace(boot)"))
     probed, waited = episode.state.copy(), episode.state.copy()
     rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
     ticks = execute_call(probed, call.steps[0], rng_a).end - episode.state.tick
@@ -95,7 +97,8 @@ def test_a_probe_changes_nothing_but_the_clock_and_reports(probe: str) -> None:
     assert [f.phase for f in probed.faults] == [f.phase for f in waited.faults]
     assert len(probed.probes) == 1 and not waited.probes
     report = probed.probes[0]
-    assert report.probe == probe and report.node == root and report.lines
+    assert report.probe == probe and report.lines
+    assert (report.request, report.node) == (("boot", "") if probe == "Trace" else (None, root))
     obs = observe(probed, np.random.default_rng(0))
     assert obs.probes == [report] and probed.probes == []  # handed out once
 

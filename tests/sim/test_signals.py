@@ -181,6 +181,41 @@ def test_a_failing_nova_api_emits_error_variants_and_omits_the_rest() -> None:
     assert exp_after[BUILD] < 0.9 * exp_before[BUILD]
 
 
+def test_the_client_keeps_polling_what_the_api_accepted() -> None:
+    # a hung nova-compute loses the build and every later event of a boot, but the client
+    # still polls the servers the API accepted (until its timeout), as the real clients do
+    exp_before, _, exp_after, after = event_windows(one_fault("process_hang", "nova-compute"))
+    poll = EVENT_INDEX["novaclient_GET_200"]
+    late = EVENT_INDEX["compute_external_instance_event"]  # a chain step after the build
+    assert exp_after[late] < 0.05 * exp_before[late]
+    assert exp_after[poll] == pytest.approx(exp_before[poll], rel=0.1)
+    assert after[poll] > 0
+
+
+def test_a_failing_api_loses_the_polls_of_what_it_rejected() -> None:
+    exp_before, _, exp_after, _ = event_windows(
+        one_fault("config_drift", "nova-api", nodes="small")
+    )
+    poll = EVENT_INDEX["novaclient_GET_200"]
+    assert exp_after[poll] < 0.9 * exp_before[poll]
+
+
+def test_the_event_counts_noise_never_moves_the_dynamics() -> None:
+    # the event stream's Poisson noise has its own stream: scaling every expected count (as a
+    # change to what the stream counts would) leaves the health trajectory bit for bit alike
+    def trajectory(scale: float) -> np.ndarray:
+        episode = Episode("process-crash-test", 3)
+        episode.reset()
+        rows = []
+        for _ in range(6):
+            episode.state.event_counts = episode.state.event_counts * scale
+            rows.append(episode.observe().metrics.copy())
+            episode.wait(10)
+        return np.stack(rows)
+
+    assert np.array_equal(trajectory(1.0), trajectory(7.3))
+
+
 def test_a_crashed_only_nova_compute_omits_its_build_events() -> None:
     exp_before, _, exp_after, _ = event_windows(one_fault("process_crash", "nova-compute"))
     assert exp_before[BUILD] > 2

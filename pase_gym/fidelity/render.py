@@ -107,13 +107,17 @@ def render_markdown(report: Mapping[str, Any], meta: Mapping[str, Any] | None = 
         "",
         "## Per-class F1 (sim calibrated / real-on-real ceiling)",
         "",
-        "| campaign | class | sim calibrated | ceiling |",
-        "|---|---|---|---|",
+        "Support: the class's distinct evaluation rows (a class with few of them moves the "
+        "macro-F1 by a lot).",
+        "",
+        "| campaign | class | support | sim calibrated | ceiling |",
+        "|---|---|---|---|---|",
     ]
     for name, c in camps.items():
         for cls in c["classes"]:
             lines.append(
-                f"| {name} | {cls} | {_fmt(c['f1_per_class']['calibrated'][cls])} | "
+                f"| {name} | {cls} | {c['support'][cls]} | "
+                f"{_fmt(c['f1_per_class']['calibrated'][cls])} | "
                 f"{_fmt(c['f1_per_class']['real_ceiling'][cls])} |"
             )
     settings = report["settings"]

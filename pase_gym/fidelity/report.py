@@ -183,6 +183,7 @@ def campaign_report(
         "macro_f1_by_seed": macro_by_seed,
         "macro_f1_ci95": macro_ci,
         "f1_per_class": per_class,
+        "support": {c: int(np.count_nonzero(y_eval == c)) for c in classes},
         "confusion": confusion,
         "discriminator_auc": auc,
         "discriminator_auc_by_seed": {k: [_r(v) for v in vs] for k, vs in auc_by_seed.items()},

@@ -278,6 +278,12 @@ def test_report_layout_and_ranges(command_report) -> None:
         n = len(camp["classes"])
         assert np.array(camp["confusion"]["calibrated"]).shape == (n, n)
         n_eval = camp["rows"]["real_eval_unique"]
+        assert set(camp["support"]) == set(camp["classes"])
+        assert sum(camp["support"].values()) == n_eval
+        # a confusion row sums to its class's support
+        assert np.array(camp["confusion"]["real_ceiling"]).sum(axis=1).tolist() == [
+            camp["support"][c] for c in camp["classes"]
+        ]
         assert np.array(camp["confusion"]["real_ceiling"]).sum() == n_eval
         assert np.array(camp["confusion"]["calibrated"]).sum() == 2 * n_eval  # two seeds
     summary = command_report["summary"]

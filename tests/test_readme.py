@@ -105,7 +105,7 @@ def test_documented_counts_match_the_catalogues() -> None:
     faults = pase_gym.list_faults()
     assert len(faults) == 18
     assert len({f["family"] for f in faults}) == 9
-    match = re.search(r"\*\*Recovery primitives and probes\*\* \(19\): (.*?) —", model, re.S)
+    match = re.search(r"\*\*Recovery primitives and probes\*\* \(20\): (.*?) —", model, re.S)
     assert match
     documented = re.findall(r"`(\w+)`", match[1])
     assert documented == [p["name"] for p in pase_gym.list_primitives()]

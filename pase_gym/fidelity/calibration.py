@@ -59,7 +59,7 @@ from pase_gym.datasets.dataset import Dataset
 from pase_gym.errors import DatasetError
 
 CALIBRATION_FILE = "calibration.json"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 2
 TOP_VALUES = 5
 """Non-zero counts kept per (class, column): the most frequent ones."""
 

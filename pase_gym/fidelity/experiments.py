@@ -53,7 +53,6 @@ from pase_gym.episode import Episode
 from pase_gym.errors import DatasetError
 from pase_gym.fidelity.scripts import (
     NO_FAULT,
-    PASSED_HOPS_COUNT,
     SCRIPTS,
     SITES,
     WINDOW,
@@ -281,45 +280,6 @@ def phase_states(experiment: Experiment) -> np.ndarray:
             accepted = phase.chain is None or outcome > phase.steps().start
             out[i, PHASE_STATES.index("failed" if accepted else "rejected")] = 1.0
     return out
-
-
-def passed_events(experiment: Experiment) -> tuple[frozenset[str], ...]:
-    """Per step of the campaign's script, the events of the hops its request passed before the
-    hop it failed at: empty unless the step ``failed`` after the API accepted it. Those hops
-    ran, so their events were emitted, however far the failure then struck. Empty everywhere
-    for a campaign not in :data:`~pase_gym.fidelity.scripts.PASSED_HOPS_COUNT`."""
-    script = SCRIPTS[experiment.campaign]
-    if experiment.campaign not in PASSED_HOPS_COUNT:
-        return tuple(frozenset() for _ in script)
-    out: list[frozenset[str]] = []
-    for phase, outcome in zip(script, experiment.outcomes, strict=True):
-        if phase.chain is None or outcome <= phase.steps().start:
-            out.append(frozenset())
-            continue
-        chain = EVENT_CHAINS[phase.chain]
-        out.append(frozenset(chain[k][0] for k in range(phase.steps().start, outcome)))
-    return tuple(out)
-
-
-def event_states(experiment: Experiment, event: str) -> np.ndarray:
-    """:func:`phase_states` as one event sees them: a step that failed after its request
-    passed the event's own hop counts as ``completed`` for that event (the hop's events were
-    emitted before the failure), and as ``failed`` for the events of the hops it never
-    reached, the status polls and the client's other calls.
-
-    Returns:
-        ``(len(SCRIPTS[campaign]), len(PHASE_STATES))`` float64.
-    """
-    out = phase_states(experiment)
-    for i, names in enumerate(passed_events(experiment)):
-        if event in names:
-            out[i] = 0.0
-            out[i, _COMPLETED] = 1.0
-    return out
-
-
-_COMPLETED = PHASE_STATES.index("completed")
-_FAILED = PHASE_STATES.index("failed")
 
 
 def draw_sites(mix: Mapping[str, float], n: int, rng: np.random.Generator) -> list[str]:

@@ -31,18 +31,11 @@ from pase_gym.fidelity.calibration import (
 from pase_gym.fidelity.experiments import (
     PHASE_STATES,
     Experiment,
-    event_states,
     labels_of,
     phase_states,
     run_experiment,
 )
-from pase_gym.fidelity.scripts import (
-    SITES,
-    hop_events,
-    is_error_event,
-    script_events,
-    step_events,
-)
+from pase_gym.fidelity.scripts import SITES, is_error_event, script_events, step_events
 
 DEFAULT_PILOT = 32
 """Pilot experiments per injection site and campaign when fitting the injection mix."""
@@ -123,16 +116,12 @@ def pilot_shares(
 
 
 def class_states(
-    runs: Mapping[str, Sequence[Experiment]],
-    mix: Mapping[str, float],
-    classes: Sequence[str],
-    event: str | None = None,
+    runs: Mapping[str, Sequence[Experiment]], mix: Mapping[str, float], classes: Sequence[str]
 ) -> dict[str, np.ndarray]:
     """Per class, the mean :func:`~pase_gym.fidelity.experiments.phase_states` (flattened) of
     the pilot experiments of that class, each site weighted by its weight in ``mix`` (so, the
-    states a class's experiments end in under the fitted injection campaign). With ``event``,
-    the states as that event sees them (:func:`~pase_gym.fidelity.experiments.event_states`).
-    A class no weighted experiment reaches gets zeros."""
+    states a class's experiments end in under the fitted injection campaign). A class no
+    weighted experiment reaches gets zeros."""
     sums: dict[str, np.ndarray] = {}
     weights: dict[str, float] = {}
     for site, experiments in runs.items():
@@ -141,7 +130,7 @@ def class_states(
             continue
         share = w / len(experiments)
         for exp in experiments:
-            vec = (phase_states(exp) if event is None else event_states(exp, event)).ravel()
+            vec = phase_states(exp).ravel()
             sums[exp.label] = sums.get(exp.label, np.zeros_like(vec)) + share * vec
             weights[exp.label] = weights.get(exp.label, 0.0) + share
     size = next(iter(sums.values())).size if sums else 0
@@ -158,7 +147,6 @@ def fit_emission(
     names: Sequence[str],
     states: Mapping[str, np.ndarray],
     emitters: Sequence[frozenset[str]],
-    by_event: Mapping[str, Mapping[str, np.ndarray]] | None = None,
 ) -> dict[str, list[float]]:
     """Per event in ``names``, the count each script step leaves in each end state.
 
@@ -177,34 +165,30 @@ def fit_emission(
         states: class -> mean end-state vector (:func:`class_states`), step-major with
             ``len(PHASE_STATES)`` entries per step.
         emitters: per script step, the events it can leave.
-        by_event: event -> class -> mean end states as that event sees them
-            (:func:`class_states` with ``event``), used instead of ``states`` for its events.
     """
     from scipy.optimize import nnls
 
     classes = [c for c in states if (labels == c).any()]
     if not classes:
         raise DatasetError("expected train rows of at least one simulated class")
+    design = np.array([states[c] for c in classes], dtype=np.float64)
     per_step = len(PHASE_STATES)
-    size = per_step * len(emitters)
+    if design.shape[1] != per_step * len(emitters):
+        raise DatasetError(
+            f"expected {per_step * len(emitters)} end-state shares per class, "
+            f"found {design.shape[1]}"
+        )
     n = np.array([(labels == c).sum() for c in classes], dtype=np.float64)
     w = np.sqrt(n / n.sum())
     index = {c: j for j, c in enumerate(columns)}
-    by_event = by_event or {}
     out: dict[str, list[float]] = {}
     for name in names:
         j = index.get(name)
         if j is None:
             continue
-        source = by_event.get(name, states)
-        design = np.array([source[c] for c in classes], dtype=np.float64)
-        if design.shape[1] != size:
-            raise DatasetError(
-                f"expected {size} end-state shares per class, found {design.shape[1]}"
-            )
         means = np.array([x[labels == c, j].mean() for c in classes], dtype=np.float64)
         mask = np.repeat([name in step for step in emitters], per_step)
-        coef = np.zeros(size, dtype=np.float64)
+        coef = np.zeros(design.shape[1], dtype=np.float64)
         if mask.any():
             coef[mask], _ = nnls((design * w[:, None])[:, mask], means * w)
         out[name] = [round(float(v), 4) for v in coef]
@@ -290,11 +274,7 @@ def fit_calibration(
         states = class_states(runs, mix, classes)
         col = {c: j for j, c in enumerate(dataset.columns)}
         emitted = [e for e in script_events(name) if e in col and present[col[e]]]
-        hops = hop_events(name)
-        by_event = {e: class_states(runs, mix, classes, e) for e in emitted if e in hops}
-        emission = fit_emission(
-            xc, yc, dataset.columns, emitted, states, step_events(name), by_event
-        )
+        emission = fit_emission(xc, yc, dataset.columns, emitted, states, step_events(name))
         campaigns[name] = CampaignCalibration(
             name=name,
             profile=CAMPAIGN_WORKLOADS[name],

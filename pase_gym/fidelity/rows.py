@@ -19,7 +19,7 @@ import numpy as np
 from pase_gym.datasets.campaigns import CAMPAIGNS
 from pase_gym.errors import DatasetError
 from pase_gym.fidelity.calibration import REGENERATE, Calibration
-from pase_gym.fidelity.experiments import PHASE_STATES, Experiment, passed_events, phase_states
+from pase_gym.fidelity.experiments import PHASE_STATES, Experiment, phase_states
 from pase_gym.fidelity.scripts import SCRIPTS, SITES, is_error_event, script_events
 from pase_gym.sim.signals import EVENT_NAMES
 
@@ -30,9 +30,6 @@ drawn independently. Checked against independent draws on a development split of
 side only (similar F1, slightly lower discriminator AUC)."""
 
 Mode = Literal["full", "scale"]
-
-_COMPLETED = PHASE_STATES.index("completed")
-_FAILED = PHASE_STATES.index("failed")
 
 
 def _column_index(columns: Sequence[str]) -> dict[str, int]:
@@ -68,9 +65,9 @@ Spread = tuple[float, Sequence[Sequence[float]], float]
 
 def _emission_plan(
     calibration: Calibration, campaign: str, index: dict[str, int]
-) -> tuple[set[str], list[tuple[str, int, np.ndarray, Spread | None]]]:
+) -> tuple[set[str], list[tuple[int, np.ndarray, Spread | None]]]:
     """The events a campaign's script emits, and for those with an ``emission`` entry (in the
-    script's sorted order): its name, column, counts per step and end state, healthy spread.
+    script's sorted order): the column, the counts per step and end state, the healthy spread.
 
     Raises:
         DatasetError: an emission entry does not have one count per script step and state.
@@ -78,7 +75,7 @@ def _emission_plan(
     camp = calibration.campaigns[campaign]
     size = len(SCRIPTS[campaign]) * len(PHASE_STATES)
     modelled = set(script_events(campaign))
-    plan: list[tuple[str, int, np.ndarray, Spread | None]] = []
+    plan: list[tuple[int, np.ndarray, Spread | None]] = []
     for name in sorted(modelled):
         j = index.get(name)
         weights = camp.emission.get(name)
@@ -97,7 +94,7 @@ def _emission_plan(
             typical = (1.0 - p_zero) * sum(v * q for v, q in values) / sum(q for _, q in values)
             if typical > 0:
                 spread = (p_zero, values, typical)
-        plan.append((name, j, np.asarray(weights, dtype=np.float64), spread))
+        plan.append((j, np.asarray(weights, dtype=np.float64), spread))
     return modelled, plan
 
 
@@ -139,14 +136,9 @@ def calibrated_matrix(
         healthy = camp.signature["no_failure"]
         # 1) the columns the simulator's pass decides: the client's count per step and end state
         ends = phase_states(exp).ravel()
-        passed = passed_events(exp)
         modelled, plan = plans[exp.campaign]
-        for name, j, weights, spread in plan:
+        for j, weights, spread in plan:
             mean = float(ends @ weights)
-            for step, names in enumerate(passed):
-                if name in names:  # the failed request passed this hop: counted as completed
-                    at = step * len(PHASE_STATES)
-                    mean += weights[at + _COMPLETED] - weights[at + _FAILED]
             if mean > 0 and spread is not None:
                 # the run-to-run spread of a healthy run's count, scaled to this run's mean
                 p_zero, values, typical = spread

@@ -191,27 +191,6 @@ and detaching a volume are Cinder volume actions (``POST /volumes/{id}/action``:
 attach; begin-detaching, terminate-connection, detach), each a ``cinderclient_POST_202``."""
 
 
-PASSED_HOPS_COUNT: frozenset[str] = frozenset({"DEPL", "NET"})
-"""Campaigns whose failed requests leave the events of the hops they passed before the failure
-(:func:`pase_gym.fidelity.experiments.passed_events`). Not STO: on its train rows a failed
-request shows none of its own hops (STO's instance and volume failures have no
-``novaclient_POST_202`` and no ``cinderclient_POST_202``; the API answered them with a 400,
-which the simulator does not produce), so its failed steps keep one count per end state.
-Chosen on folds of the train side (``python -m pase_gym.fidelity.dev``): counting STO's passed
-hops raised its discriminator AUC from 0.76 to 0.88."""
-
-
-def hop_events(campaign: str) -> frozenset[str]:
-    """The events of the request hops the campaign's script walks (not their error variants,
-    not the status polls): the events whose count depends on how far a failed request got."""
-    names: set[str] = set()
-    for phase in SCRIPTS[campaign_name(campaign)]:
-        if phase.chain is not None:
-            chain = EVENT_CHAINS[phase.chain]
-            names.update(chain[k][0] for k in phase.steps())
-    return frozenset(names - POLL_EVENTS)
-
-
 def step_events(campaign: str) -> tuple[frozenset[str], ...]:
     """Per step of the campaign's script, the events it can leave in the trace: its chain
     steps' events and their error variants, its client's own calls (:data:`CLIENT_CALLS`)

@@ -47,9 +47,11 @@ def test_scores_are_deterministic_and_in_range(dataset) -> None:
     b = dev_scores(dataset, k=2, n_sim=40, pilot=1, campaigns=["NET"])
     assert a == b
     net = a["campaigns"]["NET"]
-    assert len(net["macro_f1"]) == len(net["auc"]) == 2
-    assert all(0.0 <= v <= 1.0 for v in net["macro_f1"] + net["auc"])
+    assert len(net["macro_f1"]) == len(net["scale_f1"]) == len(net["auc"]) == 2
+    assert all(0.0 <= v <= 1.0 for v in net["macro_f1"] + net["scale_f1"] + net["auc"])
     assert a["mean_macro_f1"] == net["mean_macro_f1"]
+    assert a["mean_scale_f1"] == net["mean_scale_f1"]
+    assert net["mean_scale_f1"] == pytest.approx(np.mean(net["scale_f1"]), abs=1e-4)
 
 
 def test_bad_arguments_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

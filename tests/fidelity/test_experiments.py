@@ -14,9 +14,7 @@ from pase_gym.datasets.campaigns import DEFAULT_LABEL_MAP
 from pase_gym.fidelity.calibration import load_calibration
 from pase_gym.fidelity.experiments import (
     PHASE_STATES,
-    event_states,
     labels_of,
-    passed_events,
     phase_states,
     run_experiment,
     simulate_campaign,
@@ -31,7 +29,6 @@ from pase_gym.fidelity.scripts import (
     SSH_STEP_NAME,
     WINDOW,
     campaign_classes,
-    hop_events,
     phase_ticks,
     script_events,
 )
@@ -141,45 +138,6 @@ def test_a_failed_step_skips_what_needs_it_while_its_client_keeps_polling() -> N
     # ... while the client, holding a server that never becomes active, keeps polling it
     assert sum(camp.emission["novaclient_GET_200"]) > 0
     assert row[col["novaclient_GET_200"]] >= healthy[col["novaclient_GET_200"]] / 2
-
-
-def test_a_failed_request_leaves_the_events_of_the_hops_it_passed() -> None:
-    # nova-compute down: the boot passed the API, the conductor and the scheduler, then failed
-    exp = run_experiment("DEPL", "process_crash@nova-compute", 0, onset=5)
-    names = [p.name for p in SCRIPTS["DEPL"]]
-    boot = names.index("boot")
-    upstream = {
-        "novaclient_POST_202",
-        "conductor_schedule_and_build_instances",
-        "scheduler_select_destinations",
-    }
-    assert passed_events(exp)[boot] == upstream
-    # the clean-up's server deletion passed the API and failed at nova-compute too
-    assert passed_events(exp)[names.index("delete-server")] == {"novaclient_DELETE_204"}
-    assert not passed_events(exp)[names.index("network")]  # it completed
-    assert upstream <= hop_events("DEPL") and "novaclient_GET_200" not in hop_events("DEPL")
-    completed, failed = PHASE_STATES.index("completed"), PHASE_STATES.index("failed")
-    assert event_states(exp, "scheduler_select_destinations")[boot, completed] == 1.0
-    later = event_states(exp, "compute_external_instance_event")  # never reached
-    assert later[boot, failed] == 1.0 and (later == phase_states(exp)).all()
-    # in the rows: the passed hops' counts are a healthy run's, the later ones far below
-    cal = load_calibration()
-    col = {c: j for j, c in enumerate(cal.columns)}
-    row = calibrated_matrix([exp], cal)[0]
-    healthy = calibrated_matrix([run_experiment("DEPL", NO_FAULT, s) for s in range(8)], cal)
-    typical = healthy.mean(axis=0)
-    conductor = col["conductor_schedule_and_build_instances"]
-    assert row[conductor] >= typical[conductor] / 2 > 0
-    late = col["compute_external_instance_event"]
-    assert row[late] < typical[late] / 2
-
-
-def test_sto_failed_requests_keep_one_count_per_end_state() -> None:
-    # on STO's train rows a failed request shows none of its own hops: not counted as passed
-    exp = run_experiment("STO", "process_crash@nova-compute", 0, onset=5)
-    assert any(o > 0 for o in exp.outcomes)
-    assert all(not events for events in passed_events(exp))
-    assert (event_states(exp, "novaclient_POST_202") == phase_states(exp)).all()
 
 
 def test_a_clean_up_step_runs_only_when_there_is_something_to_delete() -> None:

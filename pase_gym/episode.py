@@ -102,6 +102,7 @@ class Episode:
         self.state: SimState = new_state(
             self.topology, self.scenario.workload.profiles()[0], self.rng
         )
+        self.state.event_rng = np.random.default_rng([self.seed, EVENT_STREAM])
         self.results: list[TransitionResult] = []
         self.diagnoses: list[tuple[str, str]] = []
 

@@ -39,7 +39,7 @@ from pase_gym.sim.plan_checks import show_value
 from pase_gym.sim.primitives import PRIMITIVES, ParamType
 from pase_gym.sim.topology import Topology
 
-from .spaces import NUMBER_SLOTS, PRIMITIVE_NAMES, RESOURCE_CHOICES, Shapes
+from .spaces import NUMBER_SLOTS, PRIMITIVE_NAMES, RESOURCE_SLOTS, Shapes
 
 ACTION_KEYS = frozenset({"diagnosis", "steps"})
 STEP_KEYS = ("primitive", "node", "target", "group", "number", "resource")
@@ -119,7 +119,7 @@ def _call(raw: object, topo: Topology, shapes: Shapes, where: str) -> Call:
         "target": max(shapes.nodes, 1),
         "group": max(len(shapes.groups), 1),
         "number": NUMBER_SLOTS,
-        "resource": len(RESOURCE_CHOICES),
+        "resource": RESOURCE_SLOTS,
     }
     name = PRIMITIVE_NAMES[_slot(fields, "primitive", sizes["primitive"], where)]
     # every slot present is checked once, read or not; those the primitive reads must be there
@@ -146,7 +146,7 @@ def _call(raw: object, topo: Topology, shapes: Shapes, where: str) -> Call:
         elif param.type is ParamType.INT:
             args.append(param.lo + need("number") % (param.hi - param.lo + 1))
         else:
-            args.append(RESOURCE_CHOICES[need("resource")])
+            args.append(param.choices[need("resource") % len(param.choices)])
     return Call(name, tuple(args))
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from gymnasium import spaces
 
 from pase_gym.sim.faults import fault_names
-from pase_gym.sim.primitives import PRIMITIVES
+from pase_gym.sim.primitives import PRIMITIVES, ParamType
 from pase_gym.sim.roles import ROLE_NAMES
 from pase_gym.sim.signals import ALARM_RULES, EVENT_NAMES, Observation
 from pase_gym.sim.state import INDICATORS, SimState
@@ -37,7 +37,15 @@ EDGE_TYPE_IDS = {name: i for i, name in enumerate(EDGE_TYPES)}
 METRIC_HIGH = 20.0  # latency tops out at 4 x TIMEOUT seconds; the other indicators at 1.5
 EVENT_HIGH = 1e6
 PRIMITIVE_NAMES = tuple(PRIMITIVES)
-RESOURCE_CHOICES = ("cpu", "memory", "disk")
+RESOURCE_SLOTS = max(
+    len(param.choices)
+    for spec in PRIMITIVES.values()
+    for param in spec.params
+    if param.type is ParamType.RESOURCE
+)
+"""Size of a call's ``resource`` slot: a RESOURCE parameter reads its own ``choices`` at
+``resource % len(choices)`` (ResizeResource: cpu, memory, disk; Trace: boot, volume, network,
+cleanup)."""
 NUMBER_SLOTS = 600  # INT parameters are read as lo + number % (hi - lo + 1)
 N_NODE_FEATURES = len(ROLE_NAMES) + 3  # role one-hot, provisioned, in service, process
 
@@ -157,7 +165,7 @@ def action_space(shapes: Shapes) -> spaces.Dict:
             "target": spaces.Discrete(n),
             "group": spaces.Discrete(max(len(shapes.groups), 1)),
             "number": spaces.Discrete(NUMBER_SLOTS),
-            "resource": spaces.Discrete(len(RESOURCE_CHOICES)),
+            "resource": spaces.Discrete(RESOURCE_SLOTS),
         }
     )
     return spaces.Dict(

@@ -191,7 +191,7 @@ def next_probe(
 ) -> str | None:
     """The node to ``Inspect`` next, given the reports so far (oldest first): the replica
     the last report points to, else the best-ranked candidate not yet probed."""
-    probed = {str(r.get("node")) for r in reports}
+    probed = {str(r["node"]) for r in reports if r.get("node")}  # a Trace names no node
     if reports:
         pointer = worst_replica(reports[-1])
         if pointer is not None and pointer not in probed:

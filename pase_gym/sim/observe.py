@@ -15,7 +15,7 @@ from pase_gym.sim.signals import EVENT_NAMES, Observation, alarms_of
 from pase_gym.sim.state import IND, INDICATORS, SimState
 
 VIEWS = ("service", "node")
-"""What monitoring shows by default: ``service`` (env v3) or every process's own metrics."""
+"""What monitoring shows by default: ``service`` (since env v3) or every process's own metrics."""
 PROCESS_DETAIL = np.array([IND[c] for c in ("cpu", "memory", "disk", "network")])
 """A process's own resource use: behind a probe in the service view."""
 SERVICE_LEVEL = np.array([IND[c] for c in ("latency", "error_rate", "throughput")])
@@ -23,7 +23,7 @@ SERVICE_LEVEL = np.array([IND[c] for c in ("latency", "error_rate", "throughput"
 
 
 def service_view(state: SimState, metrics: np.ndarray) -> np.ndarray:
-    """``metrics`` (``(..., n, 8)``) as the default monitoring of env v3 shows them.
+    """``metrics`` (``(..., n, 8)``) as the default monitoring (since env v3) shows them.
 
     Hosts and tenant resources (instances, networks, volumes) keep their own rows (node and
     hypervisor monitoring). A process row keeps its own availability (the load balancer's

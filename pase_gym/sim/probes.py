@@ -1,6 +1,6 @@
-"""Diagnostic probes: what an operator learns by looking closely at one node.
+"""Diagnostic probes: what an operator learns by looking closely at one node or one request path.
 
-The default observation (env v3) shows services, not processes: a service's latency, error
+The default observation (since env v3) shows services, not processes: a service's latency, error
 rate and throughput are the mean over its replicas, and no process's own CPU, memory, disk or
 network use is shown (:func:`pase_gym.sim.observe.service_view`). The probes read that detail,
 each at a cost in simulated seconds (see their rows in :data:`pase_gym.sim.primitives.PRIMITIVES`):

@@ -12,7 +12,7 @@ import pytest
 import pase_gym  # noqa: F401  (registers the env ids)
 from pase_gym.env.actions import decode_action, to_plan
 from pase_gym.env.core import MALFORMED_PENALTY, episode_of
-from pase_gym.env.spaces import NUMBER_SLOTS, PRIMITIVE_NAMES, RESOURCE_CHOICES
+from pase_gym.env.spaces import NUMBER_SLOTS, PRIMITIVE_NAMES, RESOURCE_SLOTS
 from pase_gym.errors import PlanError
 from pase_gym.sim.faults import fault_names
 from pase_gym.sim.plan import MAX_STEPS, Call, Plan
@@ -60,6 +60,27 @@ def test_a_valid_structured_action_decodes_to_its_plan(env: gym.Env[Any, Any]) -
     )
 
 
+def test_a_resource_slot_reads_the_primitives_own_choices(env: gym.Env[Any, Any]) -> None:
+    # Trace's request types and ResizeResource's allocations share one slot, read modulo
+    # each primitive's own choices, so every choice of either is reachable from the space
+    trace, resize = PRIMITIVE_NAMES.index("Trace"), PRIMITIVE_NAMES.index("ResizeResource")
+    assert RESOURCE_SLOTS == 4
+    assert env.action_space["steps"].feature_space["resource"].n == RESOURCE_SLOTS  # type: ignore[index]
+    traced = [_decode(env, {"steps": ({"primitive": trace, "resource": r},)}) for r in range(4)]
+    assert [p.steps[0] for p in traced] == [
+        Call("Trace", (request,)) for request in ("boot", "volume", "network", "cleanup")
+    ]
+    name = episode_of(env).topology.names[3]
+    grown = [
+        _decode(env, {"steps": (_step(resize, node=3, number=0, resource=r),)}).steps[0]
+        for r in range(4)
+    ]
+    assert [c.args[1] for c in grown] == ["cpu", "memory", "disk", "cpu"]
+    assert {c.args[0] for c in grown} == {name}
+    _, _, _, _, info = env.step({"steps": ({"primitive": trace, "resource": 3},)})
+    assert info["plan_error"] is None and info["probes"][0]["request"] == "cleanup"
+
+
 @pytest.mark.parametrize(
     ("step", "where"),
     [
@@ -76,7 +97,7 @@ def test_a_valid_structured_action_decodes_to_its_plan(env: gym.Env[Any, Any]) -
         ({"primitive": RESTART}, "missing slot 'node'"),
         ({"primitive": RESTART, "node": 0, "extra": 1}, "unknown slot"),
         ({"primitive": RESTART, "node": 0, "number": NUMBER_SLOTS}, "step 0.number"),
-        ({"primitive": RESTART, "node": 0, "resource": len(RESOURCE_CHOICES)}, "step 0.resource"),
+        ({"primitive": RESTART, "node": 0, "resource": RESOURCE_SLOTS}, "step 0.resource"),
         ({"primitive": SCALE_OUT, "group": 10_000, "number": 1}, "step 0.group"),
         ({"primitive": WAIT, "number": -3}, "step 0.number"),
         ({"node": 0}, "missing slot 'primitive'"),

@@ -12,6 +12,7 @@ import pase_gym  # noqa: F401  (registers the env ids)
 from pase_gym.env.describe import MAX_PROBE_CHARS
 from pase_gym.env.spaces import PRIMITIVE_NAMES
 from pase_gym.sim.primitives import PRIMITIVES, PROBES, Safety
+from pase_gym.sim.probes import TRACE_REQUESTS
 from pase_gym.sim.state import IND
 
 
@@ -23,6 +24,8 @@ def _incident(scenario: str = "process-hang-test", seed: int = 1) -> tuple[gym.E
 
 def test_probes_are_safe_cheap_primitives_of_the_table() -> None:
     assert {"Inspect", "QueryLogs", "Trace"} == PROBES
+    # Trace accepts exactly the request types the simulator's event chains define
+    assert PRIMITIVES["Trace"].params[0].choices == TRACE_REQUESTS
     for name in PROBES:
         spec = PRIMITIVES[name]
         assert spec.safety is Safety.SAFE and spec.duration > 0 and spec.cost <= 0.1

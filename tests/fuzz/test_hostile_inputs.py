@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 
 import pase_gym  # noqa: F401  (registers the env ids)
 from pase_gym.env.core import MALFORMED_PENALTY, episode_of
-from pase_gym.env.spaces import NUMBER_SLOTS, PRIMITIVE_NAMES, RESOURCE_CHOICES
+from pase_gym.env.spaces import NUMBER_SLOTS, PRIMITIVE_NAMES, RESOURCE_SLOTS
 from pase_gym.errors import PlanError, ResultsError, ScenarioError
 from pase_gym.harness.records import RunStore, record_key
 from pase_gym.harness.runner import Job, run_episode
@@ -122,7 +122,7 @@ def structured_actions(draw: st.DrawFn) -> tuple[Any, bool]:
         "target": slots,
         "group": max(len(groups), 1),
         "number": NUMBER_SLOTS,
-        "resource": len(RESOURCE_CHOICES),
+        "resource": RESOURCE_SLOTS,
     }
     valid = True
     steps: list[Any] = []

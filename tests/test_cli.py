@@ -141,7 +141,7 @@ def test_primitives_json_is_the_primitive_library() -> None:
     status, out = run(["primitives", "--json"])
     assert status == 0
     prims = json.loads(out)
-    assert len(prims) == 19
+    assert len(prims) == 20
     assert prims == pase_gym.list_primitives()
 
 

@@ -9,6 +9,8 @@ drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pase_gym.errors import DatasetError, TopologyError
 from pase_gym.sim.roles import PROFILE_ALIASES
 from pase_gym.sim.workload import resolve_profile
@@ -69,3 +71,21 @@ def campaign_name(name: str) -> str:
             return campaign
     choices = ", ".join(f"{c} ({w})" for c, w in CAMPAIGN_WORKLOADS.items())
     raise DatasetError(f"unknown campaign: expected one of {choices}, found {name!r}")
+
+
+def parse_campaigns(campaigns: str | Sequence[str] | None) -> tuple[str, ...]:
+    """``"all"``/``None``, one name, a comma-separated list or a sequence -> campaign names.
+
+    Raises:
+        DatasetError: an unknown or repeated campaign.
+    """
+    if campaigns is None or (isinstance(campaigns, str) and campaigns.strip().lower() == "all"):
+        return CAMPAIGNS
+    items = campaigns.split(",") if isinstance(campaigns, str) else list(campaigns)
+    names = tuple(campaign_name(str(c)) for c in items if str(c).strip())
+    if not names or len(set(names)) != len(names):
+        raise DatasetError(
+            f"expected 'all' or distinct campaigns among {', '.join(CAMPAIGNS)}, "
+            f"found {campaigns!r}"
+        )
+    return tuple(c for c in CAMPAIGNS if c in names)

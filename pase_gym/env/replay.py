@@ -17,8 +17,8 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 
-from pase_gym.datasets import CAMPAIGNS, Dataset, load_all
-from pase_gym.datasets.campaigns import campaign_name
+from pase_gym.datasets import Dataset, load_all
+from pase_gym.datasets.campaigns import parse_campaigns
 from pase_gym.datasets.splits import unique_rows
 from pase_gym.env.actions import to_plan
 from pase_gym.env.describe import describe
@@ -42,24 +42,6 @@ ROW_SETS = ("unique", "all")
 ORDERS = ("sequential", "shuffle")
 DEFAULT_MAX_STEPS = 3
 CORRECT_REWARD = 1.0
-
-
-def parse_campaigns(campaigns: str | Sequence[str] | None) -> tuple[str, ...]:
-    """``"all"``/``None``, one name, a comma-separated list or a sequence -> campaign names.
-
-    Raises:
-        DatasetError: an unknown or repeated campaign.
-    """
-    if campaigns is None or (isinstance(campaigns, str) and campaigns.strip().lower() == "all"):
-        return CAMPAIGNS
-    items = campaigns.split(",") if isinstance(campaigns, str) else list(campaigns)
-    names = tuple(campaign_name(str(c)) for c in items if str(c).strip())
-    if not names or len(set(names)) != len(names):
-        raise DatasetError(
-            f"expected 'all' or distinct campaigns among {', '.join(CAMPAIGNS)}, "
-            f"found {campaigns!r}"
-        )
-    return tuple(c for c in CAMPAIGNS if c in names)
 
 
 def select_rows(dataset: Dataset, campaigns: Sequence[str], split: str, rows: str) -> np.ndarray:

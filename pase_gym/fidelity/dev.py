@@ -23,14 +23,14 @@ import numpy as np
 
 from pase_gym.clitools import at_least, run_cli
 from pase_gym.datasets import load_all
+from pase_gym.datasets.campaigns import parse_campaigns
 from pase_gym.datasets.dataset import Dataset
-from pase_gym.errors import DatasetError
 from pase_gym.fidelity.calibration import DEFAULT_SPLIT, split_rows
 from pase_gym.fidelity.classifier import LogisticRegression, discriminator_auc, features
 from pase_gym.fidelity.experiments import labels_of, simulate_campaign
 from pase_gym.fidelity.fitting import fit_calibration
 from pase_gym.fidelity.report import evaluation_rows
-from pase_gym.fidelity.rows import calibrated_matrix
+from pase_gym.fidelity.rows import Mode, calibrated_matrix
 from pase_gym.stats import macro_f1
 
 COMMAND = "python -m pase_gym.fidelity.dev"
@@ -74,18 +74,16 @@ def dev_scores(
             x_real = features(dataset.X[rows], camp.present)
             y_real = np.asarray(dataset.labels[rows])
             experiments = simulate_campaign(name, n_sim, seed=seed + f, mix=camp.injection_mix)
-            x_sim = features(calibrated_matrix(experiments, calibration), camp.present)
             y_sim = labels_of(experiments)
-            pred = LogisticRegression().fit(x_sim, y_sim).predict(x_real)
-            labels = sorted(set(y_real.tolist()) | set(pred.tolist()))
-            per[name]["macro_f1"].append(round(float(macro_f1(y_real, pred, labels)), 4))
-            x_scale = features(
-                calibrated_matrix(experiments, calibration, mode="scale"), camp.present
-            )
-            pred = LogisticRegression().fit(x_scale, y_sim).predict(x_real)
-            labels = sorted(set(y_real.tolist()) | set(pred.tolist()))
-            per[name]["scale_f1"].append(round(float(macro_f1(y_real, pred, labels)), 4))
-            auc, _, _ = discriminator_auc(x_real, x_sim, seed=seed)
+            sims: dict[str, np.ndarray] = {}
+            variants: tuple[tuple[str, Mode], ...] = (("macro_f1", "full"), ("scale_f1", "scale"))
+            for key, mode in variants:
+                sims[key] = features(
+                    calibrated_matrix(experiments, calibration, mode=mode), camp.present
+                )
+                pred = LogisticRegression().fit(sims[key], y_sim).predict(x_real)
+                per[name][key].append(round(float(macro_f1(y_real, pred)), 4))
+            auc, _, _ = discriminator_auc(x_real, sims["macro_f1"], seed=seed)
             per[name]["auc"].append(round(float(auc), 4))
             if progress is not None:
                 progress(
@@ -122,7 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--pilot", type=at_least(1), default=12, help="pilot experiments per site (12)"
     )
-    parser.add_argument("--campaigns", default=None, help="comma-separated (all by default)")
+    parser.add_argument(
+        "--campaigns", default="all", help="comma-separated campaigns or 'all' (the default)"
+    )
     parser.add_argument("--data-root", default=None, help="the data set's folder")
     return run_cli(parser, _run, argv)
 
@@ -130,13 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     dataset = load_all(args.data_root)
-    campaigns = None if args.campaigns is None else [c.strip() for c in args.campaigns.split(",")]
-    unknown = sorted(set(campaigns or ()) - set(dataset.campaigns))
-    if unknown:
-        raise DatasetError(
-            f"unknown campaigns {', '.join(unknown)}; expected some of "
-            f"{', '.join(dataset.campaigns)}"
-        )
+    campaigns = list(parse_campaigns(args.campaigns))
     scores = dev_scores(
         dataset,
         k=args.folds,

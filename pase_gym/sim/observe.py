@@ -70,7 +70,15 @@ def observe(
     counts' noise from ``state.event_rng`` when the state has its own).
 
     Resets the event counters, so each observation carries the events since the previous one.
+
+    Raises:
+        ValueError: ``state`` is a dry run's copy (``state.copy(logs=False)``).
     """
+    if state.quiet:
+        raise ValueError(
+            "a dry run's copy (state.copy(logs=False)) writes no log and counts no events, so it "
+            "cannot be observed; observe a copy made with state.copy()"
+        )
     if state.evaluated_at != state.tick:
         evaluate(state, None)
     ensure_indicators(state)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from pase_gym.sim.signals import EVENT_CHAINS
+
 
 class ParamType(str, Enum):
     """What a primitive parameter accepts."""
@@ -449,7 +451,7 @@ PRIMITIVES: dict[str, PrimitiveSpec] = {
                     "request",
                     ParamType.RESOURCE,
                     "the workload's request type to trace",
-                    choices=("boot", "volume", "network", "cleanup"),
+                    choices=tuple(EVENT_CHAINS),  # boot, volume, network, cleanup
                     presets=("boot", "volume", "network"),
                 ),
             ),

@@ -13,6 +13,7 @@ from pase_gym.episode import Episode, cached_topology
 from pase_gym.sim import logs
 from pase_gym.sim.dynamics import advance, calibrate
 from pase_gym.sim.faults import FAULTS
+from pase_gym.sim.observe import observe
 from pase_gym.sim.state import new_state
 
 OWN_LINE_ALLOWED = {"disk"}
@@ -91,3 +92,9 @@ def test_a_quiet_copy_writes_no_line_and_runs_the_same_dynamics() -> None:
         advance(state, 60, np.random.default_rng(7))
     assert len(quiet.log) == before < len(loud.log)
     assert np.array_equal(loud.health, quiet.health) and loud.slo_ok == quiet.slo_ok
+    # a dry run's copy clones neither the log nor the event generator, and is never observed
+    assert quiet.event_rng is None and loud.event_rng is not episode.state.event_rng
+    assert loud.event_rng is not None
+    with pytest.raises(ValueError, match="dry run"):
+        observe(quiet, np.random.default_rng(0))
+    observe(loud, np.random.default_rng(0))  # a full copy is

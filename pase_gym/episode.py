@@ -18,7 +18,7 @@ from pase_gym.errors import ScenarioError
 from pase_gym.scenarios import ScenarioSpec, load_scenario
 from pase_gym.sim.dynamics import advance, calibrate, recovered
 from pase_gym.sim.faults import eligible_targets, make_fault
-from pase_gym.sim.observe import observe
+from pase_gym.sim.observe import observe, skip_observation
 from pase_gym.sim.plan import Call, Plan, as_plan
 from pase_gym.sim.roles import ROLE_INDEX
 from pase_gym.sim.signals import Observation
@@ -95,9 +95,7 @@ class Episode:
     """One seeded run of a scenario."""
 
     def __init__(self, scenario: ScenarioSpec | str, seed: int = 0) -> None:
-        self.scenario = scenario if isinstance(scenario, ScenarioSpec) else load_scenario(scenario)
-        self.topology = cached_topology(self.scenario.topology.nodes, self.scenario.topology.seed)
-        self.seed = int(seed)
+        self._bind(scenario, seed)
         self.rng = np.random.default_rng(self.seed)
         self.state: SimState = new_state(
             self.topology, self.scenario.workload.profiles()[0], self.rng
@@ -105,6 +103,25 @@ class Episode:
         self.state.event_rng = np.random.default_rng([self.seed, EVENT_STREAM])
         self.results: list[TransitionResult] = []
         self.diagnoses: list[tuple[str, str]] = []
+
+    def _bind(self, scenario: ScenarioSpec | str, seed: int) -> None:
+        self.scenario = scenario if isinstance(scenario, ScenarioSpec) else load_scenario(scenario)
+        self.topology = cached_topology(self.scenario.topology.nodes, self.scenario.topology.seed)
+        self.seed = int(seed)
+
+    @classmethod
+    def started(
+        cls, scenario: ScenarioSpec | str, seed: int, *, skip_to_incident: bool = True
+    ) -> Episode:
+        """An episode already :meth:`reset` (with its first observation's draws made and
+        nothing built for it): what ``Episode(scenario, seed)`` then ``reset()`` give, with the
+        cloud built once instead of twice and no observation nobody reads.
+        """
+        episode = cls.__new__(cls)
+        episode._bind(scenario, seed)
+        episode._restart(skip_to_incident)
+        skip_observation(episode.state, episode.rng)
+        return episode
 
     # -- set-up ----------------------------------------------------------------------------
     def reset(
@@ -118,6 +135,10 @@ class Episode:
         """
         if seed is not None:
             self.seed = int(seed)
+        self._restart(skip_to_incident)
+        return observe(self.state, self.rng, view=view)
+
+    def _restart(self, skip_to_incident: bool) -> None:
         self.rng = np.random.default_rng(self.seed)
         spec = self.scenario
         profiles = spec.workload.profiles()
@@ -140,7 +161,6 @@ class Episode:
             while self.state.incident_open_at is None and waited < MAX_DETECTION_WAIT:
                 advance(self.state, MONITOR_STEP, self.rng)
                 waited += MONITOR_STEP
-        return observe(self.state, self.rng, view=view)
 
     def _schedule(self) -> list[Fault]:
         faults: list[Fault] = []

@@ -218,8 +218,8 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
         super().reset(seed=seed)
         spec = self.specs[int(self.np_random.integers(len(self.specs)))]
         episode_seed = int(self.np_random.integers(2**31 - 1))
-        self.episode = Episode(spec, episode_seed)
-        self.episode.reset(skip_to_incident=self.start == "incident")
+        incident = self.start == "incident"
+        self.episode = Episode.started(spec, episode_seed, skip_to_incident=incident)
         if self.start == "normal" and self.warmup:
             self.episode.wait(self.warmup)
         self._baseline = baseline_event_rates(self.episode.state)

@@ -254,7 +254,7 @@ def _indicators(
 
 def calibrate(state: SimState) -> None:
     """Set latency SLOs from the healthy, noiseless state (call once on a fresh state)."""
-    evaluate(state, None)
+    evaluate(state, None, full=False)  # the indicators come with the second evaluation
     state.slo_latency = np.maximum(3.0 * state.lat, state.lat + 0.25)
     state.history.clear()
     state.history_ticks.clear()

@@ -13,6 +13,7 @@ import numpy as np
 from pase_gym.sim.dynamics import ensure_indicators, evaluate
 from pase_gym.sim.signals import EVENT_NAMES, Observation, alarms_of
 from pase_gym.sim.state import IND, INDICATORS, SimState
+from pase_gym.sim.topology import Topology
 
 VIEWS = ("service", "node")
 """What monitoring shows by default: ``service`` (since env v3) or every process's own metrics."""
@@ -34,11 +35,21 @@ def service_view(state: SimState, metrics: np.ndarray) -> np.ndarray:
     writer does); its CPU, memory, disk and network use are not shown (zero) until a probe
     (``Inspect``) reads them.
     """
+    out = np.array(metrics, dtype=np.float64, copy=True)
+    _to_service_view(state, out.reshape(-1, state.topo.n, out.shape[-1]))
+    return out
+
+
+def _to_service_view(state: SimState, flat: np.ndarray) -> None:
+    """:func:`service_view` in place on ``flat`` (``(k, n, 8)``), every snapshot at once.
+
+    One ``bincount`` sums every (snapshot, column, pool) cell, adding each cell's replicas in
+    node order as a per-snapshot, per-column sum would, so the result is the same to the bit.
+    """
     t = state.topo
     proc = t.is_process & state.active
-    out = np.array(metrics, dtype=np.float64, copy=True)
     if not proc.any():
-        return out
+        return
     ids = np.flatnonzero(proc)
     pools = t.pool[ids]
     size = int(t.pool.max()) + 1
@@ -47,14 +58,26 @@ def service_view(state: SimState, metrics: np.ndarray) -> np.ndarray:
     unweighted = total[pools] <= 0  # a pool nobody routes to: its plain mean
     weight = np.where(unweighted, 1.0, weight)
     total = np.bincount(pools, weights=weight, minlength=size)
-    flat = out.reshape(-1, t.n, out.shape[-1])
-    for k in range(flat.shape[0]):
-        rows = flat[k]
-        for col in SERVICE_LEVEL:
-            sums = np.bincount(pools, weights=weight * rows[ids, col], minlength=size)
-            rows[ids, col] = sums[pools] / total[pools]
-        rows[np.ix_(np.flatnonzero(t.is_process), PROCESS_DETAIL)] = 0.0
-    return flat.reshape(out.shape)
+    k = flat.shape[0]
+    cols = len(SERVICE_LEVEL)
+    values = flat[:, ids][:, :, SERVICE_LEVEL].transpose(0, 2, 1)  # (k, cols, replicas)
+    cells = (np.arange(k * cols)[:, None] * size + pools).ravel()
+    sums = np.bincount(cells, weights=(weight * values).ravel(), minlength=k * cols * size)
+    mean = sums.reshape(k, cols, size)[:, :, pools] / total[pools]
+    flat[:, ids[:, None], SERVICE_LEVEL] = mean.transpose(0, 2, 1)
+    flat[:, _process_slots(t)[:, None], PROCESS_DETAIL] = 0.0
+
+
+def _process_slots(topo: Topology) -> np.ndarray:
+    slots = _PROCESS_SLOTS.get(id(topo))
+    if slots is None or slots[0] is not topo:
+        if len(_PROCESS_SLOTS) > 64:
+            _PROCESS_SLOTS.clear()
+        slots = _PROCESS_SLOTS[id(topo)] = (topo, np.flatnonzero(topo.is_process))
+    return slots[1]
+
+
+_PROCESS_SLOTS: dict[int, tuple[Topology, np.ndarray]] = {}
 
 
 def observe(
@@ -85,12 +108,13 @@ def observe(
     metrics = state.health + noise * rng.standard_normal(state.health.shape) * (state.health > 0)
     metrics = np.maximum(metrics, 0.0)
     hist = state.history[-window:]
-    win = np.zeros((window, state.n, len(INDICATORS)))
+    win = np.zeros((window + 1, state.n, len(INDICATORS)))
     if hist:
-        win[window - len(hist) :] = np.stack(hist)
+        win[window + 1 - len(hist) :] = hist
     if view == "service":
-        metrics = service_view(state, metrics)
-        win = service_view(state, win)
+        win[0] = metrics  # the current snapshot and the window in one pass
+        _to_service_view(state, win)
+        metrics = win[0].copy()
     elif view != "node":
         raise ValueError(f"view must be one of {VIEWS}, found {view!r}")
     counts = state.event_counts if state.event_counts.size else np.zeros(len(EVENT_NAMES))
@@ -103,4 +127,26 @@ def observe(
         first -= 1
     logs = state.log[first:]
     probes, state.probes = state.probes, []
+    win = win[1:]
     return Observation(state.tick, metrics, win, alarms_of(state, metrics), logs, events, probes)
+
+
+def skip_observation(state: SimState, rng: np.random.Generator) -> None:
+    """What :func:`observe` changes, without building the observation: the indicators enter
+    the metric history, the measurement and event-count noise are drawn (and dropped), the
+    event counters restart and the pending probe reports are dropped.
+
+    The env's reset uses it where episodes used to make an observation nobody read, so that
+    the seeded streams, and with them every trajectory, stay what they were.
+    """
+    if state.quiet:
+        raise ValueError("a dry run's copy (state.copy(logs=False)) is never observed")
+    if state.evaluated_at != state.tick:
+        evaluate(state, None)
+    ensure_indicators(state)
+    rng.standard_normal(state.health.shape)
+    counts = state.event_counts if state.event_counts.size else np.zeros(len(EVENT_NAMES))
+    counter = state.event_rng if state.event_rng is not None else rng
+    counter.poisson(np.maximum(counts, 0.0))
+    state.event_counts = np.zeros(len(EVENT_NAMES))
+    state.probes = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy as _copy
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -274,35 +274,20 @@ def new_state(
     """
     profile = resolve_profile(profile)
     n = topo.n
-    active = topo.initially_active.copy()
     kind = topo.kind
-    instances = int(np.count_nonzero(active & (kind == Kind.INSTANCE)))
-    demand = role_demand(profile, instances, intensity)
-    route_w = np.ones(n)
-    mysql = topo.nodes_of_role("mysql")
-    route_w[mysql[1:]] = 0.0  # a single writer; the other Galera nodes are hot standbys
-    # Share of its role's demand each node would carry when everything is healthy.
-    share = np.zeros(n)
-    w = route_w * active
-    role_w = np.bincount(topo.role, weights=w, minlength=len(ROLE_NAMES))
-    served = role_w[topo.role] > 0
-    share[served] = w[served] / role_w[topo.role][served]
-    pinned = np.isin(kind, PINNED_KINDS)
-    role_count = np.bincount(topo.role, weights=active.astype(float), minlength=len(ROLE_NAMES))
-    pinned_load = np.zeros(n)
-    pinned_load[pinned] = demand[topo.role[pinned]] / np.maximum(role_count[topo.role[pinned]], 1)
-    base = np.where(pinned, pinned_load, demand[topo.role] * share)
+    plan = _provisioning(topo, profile, float(intensity))
+    active = plan.active.copy()
     target_u = rng.uniform(0.30, 0.50, size=len(ROLE_NAMES))[topo.role]
-    # Standbys and spares get the same hardware as their active peers.
-    role_base = np.zeros(len(ROLE_NAMES))
-    np.maximum.at(role_base, topo.role, base)
-    cap0 = np.maximum(role_base[topo.role], 1e-3) / target_u
+    cap0 = np.maximum(plan.role_base[topo.role], 1e-3) / target_u
     cap0[kind == Kind.HOST] = 1.0
     zeros = np.zeros(n)
     falses = np.zeros(n, dtype=bool)
-    desired = np.array([int(np.count_nonzero(active[m])) for m in topo.group_members])
     mem = topo.base_memory.copy()
     disk = np.where(kind == Kind.HOST, rng.uniform(0.25, 0.55, size=n), 0.0)
+    demand = plan.demand.copy()
+    route_w = plan.route_w.copy()
+    pinned_load = plan.pinned_load.copy()
+    desired = plan.desired.copy()
     state = SimState(
         topo=topo,
         profile=profile,
@@ -340,6 +325,59 @@ def new_state(
         retry_err=np.zeros(len(ROLE_NAMES)),
     )
     return state
+
+
+class _Provisioning(NamedTuple):
+    """What :func:`new_state` derives from the topology and the workload alone (no draws)."""
+
+    active: np.ndarray
+    demand: np.ndarray
+    route_w: np.ndarray
+    pinned_load: np.ndarray
+    role_base: np.ndarray  # per role: the largest healthy load of one of its replicas
+    desired: np.ndarray
+
+
+_PROVISIONING: dict[tuple[int, str, float], tuple[Topology, _Provisioning]] = {}
+
+
+def _provisioning(topo: Topology, profile: str, intensity: float) -> _Provisioning:
+    """The healthy cloud's loads under a workload, computed once per (topology, profile,
+    intensity); :func:`new_state` copies what it changes."""
+    key = (id(topo), profile, intensity)
+    hit = _PROVISIONING.get(key)
+    if hit is not None and hit[0] is topo:
+        return hit[1]
+    n = topo.n
+    active = topo.initially_active.copy()
+    kind = topo.kind
+    instances = int(np.count_nonzero(active & (kind == Kind.INSTANCE)))
+    demand = role_demand(profile, instances, intensity)
+    route_w = np.ones(n)
+    mysql = topo.nodes_of_role("mysql")
+    route_w[mysql[1:]] = 0.0  # a single writer; the other Galera nodes are hot standbys
+    # Share of its role's demand each node would carry when everything is healthy.
+    share = np.zeros(n)
+    w = route_w * active
+    role_w = np.bincount(topo.role, weights=w, minlength=len(ROLE_NAMES))
+    served = role_w[topo.role] > 0
+    share[served] = w[served] / role_w[topo.role][served]
+    pinned = np.isin(kind, PINNED_KINDS)
+    role_count = np.bincount(topo.role, weights=active.astype(float), minlength=len(ROLE_NAMES))
+    pinned_load = np.zeros(n)
+    pinned_load[pinned] = demand[topo.role[pinned]] / np.maximum(role_count[topo.role[pinned]], 1)
+    base = np.where(pinned, pinned_load, demand[topo.role] * share)
+    # Standbys and spares get the same hardware as their active peers.
+    role_base = np.zeros(len(ROLE_NAMES))
+    np.maximum.at(role_base, topo.role, base)
+    desired = np.array([int(np.count_nonzero(active[m])) for m in topo.group_members])
+    plan = _Provisioning(active, demand, route_w, pinned_load, role_base, desired)
+    for array in plan:
+        array.flags.writeable = False
+    if len(_PROVISIONING) > 256:
+        _PROVISIONING.clear()
+    _PROVISIONING[key] = (topo, plan)
+    return plan
 
 
 def role_id(name: str) -> int:

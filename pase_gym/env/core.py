@@ -20,7 +20,8 @@ from pase_gym.sim.state import new_state
 from pase_gym.sim.transition import TransitionResult
 
 from .actions import to_plan
-from .describe import describe
+from .describe import SceneSnapshot, describe, remember_contexts
+from .info import Lazy, LazyInfo
 from .render import render_ansi, render_rgb
 from .spaces import (
     OBS_PARTS,
@@ -208,7 +209,6 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
         self._last_obs: Observation | None = None
         self._last_plan: str = ""
         self._last_result: TransitionResult | None = None
-        self._last_info: dict[str, Any] = {}
 
     # -- gymnasium API -----------------------------------------------------------------------
     def reset(
@@ -342,19 +342,26 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
         encoded = encode_observation(
             state, obs, self.shapes, self.obs_parts, episode.scenario.budget
         )
-        info: dict[str, Any] = {
-            "description": describe(
-                state, obs, interval=interval, baseline=self._baseline, cache=self._context_cache
-            ),
-            "tick": state.tick,
-            "slo_ok": state.slo_ok,
-            "alarms": len(obs.alarms),
-            "node_names": [names[i] for i in np.flatnonzero(state.active)],
-            "slot_names": names,
-            "probes": [p.as_dict() for p in obs.probes],
-            **reward_info,
-        }
-        self._last_info = info
+        # The description is written when first read (most learners never do), from a
+        # snapshot of what it reads; the context lines it names are remembered now, as an
+        # eager description would have, so that reading it later gives the same text.
+        scene = SceneSnapshot.of(state)
+        remember_contexts(scene, obs, self._context_cache)
+        baseline, cache = self._baseline, self._context_cache
+        info = LazyInfo(
+            {
+                "description": Lazy(
+                    lambda: describe(scene, obs, interval=interval, baseline=baseline, cache=cache)
+                ),
+                "tick": state.tick,
+                "slo_ok": state.slo_ok,
+                "alarms": len(obs.alarms),
+                "node_names": [names[i] for i in np.flatnonzero(state.active)],
+                "slot_names": names,
+                "probes": [p.as_dict() for p in obs.probes],
+                **reward_info,
+            }
+        )
         return encoded, info
 
 

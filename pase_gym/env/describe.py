@@ -10,12 +10,15 @@ public topology only; it never names the injected fault or reads the ground trut
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Protocol, cast
 
 import numpy as np
 
 from pase_gym.sim.roles import ROLE_NAMES
 from pase_gym.sim.signals import EVENT_NAMES, Observation, baseline_event_rates
 from pase_gym.sim.state import SimState
+from pase_gym.sim.topology import Topology
 
 MAX_COMPONENTS = 6
 MAX_LOGS = 5
@@ -26,7 +29,55 @@ _ERROR_EVENTS = np.array(
 )
 
 
-def _context(state: SimState, node: int) -> str:
+class SceneState(Protocol):
+    """What the description reads of the state: the public topology and inventory, the
+    workload's name and which nodes break their SLO."""
+
+    @property
+    def topo(self) -> Topology: ...
+
+    @property
+    def active(self) -> np.ndarray: ...
+
+    @property
+    def host_of(self) -> np.ndarray: ...
+
+    @property
+    def slo_ok_nodes(self) -> np.ndarray: ...
+
+    @property
+    def profile(self) -> str: ...
+
+    def name(self, node: int) -> str: ...
+
+
+@dataclass(frozen=True)
+class SceneSnapshot:
+    """A :class:`SceneState` copied off a state at one tick (for a description written later)."""
+
+    topo: Topology
+    active: np.ndarray
+    host_of: np.ndarray
+    slo_ok_nodes: np.ndarray
+    profile: str
+
+    @classmethod
+    def of(cls, state: SimState) -> SceneSnapshot:
+        """The parts of ``state`` the description reads, copied."""
+        return cls(
+            state.topo,
+            state.active.copy(),
+            state.host_of.copy(),
+            state.slo_ok_nodes.copy(),
+            state.profile,
+        )
+
+    def name(self, node: int) -> str:
+        """Name of node id ``node``."""
+        return self.topo.names[node]
+
+
+def _context(state: SceneState, node: int) -> str:
     t = state.topo
     name = state.name(node)
     role = ROLE_NAMES[int(t.role[node])]
@@ -67,8 +118,26 @@ def event_anomalies(
     return drops, errors
 
 
+def remember_contexts(state: SceneState, obs: Observation, cache: dict[int, str]) -> list[int]:
+    """The components the description of ``obs`` names (the most alarmed nodes first), with
+    their topology context line added to ``cache`` where it is not there yet.
+
+    The env calls it at every step, read or not, so that a description written later (see
+    :class:`~pase_gym.env.info.LazyInfo`) finds the context lines an eager one would have.
+    """
+    counts: dict[str, int] = {}
+    for node, _, _ in obs.alarms:
+        counts[node] = counts.get(node, 0) + 1
+    ranked = sorted(counts, key=lambda n: -counts[n])
+    affected = [state.topo.index[n] for n in ranked[:MAX_COMPONENTS]]
+    for a in affected:
+        if a not in cache:
+            cache[a] = _context(state, a)
+    return affected
+
+
 def describe(
-    state: SimState,
+    state: SceneState,
     obs: Observation,
     *,
     interval: int,
@@ -78,7 +147,8 @@ def describe(
     """A concise natural-language description of the scene in ``obs``.
 
     Args:
-        state: the state the observation was read from (for the public topology).
+        state: the state the observation was read from (for the public topology), or a
+            :class:`SceneSnapshot` of it.
         obs: the observation.
         interval: ticks the observation's event counts cover.
         baseline: healthy events per tick (computed from the state when omitted).
@@ -107,14 +177,11 @@ def describe(
         common = [h for h, c in hosts.most_common(2) if c > 1]
         if common:
             parts.append(f"Alarmed nodes share host(s): {', '.join(common)}.")
-        affected = [t.index[n] for n in ranked[:MAX_COMPONENTS]]
         memo = {} if cache is None else cache
-        for a in affected:
-            if a not in memo:
-                memo[a] = _context(state, a)
+        affected = remember_contexts(state, obs, memo)
         parts.append("Affected components: " + "; ".join(memo[a] for a in affected) + ".")
     if baseline is None:
-        baseline = baseline_event_rates(state)
+        baseline = baseline_event_rates(cast(SimState, state))  # reads what a scene has
     drops, errors = event_anomalies(obs.events, baseline * max(interval, 1))
     notes = [f"{EVENT_NAMES[i]} {drop:.0%} below normal" for i, drop in drops]
     if errors:

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from pase_gym.sim.roles import ROLE_NAMES, Kind
-from pase_gym.sim.state import SimState
+from pase_gym.sim.state import LogLine, SimState
 from pase_gym.sim.topology import Topology
 
 # Placeholders: {node} the node writing, {peer} the other side, {n} a number drawn per line,
@@ -278,6 +278,7 @@ class _Tables:
             callers = np.unique(topo.dep_src[topo.dep_pool == pool])
             self.callers.append(callers[topo.is_process[callers]])
         self.kind = [_callee_class(topo, i) for i in range(topo.n)]
+        self.pool = topo.pool.tolist()
 
 
 _TABLES: dict[int, tuple[Topology, _Tables]] = {}
@@ -322,19 +323,31 @@ def emit(state: SimState, dt: int) -> None:
     slow = served[state.works[served] & (state.lat[served] > state.slo_latency[served])]
     failing = served[state.works[served] & (state.err[served] > _FAILING_ERR)]
     p = min(1.0, VICTIM_RATE * dt)
+    names = t.names
+    active = state.active
+    tick = state.tick
+    lines: list[LogLine] = []
     for how, nodes in (("down", down), ("slow", slow), ("failing", failing)):
         for callee in nodes.tolist():
             cls = tables.kind[callee]
             templates = _CLIENT.get((cls, how)) or _CLIENT[("service", how)]
-            pool = int(t.pool[callee])
+            pool = tables.pool[callee]
             callers = tables.callers[pool] if pool >= 0 else _NONE
-            callers = callers[state.active[callers]]
+            callers = callers[active[callers]]
             callers = callers[rng.random(callers.size) < p][:MAX_VICTIMS]
-            peer = state.name(callee)
+            if not callers.size:
+                continue
+            peer = names[callee]
             port = _PORTS.get(cls, 8774)
             for caller in callers.tolist():
                 level, text = templates[int(rng.integers(len(templates)))]
-                state.add_log(caller, level, _fill(text, rng, state.name(caller), peer, port))
+                if "{" in text:  # as _fill, inlined: a number is drawn for every filled line
+                    text = text.format(
+                        node=names[caller], peer=peer, port=port, n=int(rng.integers(11, 120))
+                    )
+                lines.append(LogLine(tick, names[caller], level, text))
+    if lines:
+        state.add_lines(lines)
     # background: a healthy cloud's warnings
     if procs.size:
         count = int(rng.poisson(BACKGROUND_RATE * procs.size * dt))

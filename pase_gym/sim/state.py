@@ -30,6 +30,8 @@ INDICATORS = (
 IND = {name: i for i, name in enumerate(INDICATORS)}
 TIMEOUT = 5.0  # seconds a caller waits before it gives up on a call
 PINNED_KINDS = (Kind.INSTANCE, Kind.NETWORK, Kind.VOLUME)  # load stays with the node
+LOG_LIMIT = 2000  # log lines a state keeps at most: past it the oldest LOG_TRIM go
+LOG_TRIM = 1000
 
 
 class Modifiers:
@@ -212,8 +214,14 @@ class SimState:
     def add_log(self, node: int, level: str, text: str) -> None:
         """Append a log line for ``node`` at the current tick (bounded memory)."""
         self.log.append(LogLine(self.tick, self.topo.names[node], level, text))
-        if len(self.log) > 2000:
-            del self.log[:1000]
+        if len(self.log) > LOG_LIMIT:
+            del self.log[:LOG_TRIM]
+
+    def add_lines(self, lines: list[LogLine]) -> None:
+        """Append log lines, keeping what :meth:`add_log` one line at a time would keep."""
+        self.log.extend(lines)
+        while len(self.log) > LOG_LIMIT:
+            del self.log[:LOG_TRIM]
 
     def copy(self, *, logs: bool = True) -> SimState:
         """A deep copy sharing only the immutable topology.

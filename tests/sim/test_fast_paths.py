@@ -16,7 +16,7 @@ from pase_gym.sim.observe import (
     service_view,
     skip_observation,
 )
-from pase_gym.sim.state import SimState, new_state
+from pase_gym.sim.state import LOG_LIMIT, LogLine, SimState, new_state
 
 SCENARIOS = ("default", "process-hang-test", "db-lock-contention-train", "tiny-mix-train")
 
@@ -133,3 +133,17 @@ def test_the_provisioning_cache_is_never_written_through() -> None:
         assert np.array_equal(getattr(second, key), getattr(third, key)), key
         assert getattr(second, key).any(), key
         assert getattr(second, key).flags.writeable, key
+
+
+@pytest.mark.parametrize("batch", [1, 7, 999, 2600])
+def test_appending_lines_in_batches_keeps_what_one_at_a_time_keeps(batch: int) -> None:
+    one, many = Episode("default", 0).state, Episode("default", 0).state
+    texts = [f"line {i}" for i in range(5200)]
+    for i, text in enumerate(texts):
+        one.tick = i
+        one.add_log(0, "WARNING", text)
+    for start in range(0, len(texts), batch):
+        stop = min(start + batch, len(texts))
+        many.add_lines([LogLine(i, one.name(0), "WARNING", texts[i]) for i in range(start, stop)])
+    assert [str(x) for x in many.log] == [str(x) for x in one.log]
+    assert 1000 < len(one.log) <= LOG_LIMIT

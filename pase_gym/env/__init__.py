@@ -15,6 +15,9 @@ import gymnasium as gym
 ENTRY_POINT = "pase_gym.env.core:PaseOpenStackEnv"
 """The simulator env: every id but the replay one."""
 
+VECTOR_ENTRY_POINT = "pase_gym.env.vector:PaseVectorEnv"
+"""The native vector env of the simulator ids (``gym.make_vec(id, num_envs=N)``)."""
+
 REPLAY_ENTRY_POINT = "pase_gym.env.replay:ReplayEnv"
 """Real rows of Failure-Dataset-OpenStack replayed on the tiny cloud (needs the data set)."""
 
@@ -95,4 +98,5 @@ def register_envs() -> None:
             entry_point=variant.entry_point,
             kwargs=dict(variant.kwargs),
             max_episode_steps=variant.max_episode_steps,
+            vector_entry_point=(VECTOR_ENTRY_POINT if variant.entry_point == ENTRY_POINT else None),
         )

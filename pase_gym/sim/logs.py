@@ -240,11 +240,18 @@ def onset_line(state: SimState, node: int, symptoms: tuple[str, ...]) -> None:
     """Write a fault's line at onset: a template drawn from one of its symptom classes."""
     if not symptoms or state.quiet:
         return
+    state.queue_log(_write_onset, state.tick, node, symptoms, int(state.host_of[node]))
+
+
+def _write_onset(
+    state: SimState, tick: int, node: int, symptoms: tuple[str, ...], host: int
+) -> None:
     rng = state.log_rng
     cls = symptoms[int(rng.integers(len(symptoms)))]
     level, text = SYMPTOMS[cls][int(rng.integers(len(SYMPTOMS[cls])))]
-    peer = _a_peer(state, node, rng)
-    state.add_log(node, level, _fill(text, rng, state.name(node), peer, 8774))
+    peer = _a_peer(state.topo, node, host, rng)
+    name = state.topo.names[node]
+    state.write_lines([LogLine(tick, name, level, _fill(text, rng, name, peer, 8774))])
 
 
 def symptom_line(state: SimState, node: int, symptom: str) -> None:
@@ -252,13 +259,14 @@ def symptom_line(state: SimState, node: int, symptom: str) -> None:
     onset_line(state, node, (symptom,))
 
 
-def _a_peer(state: SimState, node: int, rng: np.random.Generator) -> str:
-    tables = _tables(state.topo)
+def _a_peer(topo: Topology, node: int, host: int, rng: np.random.Generator) -> str:
+    """Someone ``node`` talks to: a member of a pool it calls, else its host."""
+    tables = _tables(topo)
     pools = tables.pools_of[node]
     if pools.size == 0:
-        return state.name(int(state.host_of[node]))
+        return topo.names[host]
     pool = int(pools[int(rng.integers(pools.size))])
-    return state.name(int(tables.first_member[pool]))
+    return topo.names[int(tables.first_member[pool])]
 
 
 class _Tables:
@@ -314,21 +322,41 @@ def emit(state: SimState, dt: int) -> None:
     if dt <= 0 or state.evaluated_at != state.tick or state.quiet:
         return
     t = state.topo
-    rng = state.log_rng
-    tables = _tables(t)
     procs = np.flatnonzero(state.in_service() & t.is_process & state.up)
     # victims: callers of nodes that do not answer, answer slowly or fail
     served = procs[(state.route_w[procs] > 0) | (t.kind[procs] != Kind.DATABASE)]
     down = served[~state.works[served]]
     slow = served[state.works[served] & (state.lat[served] > state.slo_latency[served])]
     failing = served[state.works[served] & (state.err[served] > _FAILING_ERR)]
+    state.queue_log(
+        _write_chunk,
+        state.tick,
+        dt,
+        (down.tolist(), slow.tolist(), failing.tolist()),
+        procs,
+        state.active.copy(),
+        state.host_of.copy(),
+    )
+
+
+def _write_chunk(
+    state: SimState,
+    tick: int,
+    dt: int,
+    victims: tuple[list[int], list[int], list[int]],
+    procs: np.ndarray,
+    active: np.ndarray,
+    host_of: np.ndarray,
+) -> None:
+    """The lines of one chunk that :func:`emit` queued, from what it saw then."""
+    t = state.topo
+    rng = state.log_rng
+    tables = _tables(t)
     p = min(1.0, VICTIM_RATE * dt)
     names = t.names
-    active = state.active
-    tick = state.tick
     lines: list[LogLine] = []
-    for how, nodes in (("down", down), ("slow", slow), ("failing", failing)):
-        for callee in nodes.tolist():
+    for how, nodes in zip(("down", "slow", "failing"), victims, strict=True):
+        for callee in nodes:
             cls = tables.kind[callee]
             templates = _CLIENT.get((cls, how)) or _CLIENT[("service", how)]
             pool = tables.pool[callee]
@@ -346,8 +374,6 @@ def emit(state: SimState, dt: int) -> None:
                         node=names[caller], peer=peer, port=port, n=int(rng.integers(11, 120))
                     )
                 lines.append(LogLine(tick, names[caller], level, text))
-    if lines:
-        state.add_lines(lines)
     # background: a healthy cloud's warnings
     if procs.size:
         count = int(rng.poisson(BACKGROUND_RATE * procs.size * dt))
@@ -359,9 +385,11 @@ def emit(state: SimState, dt: int) -> None:
                 if pick.size == 0:
                     continue
             node = int(pick[int(rng.integers(pick.size))])
-            state.add_log(
-                node, level, _fill(text, rng, state.name(node), _a_peer(state, node, rng), 8774)
-            )
+            peer = _a_peer(t, node, int(host_of[node]), rng)
+            text = _fill(text, rng, names[node], peer, 8774)
+            lines.append(LogLine(tick, names[node], level, text))
+    if lines:
+        state.write_lines(lines)
 
 
 def _role_ids(roles: frozenset[str]) -> list[int]:

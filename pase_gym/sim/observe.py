@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from pase_gym.sim.dynamics import ensure_indicators, evaluate
-from pase_gym.sim.signals import EVENT_NAMES, Observation, alarms_of
+from pase_gym.sim.signals import EVENT_NAMES, LogLines, Observation, alarms_of
 from pase_gym.sim.state import IND, INDICATORS, SimState
 from pase_gym.sim.topology import Topology
 
@@ -122,10 +122,7 @@ def observe(
     events = counter.poisson(np.maximum(counts, 0.0)).astype(np.float64)
     state.event_counts = np.zeros(len(EVENT_NAMES))
     start = since_tick if since_tick is not None else state.tick - 30
-    first = len(state.log)
-    while first > 0 and state.log[first - 1].tick >= start:  # the log is in tick order
-        first -= 1
-    logs = state.log[first:]
+    logs = LogLines(state, start)  # taken from the log when first read
     probes, state.probes = state.probes, []
     win = win[1:]
     return Observation(state.tick, metrics, win, alarms_of(state, metrics), logs, events, probes)

@@ -9,6 +9,7 @@ mostly as *missing* events (a call that never happened), sometimes as error vari
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -206,6 +207,65 @@ def accumulate_events(state: SimState, dt: int, rng: np.random.Generator | None)
     )
 
 
+class LogLines(Sequence[LogLine]):
+    """An observation's log lines: those written since ``start`` (a tick), as the log stood
+    when the observation was made.
+
+    They are taken from the state's log when first read (:meth:`SimState.wait_for_log`): a
+    log nobody reads is never written, and one read late reads as it would have at once.
+    """
+
+    def __init__(self, state: SimState | None = None, start: int = 0) -> None:
+        self._lines: list[LogLine] | None = None
+        self._state = state
+        self._start = start
+        if state is None:
+            self._lines = []
+        else:
+            state.wait_for_log(self)
+
+    @classmethod
+    def of(cls, lines: list[LogLine]) -> LogLines:
+        """Lines given outright."""
+        out = cls()
+        out._lines = list(lines)
+        return out
+
+    def settle(self, log: list[LogLine]) -> None:
+        """Take the lines from ``log`` as it stands now (the state calls it)."""
+        first = len(log)
+        while first > 0 and log[first - 1].tick >= self._start:  # the log is in tick order
+            first -= 1
+        self._lines = log[first:]
+        self._state = None
+
+    def _all(self) -> list[LogLine]:
+        if self._lines is None:
+            assert self._state is not None
+            self._state.flush_log()  # settles these lines on the way
+        assert self._lines is not None
+        return self._lines
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __iter__(self) -> Iterator[LogLine]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LogLines):
+            return self._all() == other._all()
+        return isinstance(other, list) and self._all() == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._all())
+
+
 @dataclass
 class Observation:
     """What a monitoring stack shows at one moment (no ground truth inside)."""
@@ -214,7 +274,7 @@ class Observation:
     metrics: np.ndarray  # (n, 8) current health, with measurement noise
     window: np.ndarray  # (W, n, 8) the last W evaluations, oldest first, zero-padded
     alarms: list[tuple[str, str, float]]  # (node, alarm, value)
-    logs: list[LogLine]
+    logs: Sequence[LogLine]  # a LogLines (read lazily) or a list
     events: np.ndarray  # counts per EVENT_NAMES since the last observation
     probes: list[Any] = field(default_factory=list)  # probe reports since the last observation
 

@@ -8,6 +8,8 @@ array copies), which is what makes dry runs of a plan affordable.
 from __future__ import annotations
 
 import copy as _copy
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
@@ -32,6 +34,7 @@ TIMEOUT = 5.0  # seconds a caller waits before it gives up on a call
 PINNED_KINDS = (Kind.INSTANCE, Kind.NETWORK, Kind.VOLUME)  # load stays with the node
 LOG_LIMIT = 2000  # log lines a state keeps at most: past it the oldest LOG_TRIM go
 LOG_TRIM = 1000
+LOG_QUEUE_LIMIT = 512  # queued log writes past which they are made without waiting for a reader
 
 
 class Modifiers:
@@ -181,7 +184,16 @@ class SimState:
     incident_open_at: int | None = None
     faults: list[Fault] = field(default_factory=list)
     pending: list[Fault] = field(default_factory=list)
-    log: list[LogLine] = field(default_factory=list)
+    # the lines written so far (read them through .log, which makes the queued writes first)
+    lines: list[LogLine] = field(default_factory=list)
+    # log writes not made yet, in order: (writer, arguments). The log generator draws only
+    # when they are made, so a log nobody reads costs no text (pase_gym.sim.logs queues them)
+    log_queue: list[tuple[Callable[..., None], tuple[Any, ...]]] = field(default_factory=list)
+    log_queued: int = 0  # writes queued so far, made or not
+    log_written: int = 0  # writes made so far
+    # observations whose lines are due when the log has made a given number of writes:
+    # (that number, weak reference to the observation's LogLines)
+    log_waiting: list[tuple[int, Any]] = field(default_factory=list)
     lost_messages: float = 0.0
     history_ticks: list[int] = field(default_factory=list)
     history: list[np.ndarray] = field(default_factory=list)
@@ -211,17 +223,93 @@ class SimState:
         """Name of node id ``node``."""
         return self.topo.names[node]
 
+    @property
+    def log(self) -> list[LogLine]:
+        """The log lines written so far, oldest first (at most :data:`LOG_LIMIT`)."""
+        if self.log_queue:
+            self.flush_log()
+        return self.lines
+
     def add_log(self, node: int, level: str, text: str) -> None:
         """Append a log line for ``node`` at the current tick (bounded memory)."""
-        self.log.append(LogLine(self.tick, self.topo.names[node], level, text))
-        if len(self.log) > LOG_LIMIT:
-            del self.log[:LOG_TRIM]
+        self.add_lines([LogLine(self.tick, self.topo.names[node], level, text)])
 
     def add_lines(self, lines: list[LogLine]) -> None:
-        """Append log lines, keeping what :meth:`add_log` one line at a time would keep."""
-        self.log.extend(lines)
-        while len(self.log) > LOG_LIMIT:
-            del self.log[:LOG_TRIM]
+        """Append log lines after the queued writes, keeping what appending them one at a
+        time to a log of at most :data:`LOG_LIMIT` lines (dropping the oldest
+        :data:`LOG_TRIM` each time it overflows) would keep."""
+        if self.log_queue:
+            self.flush_log()
+        self.write_lines(lines)
+
+    def write_lines(self, lines: list[LogLine]) -> None:
+        """Append ``lines`` now (for the writers of the queue; others use :meth:`add_lines`)."""
+        self.lines.extend(lines)
+        while len(self.lines) > LOG_LIMIT:
+            del self.lines[:LOG_TRIM]
+
+    def queue_log(self, writer: Callable[..., None], *args: Any) -> None:
+        """Queue ``writer(state, *args)``: it writes its lines when the log is next read (or
+        the queue passes :data:`LOG_QUEUE_LIMIT` writes), after every write queued before."""
+        self.log_queue.append((writer, args))
+        self.log_queued += 1
+        if len(self.log_queue) > LOG_QUEUE_LIMIT:
+            self.flush_log()
+
+    def flush_log(self) -> None:
+        """Make the queued writes, in order.
+
+        An observation waiting for the log as it stood after ``k`` writes takes its lines
+        just before write ``k`` is made.
+        """
+        if self.quiet:
+            self.log_queue.clear()  # a dry run's copy never draws from the shared generator
+            return
+        end = self.log_queued
+        made = 0
+        queue = self.log_queue
+        while self.log_written < end:
+            if self.log_waiting:
+                self._hand_out(self.log_written)
+            writer, args = queue[made]
+            writer(self, *args)
+            made += 1
+            self.log_written += 1
+        del queue[:made]
+        if self.log_waiting:
+            self._hand_out(self.log_written)
+
+    def wait_for_log(self, lines: Any) -> None:
+        """Have ``lines.settle(self.lines)`` called when the log stands as it does now (at
+        once if nothing is queued)."""
+        if not self.log_queue:
+            lines.settle(self.lines)
+            return
+        self.log_waiting = [(k, ref) for k, ref in self.log_waiting if ref() is not None]
+        self.log_waiting.append((self.log_queued, weakref.ref(lines)))
+
+    def __getstate__(self) -> dict[str, Any]:
+        # weak references do not pickle: the waiting observations go as strong ones
+        out = self.__dict__.copy()
+        out["log_waiting"] = [(k, r()) for k, r in self.log_waiting if r() is not None]
+        return out
+
+    def __setstate__(self, values: dict[str, Any]) -> None:
+        waiting = values.pop("log_waiting", [])
+        self.__dict__.update(values)
+        self.log_waiting = [(k, weakref.ref(lines)) for k, lines in waiting]
+
+    def _hand_out(self, written: int) -> None:
+        keep = []
+        for k, ref in self.log_waiting:
+            target = ref()
+            if target is None:
+                continue
+            if k == written:
+                target.settle(self.lines)
+            else:
+                keep.append((k, ref))
+        self.log_waiting = keep
 
     def copy(self, *, logs: bool = True) -> SimState:
         """A deep copy sharing only the immutable topology.
@@ -236,7 +324,9 @@ class SimState:
                 setattr(new, key, value.copy())
         new.faults = [f.clone() for f in self.faults]
         new.pending = [f.clone() for f in self.pending]
-        new.log = list(self.log)
+        new.lines = list(self.lines)
+        new.log_queue = list(self.log_queue)  # the writes are immutable; each copy makes its own
+        new.log_waiting = []  # the source's observations wait for the source
         new.probes = list(self.probes)
         new.history = list(self.history)
         new.history_ticks = list(self.history_ticks)
@@ -247,6 +337,7 @@ class SimState:
         else:
             new.quiet = True  # never draws from the shared generators
             new.event_rng = None
+            new.log_queue = []  # nor makes the queued writes (its log is never read)
         return new
 
     def in_service(self) -> np.ndarray:

@@ -3,12 +3,18 @@
 Run with ``pytest benchmarks/test_bench_env.py --benchmark-only``;
 ``--benchmark-disable`` runs every benchmarked function once, as a smoke test.
 
-One round is one ``step`` call (of all four sub-envs for the vector env). Every configuration
-waits: the raw env and the text wrapper get ``Wait(5)``, the discrete wrappers their shortest
-wait action (``Wait(10)``); the env then monitors for its ``monitor_ticks`` (10). An episode that
-ends is reset inside the timed call (for the vector env, by its own autoreset), so the figure
+One round is one ``step`` call (of all four sub-envs for the vector envs). Every configuration
+but ``oracle`` waits: the raw env, the text wrapper and the vector envs get ``Wait(5)``, the
+discrete wrappers their shortest wait action (``Wait(10)``); ``oracle`` submits the oracle's plan
+for the faults still active (a probe, ``Inspect``, once none is), the oracle's plan computed
+inside the timed call. The env then monitors for its ``monitor_ticks`` (10). An episode that
+ends is reset inside the timed call (for the vector envs, by their own autoreset), so the figure
 includes the amortised reset cost. ``extra_info["steps_per_second"]`` is env-steps per second:
-the number of env-steps per call divided by the median.
+the number of env-steps per call divided by the median. ``test_env_reset`` times ``reset()``
+alone (a new seed each round, as a learner's resets draw).
+
+``sync_vector4`` is Gymnasium's ``SyncVectorEnv`` of four text-wrapped envs, ``native_vector4``
+the env's own vector env (``gym.make_vec(id, num_envs=4)``, :mod:`pase_gym.env.vector`).
 """
 
 from __future__ import annotations
@@ -21,12 +27,15 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+from pase_gym.env.core import episode_of
+from pase_gym.sim.oracle import oracle_plan
 from pase_gym.sim.plan import parse_plan
 from pase_gym.wrappers import DiscretePlanAction, TextPlanAction, make_sb3_env
 
 ENV_IDS = ("PASE-OpenStack-v4", "PASE-OpenStack-Tiny-v4")
-CONFIGS = ("plan", "text", "discrete", "sb3", "sync_vector4")
-ROUNDS = {"sync_vector4": 300}
+CONFIGS = ("plan", "oracle", "text", "discrete", "sb3", "sync_vector4", "native_vector4")
+ROUNDS = {"sync_vector4": 300, "native_vector4": 300}
+RESET_ROUNDS = 300
 DEFAULT_ROUNDS = 800
 WARMUP_ROUNDS = 10
 VECTOR_COPIES = 4
@@ -50,6 +59,17 @@ def _wait_action(env: gym.Env[Any, Any]) -> int:
     return action
 
 
+class OraclePlans:
+    """The oracle's plan for the env's running episode, made when the step asks for it."""
+
+    def __init__(self, env: gym.Env[Any, Any]) -> None:
+        self.env = env
+
+    def plan(self) -> Any:
+        plan = oracle_plan(episode_of(self.env).state)
+        return plan if len(plan) else parse_plan("Inspect(nova-api-1)")
+
+
 @dataclass
 class Stepper:
     """One configuration: the env, the action it steps and how many env-steps one call makes."""
@@ -63,7 +83,8 @@ class Stepper:
     last_info: Any = None
 
     def __call__(self) -> None:
-        _, _, terminated, truncated, info = self.env.step(self.action)
+        action = self.action.plan() if isinstance(self.action, OraclePlans) else self.action
+        _, _, terminated, truncated, info = self.env.step(action)
         self.calls += 1
         self.last_info = info
         if self.steps_per_call == 1 and (terminated or truncated):
@@ -78,6 +99,14 @@ def _build(env_id: str, config: str) -> Stepper:
         env = gym.make(env_id)
         env.reset(seed=SEED)
         return Stepper(env, parse_plan(WAIT_TEXT), 1, WAIT_TEXT)
+    if config == "oracle":
+        env = gym.make(env_id)
+        env.reset(seed=SEED)
+        return Stepper(env, OraclePlans(env), 1, "oracle")
+    if config == "native_vector4":
+        native = gym.make_vec(env_id, num_envs=VECTOR_COPIES)
+        native.reset(seed=SEED)
+        return Stepper(native, [WAIT_TEXT] * VECTOR_COPIES, VECTOR_COPIES, WAIT_TEXT)
     if config == "text":
         env = TextPlanAction(gym.make(env_id))
         env.reset(seed=SEED)
@@ -109,9 +138,13 @@ def test_env_steps_per_second(benchmark: Any, env_id: str, config: str) -> None:
     )
     # Guard against measuring the wrong thing: the plan parsed and ran, without violations.
     info = stepper.last_info
-    if config == "sync_vector4":
+    if config.endswith("vector4"):
         assert all(e is None for e in info["plan_error"]), info["plan_error"]
         assert list(info["plan"]) == [stepper.plan] * VECTOR_COPIES
+    elif config == "oracle":
+        assert info["plan_error"] is None and info["violations"] == [], info["violations"]
+        # the oracle's plans end episodes (one call, in smoke mode, may not)
+        assert stepper.episodes > 0 or _median(benchmark) is None
     else:
         assert info["plan_error"] is None and info["violations"] == []
         assert info["plan"] == stepper.plan
@@ -123,3 +156,22 @@ def test_env_steps_per_second(benchmark: Any, env_id: str, config: str) -> None:
     median = _median(benchmark)
     if median is not None:
         benchmark.extra_info["steps_per_second"] = round(stepper.steps_per_call / median, 1)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_env_reset(benchmark: Any, env_id: str) -> None:
+    """``env.reset()`` of the raw env (its default ``start="normal"``: build and calibrate the
+    cloud, schedule the faults, 10 ticks of warm-up, the first observation)."""
+    benchmark.group = f"env_reset:{env_id}"
+    env = gym.make(env_id)
+    env.reset(seed=SEED)
+    seeds = iter(range(1, 10**6))
+    obs, info = benchmark.pedantic(
+        lambda: env.reset(seed=next(seeds)), rounds=RESET_ROUNDS, warmup_rounds=WARMUP_ROUNDS
+    )
+    assert obs["node_mask"].any() and info["tick"] == 10  # the warm-up ran
+    env.close()
+    benchmark.extra_info["env_id"] = env_id
+    median = _median(benchmark)
+    if median is not None:
+        benchmark.extra_info["resets_per_second"] = round(1.0 / median, 1)

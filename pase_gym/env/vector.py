@@ -134,8 +134,19 @@ class PaseVectorEnv(VectorEnv[Any, Any, Any]):
         self, actions: Any
     ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every cloud (resetting, instead, those whose episode ended at the last step
-        under ``NEXT_STEP``)."""
-        per_env = list(iterate(self.action_space, actions))
+        under ``NEXT_STEP``).
+
+        ``actions`` is a batch of :attr:`action_space`, or a list or tuple of one action per
+        cloud in any form the single env takes (plan text, a ``Plan``, a structured action).
+        """
+        if isinstance(actions, list | tuple):  # one action per cloud, in any form it takes
+            if len(actions) != self.num_envs:
+                raise ValueError(
+                    f"expected {self.num_envs} actions (one per cloud), found {len(actions)}"
+                )
+            per_env = list(actions)
+        else:
+            per_env = list(iterate(self.action_space, actions))
         infos: list[tuple[int, dict[str, Any]]] = []
         finals: list[tuple[int, dict[str, Any]]] = []
         for i, (env, action) in enumerate(zip(self.envs, per_env, strict=True)):

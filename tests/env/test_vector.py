@@ -145,3 +145,19 @@ def test_bad_seeds_and_masks_are_clear_errors() -> None:
         envs.reset(seed=[1, 2, 3])
     with pytest.raises(ValueError, match="reset_mask"):
         envs.reset(options={"reset_mask": [1, 0]})
+
+
+def test_a_list_of_plans_steps_each_cloud_with_its_own() -> None:
+    envs = PaseVectorEnv(2, scenario="tiny-mix-train")
+    singles = [gym.make(ENV_ID) for _ in range(2)]
+    envs.reset(seed=5)
+    for i, single in enumerate(singles):
+        single.reset(seed=5 + i)
+    plans = ["Wait(10)", "Inspect(nova-api-1)"]
+    obs, rewards, _, _, infos = envs.step(plans)
+    for i, single in enumerate(singles):
+        o, r, _, _, info = single.step(plans[i])
+        _same(o, {k: v[i] for k, v in obs.items()}, f"cloud {i}")
+        assert rewards[i] == r and infos["plan"][i] == info["plan"] == plans[i]
+    with pytest.raises(ValueError, match="expected 2 actions"):
+        envs.step(["Wait(10)"])

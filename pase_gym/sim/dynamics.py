@@ -13,10 +13,12 @@ resolution of recovery times is the chunk length (1 tick with ``step=1``).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from pase_gym.sim.kernel import fused_kernel
 from pase_gym.sim.logs import emit as emit_logs
 from pase_gym.sim.logs import symptom_line
 from pase_gym.sim.roles import ROLE_NAMES
@@ -60,6 +62,12 @@ def evaluate(state: SimState, rng: np.random.Generator | None, full: bool = True
     for fault in state.faults:
         if fault.active:
             fault.apply(state, mods)
+    kernel = fused_kernel()
+    if kernel is not None:
+        _evaluate_fused(kernel, state, rng, mods)
+        if full:
+            ensure_indicators(state)
+        return
     host = state.host_of
     reach_ok = (mods.reach * mods.reach[host]) > 0
     host_alive = state.active & state.up  # meaningful for host nodes
@@ -169,6 +177,99 @@ def evaluate(state: SimState, rng: np.random.Generator | None, full: bool = True
     )
     if full:
         ensure_indicators(state)
+
+
+def _evaluate_fused(
+    kernel: Callable[..., Any], state: SimState, rng: np.random.Generator | None, mods: Modifiers
+) -> None:
+    """:func:`evaluate`'s arithmetic in the fused kernel (:mod:`pase_gym.sim.kernel`)."""
+    t = state.topo
+    n_roles = len(ROLE_NAMES)
+    # the workload noise is drawn where the numpy path draws it: the stream stays the same
+    noise = rng.standard_normal(n_roles) if rng is not None else _NO_NOISE
+    (
+        err,
+        lat,
+        load,
+        util,
+        weighted,
+        role_err,
+        works_all,
+        slo_ok_nodes,
+        slo_ok,
+        alive,
+        cap_eff,
+        cfg_cap,
+        host_alive,
+        reach_ok,
+        routable,
+        works,
+    ) = kernel(
+        t.role,
+        t.pool,
+        state.host_of,
+        t.is_host,
+        t.base_latency,
+        t.pinned_ids,
+        t.shared_roles,
+        t.dep_src,
+        t.dep_pool,
+        t.dep_calls,
+        t.depth,
+        t.n_pools,
+        n_roles,
+        state.active,
+        state.up,
+        state.isolated,
+        state.drained,
+        state.down_until,
+        state.tick,
+        state.hung,
+        state.desynced,
+        state.cap0,
+        state.cpu_alloc,
+        state.route_w,
+        state.throttle,
+        state.mem_used,
+        state.mem_alloc,
+        state.pinned_load,
+        state.demand,
+        state.retry_err,
+        noise,
+        rng is not None,
+        mods.cap_mult,
+        mods.err_add,
+        mods.lat_add,
+        mods.mem_add,
+        mods.reach,
+        mods.load_add,
+        float(state.slo_error),
+        state.slo_latency,
+        t.grouped_ids,
+        t.grouped_ids_group,
+        len(t.groups),
+        state.desired,
+        RETRY_FACTOR,
+        WORKLOAD_NOISE,
+        TIMEOUT,
+    )
+    state.err = err
+    state.lat = lat
+    state.load = load
+    state.util = util
+    state.retry_err = weighted
+    state.role_err = role_err
+    state.works = works_all
+    state.slo_ok_nodes = slo_ok_nodes
+    state.slo_ok = bool(slo_ok)
+    state.evaluated_at = state.tick
+    state.health_at = -1
+    state.derived = _Derived(
+        alive, cap_eff, cfg_cap, host_alive, mods, reach_ok, routable, util, works, works_all
+    )
+
+
+_NO_NOISE = np.zeros(len(ROLE_NAMES))
 
 
 def ensure_indicators(state: SimState) -> None:

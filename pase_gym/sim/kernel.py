@@ -1,0 +1,341 @@
+"""The evaluation kernel fused into one compiled loop nest (numba), when numba is installed.
+
+:func:`pase_gym.sim.dynamics.evaluate` is the definition: about a hundred numpy operations over
+arrays of a few hundred numbers, each paying the interpreter's and numpy's call overhead.
+:func:`evaluate_core` does the same arithmetic, operation for operation and in the same order
+(every sum accumulates its terms in the order ``np.bincount`` adds them, no operation is fused
+or reordered, no fast-math), in a handful of loops compiled by numba, so its results are the
+numpy path's to the bit (``tests/sim/test_kernel.py`` compares them on every built-in
+scenario's states).
+
+Which path runs is chosen once per process (:func:`fused_kernel`): the environment variable
+``PASE_GYM_KERNEL`` set to ``numpy`` keeps the numpy path, ``numba`` asks for the fused one (an
+error if numba is missing), and ``auto`` (the default) takes it when numba imports and a
+self-check passes: the compiled ``exp`` and ``log1p`` must give numpy's results on a probe of
+2^18 values of the ranges the kernel feeds them (numpy's own vectorised ``exp`` on some
+processors differs from the C library's in the last bit; there the numpy path stays).
+The first use compiles the kernel (a few seconds) and caches it on disk beside this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+KERNEL_ENV = "PASE_GYM_KERNEL"
+"""Environment variable choosing the evaluation path: ``auto`` (default), ``numpy``, ``numba``."""
+
+_CHOICE: dict[str, Callable[..., Any] | None] = {}
+
+
+class KernelError(RuntimeError):
+    """The fused kernel was asked for (``PASE_GYM_KERNEL=numba``) and cannot run."""
+
+
+def fused_kernel() -> Callable[..., Any] | None:
+    """The fused kernel, or ``None`` where the numpy path runs (chosen once per process)."""
+    if "kernel" in _CHOICE:
+        return _CHOICE["kernel"]
+    mode = os.environ.get(KERNEL_ENV, "auto").strip().lower() or "auto"
+    if mode not in ("auto", "numpy", "numba"):
+        raise KernelError(f"{KERNEL_ENV} must be auto, numpy or numba, found {mode!r}")
+    kernel: Callable[..., Any] | None = None
+    if mode != "numpy":
+        try:
+            kernel = _compile()
+        except ImportError as exc:
+            if mode == "numba":
+                raise KernelError(
+                    f"{KERNEL_ENV}=numba, but numba cannot be imported ({exc}); install the "
+                    "'fast' extra (pip install -e '.[fast]') or unset it"
+                ) from None
+        if kernel is not None and not _same_math():
+            if mode == "numba":
+                raise KernelError(
+                    f"{KERNEL_ENV}=numba, but numba's exp/log1p differ from numpy's on this "
+                    "machine: the fused kernel would not reproduce the numpy path"
+                )
+            logger.warning("numba's exp/log1p differ from numpy's here: using the numpy kernel")
+            kernel = None
+    _CHOICE["kernel"] = kernel
+    return kernel
+
+
+def kernel_name() -> str:
+    """``"numba"`` or ``"numpy"``: the path :func:`fused_kernel` chose."""
+    return "numpy" if fused_kernel() is None else "numba"
+
+
+def _reset_choice() -> None:
+    """Forget the choice (tests)."""
+    _CHOICE.clear()
+
+
+def _same_math() -> bool:
+    """Whether the compiled exp and log1p give numpy's results on a probe of their ranges."""
+    probe = _compile_probe()
+    rng = np.random.default_rng(0)
+    logs = -rng.random(2**18) * (1.0 - 1e-9)  # log1p(-min(e, 1 - 1e-9)), e in [0, 1)
+    exps = np.concatenate([-rng.random(2**17) * 40.0, -rng.random(2**17) * 1e-3])
+    got_log, got_exp = probe(logs, exps)
+    return bool(np.array_equal(got_log, np.log1p(logs)) and np.array_equal(got_exp, np.exp(exps)))
+
+
+def _compile_probe() -> Callable[..., Any]:
+    from numba import njit
+
+    return njit(cache=True)(_probe)
+
+
+def _probe(logs: np.ndarray, exps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """log1p and exp one value at a time, spelled as :func:`evaluate_core` spells them."""
+    a = np.empty_like(logs)
+    b = np.empty_like(exps)
+    for i in range(logs.shape[0]):
+        a[i] = np.log1p(logs[i])
+    for i in range(exps.shape[0]):
+        b[i] = np.exp(exps[i])
+    return a, b
+
+
+def _compile() -> Callable[..., Any]:
+    """numba's compiled :func:`evaluate_core` (ImportError without numba)."""
+    from numba import njit
+
+    return njit(cache=True)(evaluate_core)
+
+
+def evaluate_core(
+    role: np.ndarray,
+    pool: np.ndarray,
+    host: np.ndarray,
+    is_host: np.ndarray,
+    base_latency: np.ndarray,
+    pinned_ids: np.ndarray,
+    shared_roles: np.ndarray,
+    dep_src: np.ndarray,
+    dep_pool: np.ndarray,
+    dep_calls: np.ndarray,
+    depth: int,
+    n_pools: int,
+    n_roles: int,
+    active: np.ndarray,
+    up: np.ndarray,
+    isolated: np.ndarray,
+    drained: np.ndarray,
+    down_until: np.ndarray,
+    tick: int,
+    hung: np.ndarray,
+    desynced: np.ndarray,
+    cap0: np.ndarray,
+    cpu_alloc: np.ndarray,
+    route_w: np.ndarray,
+    throttle: np.ndarray,
+    mem_used: np.ndarray,
+    mem_alloc: np.ndarray,
+    pinned_load: np.ndarray,
+    demand_state: np.ndarray,
+    retry_err: np.ndarray,
+    noise: np.ndarray,
+    use_noise: bool,
+    cap_mult: np.ndarray,
+    err_add: np.ndarray,
+    lat_add: np.ndarray,
+    mem_add: np.ndarray,
+    reach: np.ndarray,
+    load_add: np.ndarray,
+    slo_error: float,
+    slo_latency: np.ndarray,
+    grouped_ids: np.ndarray,
+    grouped_ids_group: np.ndarray,
+    n_groups: int,
+    desired: np.ndarray,
+    retry_factor: float,
+    workload_noise: float,
+    timeout: float,
+) -> tuple[Any, ...]:
+    """What :func:`pase_gym.sim.dynamics.evaluate` computes, in loops (see the module
+    docstring); plain Python here, compiled by :func:`fused_kernel`."""
+    n = role.shape[0]
+    reach_ok = np.empty(n, np.bool_)
+    host_alive = np.empty(n, np.bool_)
+    for i in range(n):
+        reach_ok[i] = (reach[i] * reach[host[i]]) > 0
+        host_alive[i] = active[i] and up[i]
+    alive = np.empty(n, np.bool_)
+    in_svc = np.empty(n, np.bool_)
+    routable = np.empty(n, np.bool_)
+    works = np.empty(n, np.bool_)
+    for i in range(n):
+        h = host[i]
+        alive[i] = host_alive[i] and host_alive[h]
+        out = isolated[i] or drained[i] or isolated[h] or drained[h]
+        in_svc[i] = active[i] and not out
+        routable[i] = alive[i] and down_until[i] <= tick and in_svc[i]
+        works[i] = routable[i] and reach_ok[i] and not (hung[i] or desynced[i])
+
+    # ---- workload spread over the replicas that receive traffic
+    cfg_cap = np.empty(n)
+    w = np.empty(n)
+    role_w = np.zeros(n_roles)
+    for i in range(n):
+        cfg_cap[i] = cap0[i] * cpu_alloc[i]
+        w[i] = cfg_cap[i] * (1.0 if routable[i] else 0.0) * route_w[i]
+        role_w[role[i]] += w[i]
+    fallback = False
+    for r in shared_roles:
+        if role_w[r] <= 0:
+            fallback = True
+    if fallback:
+        for i in range(n):
+            if role_w[role[i]] <= 0:
+                w[i] = cfg_cap[i] * (1.0 if routable[i] else 0.0)
+        role_w[:] = 0.0
+        for i in range(n):
+            role_w[role[i]] += w[i]
+    demand = np.empty(n_roles)
+    per_weight = np.empty(n_roles)
+    for r in range(n_roles):
+        demand[r] = demand_state[r] * (1.0 + retry_factor * retry_err[r])
+        if use_noise:
+            demand[r] *= 1.0 + workload_noise * noise[r]
+        per_weight[r] = demand[r] / (role_w[r] + (1.0 if role_w[r] <= 0 else 0.0))
+    load = np.empty(n)
+    for i in range(n):
+        load[i] = per_weight[role[i]] * w[i]
+    for p in pinned_ids:
+        load[p] = pinned_load[p] * (1.0 if routable[p] else 0.0)
+    cap_eff = np.empty(n)
+    util = np.empty(n)
+    ok_own = np.empty(n)
+    own_err = np.empty(n)
+    own_lat = np.empty(n)
+    swap = 40.0 / 0.15
+    for i in range(n):
+        load[i] += load_add[i] * (1.0 if routable[i] else 0.0)
+        cap_eff[i] = cfg_cap[i] * cap_mult[i] * throttle[i]
+        u = load[i] / (cap_eff[i] + 1e-12)
+        util[i] = u
+        served = 1.0 / (u if u > 1.0 else 1.0)
+        e_add = err_add[i] if err_add[i] < 1.0 else 1.0
+        ok_own[i] = (1.0 if works[i] else 0.0) * served * (1.0 - e_add)
+        own_err[i] = 1.0 - ok_own[i]
+        mem_frac = mem_used[i] / mem_alloc[i] + mem_add[i]
+        factor = (
+            1.0 / (1.0 - (u if u < 0.95 else 0.95))
+            + 20.0 * max(u - 0.95, 0.0)
+            + swap * max(mem_frac - 0.85, 0.0)
+        )
+        own_lat[i] = base_latency[i] * factor + lat_add[i]
+        if routable[i] and not works[i]:
+            own_lat[i] = timeout
+
+    # ---- propagation along dependencies, callee pools to callers
+    wsum = np.zeros(n_pools)
+    for i in range(n):
+        wsum[pool[i]] += w[i]
+    inv = np.empty(n_pools)
+    fill0 = np.empty(n_pools)
+    fill1 = np.empty(n_pools)
+    for p in range(n_pools):
+        empty = 1.0 if wsum[p] <= 0 else 0.0
+        inv[p] = 1.0 / (wsum[p] + empty)
+        fill0[p] = empty
+        fill1[p] = empty * timeout
+    v0 = own_err.copy()
+    v1 = own_lat.copy()
+    n_edges = dep_src.shape[0]
+    k = 2.0 / timeout
+    s0 = np.empty(n_pools)
+    s1 = np.empty(n_pools)
+    b0 = np.empty(n_edges)
+    b1 = np.empty(n_edges)
+    sums0 = np.empty(n)
+    sums1 = np.empty(n)
+    for _ in range(depth):
+        s0[:] = 0.0
+        s1[:] = 0.0
+        for i in range(n):
+            s0[pool[i]] += v0[i] * w[i]
+        for i in range(n):
+            s1[pool[i]] += v1[i] * w[i]
+        for p in range(n_pools):
+            s0[p] = s0[p] * inv[p] + fill0[p]
+            s1[p] = s1[p] * inv[p] + fill1[p]
+        for j in range(n_edges):
+            g0 = s0[dep_pool[j]]
+            g1 = s1[dep_pool[j]]
+            edge_lat = g1 if g1 < timeout else timeout
+            late = edge_lat * k - 1.0
+            e = g0 if g0 >= late else late
+            b0[j] = np.log1p(-(e if e < 1.0 - 1e-9 else 1.0 - 1e-9))
+            b1[j] = edge_lat * dep_calls[j]
+        sums0[:] = 0.0
+        sums1[:] = 0.0
+        for j in range(n_edges):
+            sums0[dep_src[j]] += b0[j]
+        for j in range(n_edges):
+            sums1[dep_src[j]] += b1[j]
+        for i in range(n):
+            v0[i] = 1.0 - ok_own[i] * np.exp(sums0[i])
+            v1[i] = own_lat[i] + sums1[i]
+    err = v0
+    lat = np.empty(n)
+    works_all = np.empty(n, np.bool_)
+    for i in range(n):
+        lat[i] = v1[i] if v1[i] < 4.0 * timeout else 4.0 * timeout
+        works_all[i] = (host_alive[i] and reach_ok[i]) if is_host[i] else works[i]
+    role_load = np.zeros(n_roles)
+    for i in range(n):
+        role_load[role[i]] += load[i]
+    weighted = np.zeros(n_roles)
+    for i in range(n):
+        weighted[role[i]] += load[i] * err[i]
+    role_err = np.empty(n_roles)
+    for r in range(n_roles):
+        weighted[r] = weighted[r] / (role_load[r] + 1e-12)
+        role_err[r] = weighted[r] if role_w[r] > 0 else (1.0 if demand_state[r] > 0 else 0.0)
+
+    # ---- service level objectives
+    slo_ok_nodes = np.empty(n, np.bool_)
+    bad_any = False
+    for i in range(n):
+        ok = works_all[i] and (is_host[i] or (err[i] <= slo_error and lat[i] <= slo_latency[i]))
+        bad = in_svc[i] and not ok
+        slo_ok_nodes[i] = not bad
+        if bad:
+            bad_any = True
+    groups_ok = True
+    if n_groups > 0:
+        counts = np.zeros(n_groups)
+        for j in range(grouped_ids.shape[0]):
+            x = grouped_ids[j]
+            counts[grouped_ids_group[j]] += 1.0 if (in_svc[x] and works_all[x]) else 0.0
+        for g in range(n_groups):
+            if not counts[g] >= desired[g]:
+                groups_ok = False
+    slo_ok = groups_ok and not bad_any
+    return (
+        err,
+        lat,
+        load,
+        util,
+        weighted,
+        role_err,
+        works_all,
+        slo_ok_nodes,
+        slo_ok,
+        alive,
+        cap_eff,
+        cfg_cap,
+        host_alive,
+        reach_ok,
+        routable,
+        works,
+    )

@@ -13,12 +13,11 @@ resolution of recovery times is the chunk length (1 tick with ``step=1``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
-from pase_gym.sim.kernel import fused_kernel
+from pase_gym.sim.kernel import Kernels, fused_kernel
 from pase_gym.sim.logs import emit as emit_logs
 from pase_gym.sim.logs import symptom_line
 from pase_gym.sim.roles import ROLE_NAMES
@@ -180,7 +179,7 @@ def evaluate(state: SimState, rng: np.random.Generator | None, full: bool = True
 
 
 def _evaluate_fused(
-    kernel: Callable[..., Any], state: SimState, rng: np.random.Generator | None, mods: Modifiers
+    kernel: Kernels, state: SimState, rng: np.random.Generator | None, mods: Modifiers
 ) -> None:
     """:func:`evaluate`'s arithmetic in the fused kernel (:mod:`pase_gym.sim.kernel`)."""
     t = state.topo
@@ -204,7 +203,7 @@ def _evaluate_fused(
         reach_ok,
         routable,
         works,
-    ) = kernel(
+    ) = kernel.evaluate(
         t.role,
         t.pool,
         state.host_of,
@@ -314,6 +313,34 @@ def _indicators(
     is_host = t.is_host
     err = state.err
     lat = state.lat
+    kernel = fused_kernel()
+    if kernel is not None:
+        kernel.indicators(
+            host,
+            is_host,
+            state.active,
+            state.mem_used,
+            state.mem_alloc,
+            state.disk_used,
+            err,
+            lat,
+            load,
+            util,
+            alive,
+            works,
+            works_all,
+            routable,
+            reach_ok,
+            cap_eff,
+            cfg_cap,
+            host_alive,
+            mods.cpu_add,
+            mods.mem_add,
+            mods.net_add,
+            state.health,
+        )
+        _record(state)
+        return
     cpu = np.where(works, 0.08 + 0.7 * np.minimum(util, 1.0), 0.02) + mods.cpu_add
     mem_frac = state.mem_used / np.maximum(state.mem_alloc, 1e-9) + mods.mem_add
     mem = np.where(alive, mem_frac, 0.0)
@@ -345,8 +372,13 @@ def _indicators(
     # look the same from the console.
     h[~(reach_ok & host_alive[host])] = 0.0
 
+    _record(state)
+
+
+def _record(state: SimState) -> None:
+    """The indicator matrix now describes the last evaluation: append it to the history."""
     state.health_at = state.evaluated_at
-    state.history.append(h.copy())
+    state.history.append(state.health.copy())
     state.history_ticks.append(state.tick)
     if len(state.history) > state.history_len:
         del state.history[0]

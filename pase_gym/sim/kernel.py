@@ -31,21 +31,21 @@ logger = logging.getLogger(__name__)
 KERNEL_ENV = "PASE_GYM_KERNEL"
 """Environment variable choosing the evaluation path: ``auto`` (default), ``numpy``, ``numba``."""
 
-_CHOICE: dict[str, Callable[..., Any] | None] = {}
+_CHOICE: dict[str, Kernels | None] = {}
 
 
 class KernelError(RuntimeError):
     """The fused kernel was asked for (``PASE_GYM_KERNEL=numba``) and cannot run."""
 
 
-def fused_kernel() -> Callable[..., Any] | None:
+def fused_kernel() -> Kernels | None:
     """The fused kernel, or ``None`` where the numpy path runs (chosen once per process)."""
     if "kernel" in _CHOICE:
         return _CHOICE["kernel"]
     mode = os.environ.get(KERNEL_ENV, "auto").strip().lower() or "auto"
     if mode not in ("auto", "numpy", "numba"):
         raise KernelError(f"{KERNEL_ENV} must be auto, numpy or numba, found {mode!r}")
-    kernel: Callable[..., Any] | None = None
+    kernel: Kernels | None = None
     if mode != "numpy":
         try:
             kernel = _compile()
@@ -104,11 +104,19 @@ def _probe(logs: np.ndarray, exps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def _compile() -> Callable[..., Any]:
-    """numba's compiled :func:`evaluate_core` (ImportError without numba)."""
+class Kernels:
+    """The compiled kernels: :func:`evaluate_core` and :func:`indicators_core`."""
+
+    def __init__(self, evaluate: Callable[..., Any], indicators: Callable[..., Any]) -> None:
+        self.evaluate = evaluate
+        self.indicators = indicators
+
+
+def _compile() -> Kernels:
+    """numba's compiled kernels (ImportError without numba)."""
     from numba import njit
 
-    return njit(cache=True)(evaluate_core)
+    return Kernels(njit(cache=True)(evaluate_core), njit(cache=True)(indicators_core))
 
 
 def evaluate_core(
@@ -161,7 +169,11 @@ def evaluate_core(
     timeout: float,
 ) -> tuple[Any, ...]:
     """What :func:`pase_gym.sim.dynamics.evaluate` computes, in loops (see the module
-    docstring); plain Python here, compiled by :func:`fused_kernel`."""
+    docstring); plain Python here, compiled by :func:`fused_kernel`.
+
+    ``np.maximum(a, b)`` is spelled ``a if (a >= b or a != a) else b`` (numpy's rule, NaN
+    included) and ``np.minimum`` alike, so that even the sign of a zero is numpy's.
+    """
     n = role.shape[0]
     reach_ok = np.empty(n, np.bool_)
     host_alive = np.empty(n, np.bool_)
@@ -222,15 +234,18 @@ def evaluate_core(
         cap_eff[i] = cfg_cap[i] * cap_mult[i] * throttle[i]
         u = load[i] / (cap_eff[i] + 1e-12)
         util[i] = u
-        served = 1.0 / (u if u > 1.0 else 1.0)
-        e_add = err_add[i] if err_add[i] < 1.0 else 1.0
+        served = 1.0 / (u if (u >= 1.0 or u != u) else 1.0)
+        x = err_add[i]
+        e_add = x if (x <= 1.0 or x != x) else 1.0
         ok_own[i] = (1.0 if works[i] else 0.0) * served * (1.0 - e_add)
         own_err[i] = 1.0 - ok_own[i]
         mem_frac = mem_used[i] / mem_alloc[i] + mem_add[i]
+        over = u - 0.95
+        swapping = mem_frac - 0.85
         factor = (
-            1.0 / (1.0 - (u if u < 0.95 else 0.95))
-            + 20.0 * max(u - 0.95, 0.0)
-            + swap * max(mem_frac - 0.85, 0.0)
+            1.0 / (1.0 - (u if (u <= 0.95 or u != u) else 0.95))
+            + 20.0 * (over if (over >= 0.0 or over != over) else 0.0)
+            + swap * (swapping if (swapping >= 0.0 or swapping != swapping) else 0.0)
         )
         own_lat[i] = base_latency[i] * factor + lat_add[i]
         if routable[i] and not works[i]:
@@ -271,10 +286,10 @@ def evaluate_core(
         for j in range(n_edges):
             g0 = s0[dep_pool[j]]
             g1 = s1[dep_pool[j]]
-            edge_lat = g1 if g1 < timeout else timeout
+            edge_lat = g1 if (g1 <= timeout or g1 != g1) else timeout
             late = edge_lat * k - 1.0
-            e = g0 if g0 >= late else late
-            b0[j] = np.log1p(-(e if e < 1.0 - 1e-9 else 1.0 - 1e-9))
+            e = g0 if (g0 >= late or g0 != g0) else late
+            b0[j] = np.log1p(-(e if (e <= 1.0 - 1e-9 or e != e) else 1.0 - 1e-9))
             b1[j] = edge_lat * dep_calls[j]
         sums0[:] = 0.0
         sums1[:] = 0.0
@@ -289,7 +304,8 @@ def evaluate_core(
     lat = np.empty(n)
     works_all = np.empty(n, np.bool_)
     for i in range(n):
-        lat[i] = v1[i] if v1[i] < 4.0 * timeout else 4.0 * timeout
+        x = v1[i]
+        lat[i] = x if (x <= 4.0 * timeout or x != x) else 4.0 * timeout
         works_all[i] = (host_alive[i] and reach_ok[i]) if is_host[i] else works[i]
     role_load = np.zeros(n_roles)
     for i in range(n):
@@ -339,3 +355,97 @@ def evaluate_core(
         routable,
         works,
     )
+
+
+def indicators_core(
+    host: np.ndarray,
+    is_host: np.ndarray,
+    active: np.ndarray,
+    mem_used: np.ndarray,
+    mem_alloc: np.ndarray,
+    disk_used: np.ndarray,
+    err: np.ndarray,
+    lat: np.ndarray,
+    load: np.ndarray,
+    util: np.ndarray,
+    alive: np.ndarray,
+    works: np.ndarray,
+    works_all: np.ndarray,
+    routable: np.ndarray,
+    reach_ok: np.ndarray,
+    cap_eff: np.ndarray,
+    cfg_cap: np.ndarray,
+    host_alive: np.ndarray,
+    cpu_add: np.ndarray,
+    mem_add: np.ndarray,
+    net_add: np.ndarray,
+    h: np.ndarray,
+) -> None:
+    """What :func:`pase_gym.sim.dynamics._indicators` writes into ``h`` (the eight
+    indicators of every node), in loops; plain Python here, compiled by :func:`fused_kernel`."""
+    # np.maximum(a, b) is ``a if a >= b or a != a else b`` (NaN from a), np.minimum alike
+    n = host.shape[0]
+    cpu = np.empty(n)
+    mem = np.empty(n)
+    net = np.empty(n)
+    counts = np.zeros(n)
+    host_cpu = np.zeros(n)
+    host_mem = np.zeros(n)
+    host_net = np.zeros(n)
+    for i in range(n):
+        u = util[i]
+        u1 = u if (u <= 1.0 or u != u) else 1.0
+        cpu[i] = (0.08 + 0.7 * u1 if works[i] else 0.02) + cpu_add[i]
+        a = mem_alloc[i]
+        alloc = a if (a >= 1e-9 or a != a) else 1e-9
+        mem_frac = mem_used[i] / alloc + mem_add[i]
+        mem[i] = mem_frac if alive[i] else 0.0
+        u15 = u if (u <= 1.5 or u != u) else 1.5
+        busy = 0.05 + 0.3 * u15
+        busy = busy if (busy <= 1.0 or busy != busy) else 1.0
+        net[i] = busy if reach_ok[i] else 0.0
+    for i in range(n):
+        counts[host[i]] += 1.0 if (not is_host[i] and active[i]) else 0.0
+    for i in range(n):
+        host_cpu[host[i]] += cpu[i] * (1.0 if (not is_host[i] and active[i]) else 0.0)
+    for i in range(n):
+        host_mem[host[i]] += mem[i] * (1.0 if (not is_host[i] and active[i]) else 0.0)
+    for i in range(n):
+        host_net[host[i]] += net[i] * (1.0 if (not is_host[i] and active[i]) else 0.0)
+    for i in range(n):
+        c = counts[i] if counts[i] >= 1.0 else 1.0
+        if is_host[i]:
+            cpu[i] = host_cpu[i] / c * 0.8 + cpu_add[i]
+            mem[i] = host_mem[i] / c
+            hn = host_net[i] / c
+            net[i] = (hn if (hn >= 0.05 or hn != hn) else 0.05) if reach_ok[i] else 0.0
+        net[i] = net[i] + net_add[i] * (1.0 if reach_ok[i] else 0.0)
+    for i in range(n):
+        x = cpu[i]
+        x = x if (x >= 0.0 or x != x) else 0.0
+        x = x if (x <= 1.0 or x != x) else 1.0
+        h[i, 0] = x * (1.0 if alive[i] else 0.0)
+        x = mem[i]
+        x = x if (x >= 0.0 or x != x) else 0.0
+        h[i, 1] = x if (x <= 1.5 or x != x) else 1.5
+        x = disk_used[i] if is_host[i] else disk_used[host[i]]
+        h[i, 2] = x if (x <= 1.0 or x != x) else 1.0
+        x = net[i]
+        h[i, 3] = x if (x <= 1.0 or x != x) else 1.0
+        r = 1.0 if routable[i] else 0.0
+        h[i, 4] = (0.0 if is_host[i] else lat[i]) * r
+        down = 1.0 - (1.0 if (host_alive[i] and reach_ok[i]) else 0.0)
+        h[i, 5] = (down if is_host[i] else err[i]) * r
+        x = cfg_cap[i]
+        cap = x if (x >= 1e-9 or x != x) else 1e-9
+        h[i, 6] = load[i] * (1.0 - err[i]) / cap if cap_eff[i] > 0 else 0.0
+        u = util[i]
+        served = u if (u >= 1.0 or u != u) else 1.0
+        if is_host[i]:
+            h[i, 7] = 1.0 if works_all[i] else 0.0
+        else:
+            h[i, 7] = (1.0 if works[i] else 0.0) / served
+    for i in range(n):
+        if not active[i] or not (reach_ok[i] and host_alive[host[i]]):
+            for j in range(8):
+                h[i, j] = 0.0

@@ -97,7 +97,9 @@ class PaseOpenStackEnv(gym.Env[dict[str, np.ndarray], Any]):
     process's own metrics (v2's observation) for ablations.
 
     ``info["description"]`` is the natural-language scene description D_t for language-model
-    agents; ``info["node_names"]`` lists the provisioned nodes (the public inventory), in the
+    agents (``info`` is a :class:`~pase_gym.env.info.LazyInfo`: the description is written
+    when first read, from a snapshot taken at the step); ``info["node_names"]`` lists the
+    provisioned nodes (the public inventory), in the
     order of their slots among those with ``node_mask == 1``; ``info["slot_names"]`` names
     every observation row (spare slots included, padding excluded). Neither the observation nor
     ``info`` names the injected fault or its location; the evaluation side reads

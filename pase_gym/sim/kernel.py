@@ -105,18 +105,29 @@ def _probe(logs: np.ndarray, exps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Kernels:
-    """The compiled kernels: :func:`evaluate_core` and :func:`indicators_core`."""
+    """The compiled kernels: :func:`evaluate_core`, :func:`indicators_core` and
+    :func:`service_view_core`."""
 
-    def __init__(self, evaluate: Callable[..., Any], indicators: Callable[..., Any]) -> None:
+    def __init__(
+        self,
+        evaluate: Callable[..., Any],
+        indicators: Callable[..., Any],
+        service_view: Callable[..., Any],
+    ) -> None:
         self.evaluate = evaluate
         self.indicators = indicators
+        self.service_view = service_view
 
 
 def _compile() -> Kernels:
     """numba's compiled kernels (ImportError without numba)."""
     from numba import njit
 
-    return Kernels(njit(cache=True)(evaluate_core), njit(cache=True)(indicators_core))
+    return Kernels(
+        njit(cache=True)(evaluate_core),
+        njit(cache=True)(indicators_core),
+        njit(cache=True)(service_view_core),
+    )
 
 
 def evaluate_core(
@@ -449,3 +460,57 @@ def indicators_core(
         if not active[i] or not (reach_ok[i] and host_alive[host[i]]):
             for j in range(8):
                 h[i, j] = 0.0
+
+
+def service_view_core(
+    flat: np.ndarray,
+    is_process: np.ndarray,
+    active: np.ndarray,
+    pool: np.ndarray,
+    route_w: np.ndarray,
+    size: int,
+    service_cols: np.ndarray,
+    detail_cols: np.ndarray,
+) -> None:
+    """What :func:`pase_gym.sim.observe._to_service_view` does to ``flat`` (``(k, n, 8)``), in
+    loops; plain Python here, compiled by :func:`fused_kernel`."""
+    n = is_process.shape[0]
+    count = 0
+    for i in range(n):
+        if is_process[i] and active[i]:
+            count += 1
+    if count == 0:
+        return
+    ids = np.empty(count, np.intp)
+    j = 0
+    for i in range(n):
+        if is_process[i] and active[i]:
+            ids[j] = i
+            j += 1
+    weight = np.empty(count)
+    total = np.zeros(size)
+    for j in range(count):
+        x = route_w[ids[j]]
+        weight[j] = x if (x >= 0.0 or x != x) else 0.0
+        total[pool[ids[j]]] += weight[j]
+    unweighted = np.empty(count, np.bool_)
+    for j in range(count):
+        unweighted[j] = total[pool[ids[j]]] <= 0
+    total[:] = 0.0
+    for j in range(count):
+        if unweighted[j]:
+            weight[j] = 1.0
+        total[pool[ids[j]]] += weight[j]
+    sums = np.empty(size)
+    for k in range(flat.shape[0]):
+        for c in service_cols:
+            sums[:] = 0.0
+            for j in range(count):
+                sums[pool[ids[j]]] += weight[j] * flat[k, ids[j], c]
+            for j in range(count):
+                p = pool[ids[j]]
+                flat[k, ids[j], c] = sums[p] / total[p]
+        for i in range(n):
+            if is_process[i]:
+                for c in detail_cols:
+                    flat[k, i, c] = 0.0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from pase_gym.sim.dynamics import ensure_indicators, evaluate
+from pase_gym.sim.kernel import fused_kernel
 from pase_gym.sim.signals import EVENT_NAMES, LogLines, Observation, alarms_of
 from pase_gym.sim.state import IND, INDICATORS, SimState
 from pase_gym.sim.topology import Topology
@@ -47,6 +48,20 @@ def _to_service_view(state: SimState, flat: np.ndarray) -> None:
     node order as a per-snapshot, per-column sum would, so the result is the same to the bit.
     """
     t = state.topo
+    kernel = fused_kernel()
+    if kernel is not None:
+        size = int(t.pool.max()) + 1
+        kernel.service_view(
+            flat,
+            t.is_process,
+            state.active,
+            t.pool,
+            state.route_w,
+            size,
+            SERVICE_LEVEL,
+            PROCESS_DETAIL,
+        )
+        return
     proc = t.is_process & state.active
     if not proc.any():
         return

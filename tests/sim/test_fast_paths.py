@@ -7,8 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import pase_gym.sim.observe as observe_module
 from pase_gym.episode import Episode
 from pase_gym.scenarios import load_scenario
+from pase_gym.sim.kernel import fused_kernel
 from pase_gym.sim.observe import (
     PROCESS_DETAIL,
     SERVICE_LEVEL,
@@ -58,8 +60,15 @@ def _states() -> list[SimState]:
     return states
 
 
+@pytest.mark.parametrize("path", ["numpy", "fused"])
 @pytest.mark.parametrize("index", range(len(SCENARIOS) + 1))
-def test_the_service_view_of_every_snapshot_at_once_is_the_one_by_one_view(index: int) -> None:
+def test_the_service_view_of_every_snapshot_at_once_is_the_one_by_one_view(
+    index: int, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if path == "numpy":
+        monkeypatch.setattr(observe_module, "fused_kernel", lambda: None)
+    elif fused_kernel() is None:
+        pytest.skip("the fused kernel is off here (no numba, or PASE_GYM_KERNEL=numpy)")
     state = _states()[index]
     rng = np.random.default_rng(index)
     window = rng.random((5, state.n, 8)) * (rng.random((5, state.n, 8)) > 0.2)

@@ -13,7 +13,9 @@ Which path runs is chosen once per process (:func:`fused_kernel`): the environme
 error if numba is missing), and ``auto`` (the default) takes it when numba imports and a
 self-check passes: the compiled ``exp`` and ``log1p`` must give numpy's results on a probe of
 2^18 values of the ranges the kernel feeds them (numpy's own vectorised ``exp`` on some
-processors differs from the C library's in the last bit; there the numpy path stays).
+processors differs from the C library's in the last bit; there the numpy path stays), and
+numpy's must map +-0 to +-0 and 1 (the kernel skips those calls, which most edges of a healthy
+cloud would make).
 The first use compiles the kernel (a few seconds) and caches it on disk beside this module.
 """
 
@@ -84,7 +86,17 @@ def _same_math() -> bool:
     logs = -rng.random(2**18) * (1.0 - 1e-9)  # log1p(-min(e, 1 - 1e-9)), e in [0, 1)
     exps = np.concatenate([-rng.random(2**17) * 40.0, -rng.random(2**17) * 1e-3])
     got_log, got_exp = probe(logs, exps)
-    return bool(np.array_equal(got_log, np.log1p(logs)) and np.array_equal(got_exp, np.exp(exps)))
+    # the kernel skips log1p(+-0) and exp(+-0): numpy must give +-0 and 1 there, sign included
+    zeros = np.array([0.0, -0.0])
+    signs = np.signbit(np.log1p(zeros))
+    exact_zeros = bool((np.log1p(zeros) == 0).all() and (signs == [False, True]).all())
+    exact_ones = bool((np.exp(zeros) == 1.0).all())
+    return bool(
+        exact_zeros
+        and exact_ones
+        and np.array_equal(got_log, np.log1p(logs))
+        and np.array_equal(got_exp, np.exp(exps))
+    )
 
 
 def _compile_probe() -> Callable[..., Any]:
@@ -300,7 +312,8 @@ def evaluate_core(
             edge_lat = g1 if (g1 <= timeout or g1 != g1) else timeout
             late = edge_lat * k - 1.0
             e = g0 if (g0 >= late or g0 != g0) else late
-            b0[j] = np.log1p(-(e if (e <= 1.0 - 1e-9 or e != e) else 1.0 - 1e-9))
+            x = -(e if (e <= 1.0 - 1e-9 or e != e) else 1.0 - 1e-9)
+            b0[j] = x if x == 0.0 else np.log1p(x)  # log1p(+-0) is +-0: skip the call
             b1[j] = edge_lat * dep_calls[j]
         sums0[:] = 0.0
         sums1[:] = 0.0
@@ -309,7 +322,8 @@ def evaluate_core(
         for j in range(n_edges):
             sums1[dep_src[j]] += b1[j]
         for i in range(n):
-            v0[i] = 1.0 - ok_own[i] * np.exp(sums0[i])
+            x = sums0[i]
+            v0[i] = 1.0 - ok_own[i] * (1.0 if x == 0.0 else np.exp(x))  # exp(+-0) is 1
             v1[i] = own_lat[i] + sums1[i]
     err = v0
     lat = np.empty(n)

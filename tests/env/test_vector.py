@@ -70,12 +70,12 @@ def test_each_cloud_is_the_single_env_with_its_seed(seed: int) -> None:
         for i, single in enumerate(singles):
             if done[i]:  # NEXT_STEP: this step resets the cloud, reward 0, flags down
                 o, info = single.reset()
-                r, te, tr = 0.0, False, False
+                r, term, trunc = 0.0, False, False
             else:
-                o, r, te, tr, info = single.step(per_env[i])
+                o, r, term, trunc, info = single.step(per_env[i])
             where = f"step {t} cloud {i}"
             _same(o, {k: v[i] for k, v in obs.items()}, where)
-            assert (rewards[i], terms[i], truncs[i]) == (r, te, tr), where
+            assert (rewards[i], terms[i], truncs[i]) == (r, term, trunc), where
             assert infos["description"][i] == info["description"], where
             assert infos["tick"][i] == info["tick"], where
         done = terms | truncs

@@ -284,8 +284,11 @@ class SimState:
         if not self.log_queue:
             lines.settle(self.lines)
             return
-        self.log_waiting = [(k, ref) for k, ref in self.log_waiting if ref() is not None]
-        self.log_waiting.append((self.log_queued, weakref.ref(lines)))
+        waiting = self.log_waiting
+        while waiting and waiting[0][1]() is None:  # observations nobody holds any more
+            del waiting[0]
+        # marks never decrease: the list stays in the order it is handed out
+        waiting.append((self.log_queued, weakref.ref(lines)))
 
     def __getstate__(self) -> dict[str, Any]:
         # weak references do not pickle: the waiting observations go as strong ones
@@ -299,16 +302,17 @@ class SimState:
         self.log_waiting = [(k, weakref.ref(lines)) for k, lines in waiting]
 
     def _hand_out(self, written: int) -> None:
-        keep = []
-        for k, ref in self.log_waiting:
-            target = ref()
-            if target is None:
-                continue
-            if k == written:
+        """Settle the observations due when ``written`` writes have been made (the list is
+        in mark order, so only its head is looked at)."""
+        waiting = self.log_waiting
+        done = 0
+        while done < len(waiting) and waiting[done][0] <= written:
+            target = waiting[done][1]()
+            if target is not None:
                 target.settle(self.lines)
-            else:
-                keep.append((k, ref))
-        self.log_waiting = keep
+            done += 1
+        if done:
+            del waiting[:done]
 
     def copy(self, *, logs: bool = True) -> SimState:
         """A deep copy sharing only the immutable topology.

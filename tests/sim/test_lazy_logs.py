@@ -62,6 +62,7 @@ def test_a_log_nobody_reads_is_not_written() -> None:
     before = len(state.lines)
     assert len(state.log) > before  # reading makes them
     assert not state.log_queue and state.log_written == state.log_queued
+    assert not state.log_waiting  # every observation was handed its lines (or is gone)
 
 
 def test_the_queue_stays_bounded_when_nobody_reads() -> None:

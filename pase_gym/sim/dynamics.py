@@ -456,7 +456,8 @@ def advance(
                 state.faults.append(fault)
         _threshold_events(state)
         evaluate(state, rng, full=full_at_end and remaining == 0)
-        accumulate_events(state, dt, rng)
+        if not state.quiet:  # a dry run's copy is never observed: nobody reads its counts
+            accumulate_events(state, dt, rng)
         emit_logs(state, dt)
         _track_slo(state)
 

@@ -118,13 +118,20 @@ def _scalable(s: SimState, ids: np.ndarray, arg: int | None) -> np.ndarray:
 
 
 def _spare(s: SimState, ids: np.ndarray) -> np.ndarray:
-    members = s.topo.group_members
-    return np.array([int(np.count_nonzero(~s.active[members[int(g)]])) for g in ids])
+    """Members of each group in ``ids`` not provisioned (its spare replicas)."""
+    return _member_counts(s, ~s.active)[ids]
 
 
 def _active_count(s: SimState, ids: np.ndarray) -> np.ndarray:
-    members = s.topo.group_members
-    return np.array([int(np.count_nonzero(s.active[members[int(g)]])) for g in ids])
+    """Members of each group in ``ids`` that are provisioned."""
+    return _member_counts(s, s.active)[ids]
+
+
+def _member_counts(s: SimState, which: np.ndarray) -> np.ndarray:
+    """Per group, how many of its members ``which`` marks (integer counts)."""
+    t = s.topo
+    counts = np.bincount(t.grouped_ids_group, weights=which[t.grouped_ids], minlength=len(t.groups))
+    return counts.astype(np.int64)
 
 
 def _has_spare(s: SimState, ids: np.ndarray, arg: int | None) -> np.ndarray:
@@ -175,19 +182,31 @@ def precondition_mask(
     param: str,
     subjects: np.ndarray,
     args: Mapping[str, int] | None = None,
+    memo: dict[tuple[str, int | None], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Which ``subjects`` (values of parameter ``param``) meet ``spec``'s preconditions.
 
     The one evaluator of preconditions: :func:`violations` checks one call with it and the
     action masks check every slot at once. Preconditions on other parameters, or that read
     an argument not given in ``args``, are left out (the caller fixes those).
+
+    ``memo`` keeps each predicate's values across calls on the same state and the same
+    ``subjects`` (the action masks ask the same predicates of every node for many primitives).
     """
     known = args or {}
     ok = np.ones(subjects.size, dtype=bool)
     for pre in spec.preconditions:
         if pre.param != param or (pre.arg is not None and pre.arg not in known):
             continue
-        ok &= holds(state, pre, subjects, known.get(pre.arg) if pre.arg else None)
+        arg = known.get(pre.arg) if pre.arg else None
+        if memo is None:
+            ok &= holds(state, pre, subjects, arg)
+            continue
+        key = (pre.predicate, arg)
+        value = memo.get(key)
+        if value is None:
+            value = memo[key] = PREDICATES[pre.predicate](state, subjects, arg)
+        ok &= ~value if pre.negate else value
     return ok
 
 

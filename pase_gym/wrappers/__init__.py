@@ -209,9 +209,10 @@ class DiscretePlanAction(gym.ActionWrapper[dict[str, np.ndarray], int, Any]):
         n = state.n
         mask = np.zeros(self.n_actions, dtype=np.bool_)
         ids = np.arange(n)
+        memo: dict[tuple[str, int | None], np.ndarray] = {}  # a predicate's values, asked once
         for k, (name, _) in enumerate(self.node_actions):
             spec = PRIMITIVES[name]
-            ok = precondition_mask(state, spec, spec.params[0].name, ids)
+            ok = precondition_mask(state, spec, spec.params[0].name, ids, memo=memo)
             if name == "Migrate":
                 host = _best_host(state)
                 if host is None:
@@ -220,10 +221,11 @@ class DiscretePlanAction(gym.ActionWrapper[dict[str, np.ndarray], int, Any]):
                     ok &= state.host_of != host
             mask[k * self.slots : k * self.slots + n] = ok
         gids = np.arange(len(self.groups))
+        group_memo: dict[tuple[str, int | None], np.ndarray] = {}
         for k, (name, extra) in enumerate(self.group_actions):
             spec = PRIMITIVES[name]
             args = {p.name: int(v) for p, v in zip(spec.params[1:], extra, strict=True)}
-            ok = precondition_mask(state, spec, spec.params[0].name, gids, args)
+            ok = precondition_mask(state, spec, spec.params[0].name, gids, args, memo=group_memo)
             start = self._node_block + k * len(self.groups)
             mask[start : start + len(gids)] = ok
         mask[self._node_block + self._group_block :] = True

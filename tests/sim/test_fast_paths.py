@@ -156,3 +156,24 @@ def test_appending_lines_in_batches_keeps_what_one_at_a_time_keeps(batch: int) -
         many.add_lines([LogLine(i, one.name(0), "WARNING", texts[i]) for i in range(start, stop)])
     assert [str(x) for x in many.log] == [str(x) for x in one.log]
     assert 1000 < len(one.log) <= LOG_LIMIT
+
+
+def test_group_member_counts_are_the_per_group_counts() -> None:
+    """The spare and provisioned replicas of every group, counted in one pass, are what
+    counting each group's members gives (the action masks and ScaleOut/ScaleIn read them)."""
+    from pase_gym.sim.predicates import _active_count, _spare
+
+    checked = 0
+    for state in _states():
+        members = state.topo.group_members
+        rng = np.random.default_rng(checked)
+        for active in (state.active, rng.random(state.n) < 0.5):  # and a scrambled inventory
+            state.active = active.copy()
+            ids = np.arange(len(members))
+            spare = [int(np.count_nonzero(~state.active[m])) for m in members]
+            live = [int(np.count_nonzero(state.active[m])) for m in members]
+            assert _spare(state, ids).tolist() == spare
+            assert _active_count(state, ids).tolist() == live
+            assert _spare(state, ids[::-1]).tolist() == spare[::-1]
+            checked += 1
+    assert checked >= 8

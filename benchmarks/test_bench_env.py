@@ -175,3 +175,20 @@ def test_env_reset(benchmark: Any, env_id: str) -> None:
     median = _median(benchmark)
     if median is not None:
         benchmark.extra_info["resets_per_second"] = round(1.0 / median, 1)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_action_masks(benchmark: Any, env_id: str) -> None:
+    """``DiscretePlanAction.action_masks()`` after the first step (what sb3-contrib's
+    MaskablePPO asks before every step)."""
+    benchmark.group = f"action_masks:{env_id}"
+    env = DiscretePlanAction(gym.make(env_id))
+    env.reset(seed=SEED)
+    env.step(_wait_action(env))
+    masks = benchmark.pedantic(
+        env.get_wrapper_attr("action_masks"), rounds=DEFAULT_ROUNDS, warmup_rounds=WARMUP_ROUNDS
+    )
+    assert masks.dtype == np.bool_ and masks.any() and not masks.all()
+    env.close()
+    benchmark.extra_info["env_id"] = env_id
+    benchmark.extra_info["actions"] = int(masks.size)

@@ -142,6 +142,7 @@ def test_dependency_graph_is_a_dag(size: int | str, seed: int) -> None:
     assert nx.is_directed_acyclic_graph(deps)
     # the kernel propagates errors for `depth` rounds: that must cover the longest chain
     assert t.depth >= nx.dag_longest_path_length(deps)
+    assert t.depth == max(1, nx.dag_longest_path_length(deps))  # exactly networkx's figure
 
 
 @pytest.mark.parametrize("size", ["tiny", "small", "medium"])
@@ -252,3 +253,21 @@ def test_different_seeds_place_instances_differently() -> None:
     a, b = build_topology("small", 1), build_topology("small", 2)
     assert instance_links(a) != instance_links(b)
     assert len(instance_links(a)) > 50
+
+
+def test_the_longest_chain_is_networkx_longest_path_and_catches_cycles() -> None:
+    from pase_gym.sim.topology import _longest_chain
+
+    rng = np.random.default_rng(0)
+    for trial in range(40):
+        n = int(rng.integers(2, 60))
+        order = rng.permutation(n)  # edges go forward in a random order: a DAG
+        edges = []
+        for _ in range(int(rng.integers(0, 3 * n))):
+            a, c = sorted(rng.choice(n, size=2, replace=False))
+            edges.append((int(order[a]), int(order[c])))
+        expected = nx.dag_longest_path_length(nx.DiGraph(edges)) if edges else 0
+        assert _longest_chain(n, edges + edges[:3]) == expected, trial  # duplicates too
+    with pytest.raises(TopologyError, match="cycle"):
+        _longest_chain(3, [(0, 1), (1, 2), (2, 0)])
+    assert _longest_chain(4, []) == 0

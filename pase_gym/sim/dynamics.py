@@ -143,23 +143,16 @@ def evaluate(state: SimState, rng: np.random.Generator | None, full: bool = True
 
     is_host = t.is_host
     works_all = np.where(is_host, host_alive & reach_ok, works)
-    state.err = err
-    state.lat = lat
-    state.load = load
-    state.util = util
     role_load = np.bincount(role, weights=load, minlength=n_roles)
     weighted = np.bincount(role, weights=load * err, minlength=n_roles) / (role_load + 1e-12)
     # Retries amplify load on a role that answers with errors; a role with nobody to serve
     # it fails every request (clients get refused at once and do not hammer it).
-    state.retry_err = weighted
-    state.role_err = np.where(role_w > 0, weighted, (state.demand > 0).astype(np.float64))
-    state.works = works_all
+    role_err = np.where(role_w > 0, weighted, (state.demand > 0).astype(np.float64))
     # ---- service level objectives
     checked = in_svc
     bad = checked & ~(
         works_all & (is_host | ((err <= state.slo_error) & (lat <= state.slo_latency)))
     )
-    state.slo_ok_nodes = ~bad
     groups_ok = True
     if t.groups:
         counts_g = np.bincount(
@@ -168,11 +161,25 @@ def evaluate(state: SimState, rng: np.random.Generator | None, full: bool = True
             minlength=len(t.groups),
         )
         groups_ok = bool((counts_g >= state.desired).all())
-    state.slo_ok = groups_ok and not bad.any()
-    state.evaluated_at = tick
-    state.health_at = -1  # the indicator matrix no longer describes this evaluation
-    state.derived = _Derived(
-        alive, cap_eff, cfg_cap, host_alive, mods, reach_ok, routable, util, works, works_all
+    _store(
+        state,
+        mods,
+        err,
+        lat,
+        load,
+        util,
+        weighted,
+        role_err,
+        works_all,
+        ~bad,
+        groups_ok and not bad.any(),
+        alive,
+        cap_eff,
+        cfg_cap,
+        host_alive,
+        reach_ok,
+        routable,
+        works,
     )
     if full:
         ensure_indicators(state)
@@ -186,24 +193,7 @@ def _evaluate_fused(
     n_roles = len(ROLE_NAMES)
     # the workload noise is drawn where the numpy path draws it: the stream stays the same
     noise = rng.standard_normal(n_roles) if rng is not None else _NO_NOISE
-    (
-        err,
-        lat,
-        load,
-        util,
-        weighted,
-        role_err,
-        works_all,
-        slo_ok_nodes,
-        slo_ok,
-        alive,
-        cap_eff,
-        cfg_cap,
-        host_alive,
-        reach_ok,
-        routable,
-        works,
-    ) = kernel.evaluate(
+    outputs = kernel.evaluate(
         t.role,
         t.pool,
         state.host_of,
@@ -252,17 +242,42 @@ def _evaluate_fused(
         WORKLOAD_NOISE,
         TIMEOUT,
     )
+    _store(state, mods, *outputs)
+
+
+def _store(
+    state: SimState,
+    mods: Modifiers,
+    err: np.ndarray,
+    lat: np.ndarray,
+    load: np.ndarray,
+    util: np.ndarray,
+    retry_err: np.ndarray,
+    role_err: np.ndarray,
+    works_all: np.ndarray,
+    slo_ok_nodes: np.ndarray,
+    slo_ok: bool,
+    alive: np.ndarray,
+    cap_eff: np.ndarray,
+    cfg_cap: np.ndarray,
+    host_alive: np.ndarray,
+    reach_ok: np.ndarray,
+    routable: np.ndarray,
+    works: np.ndarray,
+) -> None:
+    """Write one evaluation's results into ``state`` (both paths; the order of the fused
+    kernel's outputs)."""
     state.err = err
     state.lat = lat
     state.load = load
     state.util = util
-    state.retry_err = weighted
+    state.retry_err = retry_err
     state.role_err = role_err
     state.works = works_all
     state.slo_ok_nodes = slo_ok_nodes
     state.slo_ok = bool(slo_ok)
     state.evaluated_at = state.tick
-    state.health_at = -1
+    state.health_at = -1  # the indicator matrix no longer describes this evaluation
     state.derived = _Derived(
         alive, cap_eff, cfg_cap, host_alive, mods, reach_ok, routable, util, works, works_all
     )

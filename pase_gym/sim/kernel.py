@@ -429,14 +429,13 @@ def indicators_core(
         busy = 0.05 + 0.3 * u15
         busy = busy if (busy <= 1.0 or busy != busy) else 1.0
         net[i] = busy if reach_ok[i] else 0.0
+    # four sums over the hosted nodes, each in node order (one loop: their bins are apart)
     for i in range(n):
-        counts[host[i]] += 1.0 if (not is_host[i] and active[i]) else 0.0
-    for i in range(n):
-        host_cpu[host[i]] += cpu[i] * (1.0 if (not is_host[i] and active[i]) else 0.0)
-    for i in range(n):
-        host_mem[host[i]] += mem[i] * (1.0 if (not is_host[i] and active[i]) else 0.0)
-    for i in range(n):
-        host_net[host[i]] += net[i] * (1.0 if (not is_host[i] and active[i]) else 0.0)
+        hosted = 1.0 if (not is_host[i] and active[i]) else 0.0
+        counts[host[i]] += hosted
+        host_cpu[host[i]] += cpu[i] * hosted
+        host_mem[host[i]] += mem[i] * hosted
+        host_net[host[i]] += net[i] * hosted
     for i in range(n):
         c = counts[i] if counts[i] >= 1.0 else 1.0
         if is_host[i]:

@@ -50,7 +50,7 @@ def _to_service_view(state: SimState, flat: np.ndarray) -> None:
     t = state.topo
     kernel = fused_kernel()
     if kernel is not None:
-        size = int(t.pool.max()) + 1
+        size = t.n_pools
         kernel.service_view(
             flat,
             t.is_process,
@@ -67,7 +67,7 @@ def _to_service_view(state: SimState, flat: np.ndarray) -> None:
         return
     ids = np.flatnonzero(proc)
     pools = t.pool[ids]
-    size = int(t.pool.max()) + 1
+    size = t.n_pools
     weight = np.maximum(state.route_w[ids], 0.0)
     total = np.bincount(pools, weights=weight, minlength=size)
     unweighted = total[pools] <= 0  # a pool nobody routes to: its plain mean

@@ -115,3 +115,19 @@ def test_a_vector_env_hands_out_the_description() -> None:
     assert all(isinstance(text, str) and text.startswith("t=") for text in infos["description"])
     envs.close()
     assert np.all(infos["_description"])
+
+
+def test_what_the_sandbox_is_sent_is_plain_data() -> None:
+    """The sandbox pickles ``info`` to its agent: the pickle is the plain dict of computed
+    values, with no pase-gym object in it (a lazy entry's function holds the observation and,
+    through its log lines, the state: that must never cross)."""
+    env = gym.make("PASE-OpenStack-Test-v4")
+    env.reset(seed=0)
+    for _ in range(3):  # gymnasium's passive checker reads the first two steps' infos whole
+        _, _, _, _, info = env.step(parse_plan("Wait(10)"))
+    assert info.pending() == ["description"]
+    data = pickle.dumps(info)
+    assert b"pase_gym" not in data and b"Lazy" not in data
+    sent = pickle.loads(data)
+    assert type(sent) is dict and isinstance(sent["description"], str)
+    assert sent == info

@@ -142,12 +142,22 @@ def test_a_machine_whose_math_differs_keeps_the_numpy_path(
     kernel_module._reset_choice()
 
 
-def test_the_probe_of_the_compiled_math_can_fail() -> None:
-    """The self-check compares values, not just shapes: a probe that rounds differently is
-    caught."""
+def test_the_probe_of_the_compiled_math_can_fail(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The self-check compares values to the bit: compiled math that rounds differently in
+    the last place (here, through a nudge of one ulp on some inputs) is caught."""
     pytest.importorskip("numba")
     assert kernel_module._same_math()
     logs = -np.random.default_rng(0).random(16) * 0.5
     a, b = kernel_module._probe(logs, logs)
     assert np.array_equal(a, np.log1p(logs)) and np.array_equal(b, np.exp(logs))
-    assert not np.array_equal(np.float32(a).astype(np.float64), np.log1p(logs))
+
+    def off_by_one_ulp() -> Any:
+        def probe(logs: np.ndarray, exps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            got_log, got_exp = np.log1p(logs), np.exp(exps)
+            got_exp[::4097] = np.nextafter(got_exp[::4097], np.inf)
+            return got_log, got_exp
+
+        return probe
+
+    monkeypatch.setattr(kernel_module, "_compile_probe", off_by_one_ulp)
+    assert not kernel_module._same_math()

@@ -8,7 +8,7 @@ through :meth:`Episode.ground_truth` (evaluation side).
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,7 @@ from pase_gym.sim.roles import ROLE_INDEX
 from pase_gym.sim.signals import Observation
 from pase_gym.sim.state import Fault, SimState, clone_generator, new_state
 from pase_gym.sim.topology import Topology, build_topology
-from pase_gym.sim.transition import TransitionResult, transition
+from pase_gym.sim.transition import CallOutcome, TransitionResult, transition
 
 MONITOR_STEP = 5  # ticks between evaluations while waiting for recovery
 MAX_DETECTION_WAIT = 150  # ticks reset() waits for a fault to show before handing over
@@ -48,6 +48,8 @@ class Prediction:
     harmed: list[str]
     cost: float
     slo_ok: bool
+    residual: float = 0.0
+    """Share of the provisioned nodes breaking their SLO when the dry run ends."""
 
 
 @dataclass
@@ -234,17 +236,24 @@ class Episode:
             advance(self.state, min(MONITOR_STEP, limit - self.state.tick), self.rng)
         return self.recovered
 
-    def simulate(self, plan: Plan | Call | str, *, hold: int | None = None) -> Prediction:
+    def simulate(
+        self,
+        plan: Plan | Call | str,
+        *,
+        hold: int | None = None,
+        watch: Callable[[SimState, CallOutcome], None] | None = None,
+    ) -> Prediction:
         """Dry-run ``plan`` on a copy of the state and random stream; nothing here changes.
 
         The dry run stops where the episode would: the plan is cut at the budget as
         :meth:`step` cuts it, and a recovery is looked for until the budget at the latest.
+        ``watch`` sees the copy after each call (see :func:`~pase_gym.sim.transition.transition`).
         """
         p = as_plan(plan)
         state = self.state.copy(logs=False)  # its log is never read
         rng = clone_generator(self.rng)
         budget = self.scenario.budget
-        result = transition(state, p, rng, deadline=budget)
+        result = transition(state, p, rng, deadline=budget, watch=watch)
         hold = self.scenario.recovery.hold if hold is None else hold
         waited = 0
         # SLOs may come back a little after the plan ends (a queue drains, a restart settles)
@@ -263,6 +272,7 @@ class Episode:
             result.harmed,
             result.cost,
             state.slo_ok,
+            float(1.0 - state.slo_ok_nodes[state.active].mean()) if state.active.any() else 0.0,
         )
 
     def observe(self, view: str = "service") -> Observation:

@@ -138,3 +138,8 @@ class DeviceError(PaseGymError, ValueError):
 
 class SubmissionError(PaseGymError, ValueError):
     """A leaderboard submission's folder or manifest is invalid (names the file and the key)."""
+
+
+class WorldModelError(PaseGymError, ValueError):
+    """A verifier's input (an observation, a plan, a weights file, a data set) is not what it
+    expects; the message says what was expected and where."""

@@ -85,6 +85,10 @@ def test_no_subpackage_imports_itself_back() -> None:
         ("datasets", "env"),
         ("datasets", "harness"),
         ("env", "harness"),
+        ("sim", "worldmodel"),
+        ("env", "worldmodel"),
+        ("worldmodel", "harness"),
+        ("worldmodel", "llm"),
     ],
 )
 def test_the_core_does_not_import_the_layers_above_it(low: str, high: str) -> None:

@@ -123,6 +123,8 @@ def test_wheel_ships_the_package_and_every_built_in_scenario(wheel: Path) -> Non
     assert "pase_gym/fault_scenarios/__init__.py" in names
     for module in ("cli", "episode", "errors", "scenarios/schema", "sim/transition"):
         assert f"pase_gym/{module}.py" in names
+    # the shipped world model (the default verifier) and its header
+    assert {"pase_gym/worldmodel/nswm.pt", "pase_gym/worldmodel/nswm.pt.json"} <= set(names)
 
 
 def test_wheel_installs_no_other_top_level_packages(wheel: Path) -> None:

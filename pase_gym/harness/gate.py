@@ -28,7 +28,7 @@ from typing import Any
 
 from pase_gym import __version__
 from pase_gym.errors import ResultsError
-from pase_gym.harness.metrics import DETERMINISTIC, METRICS
+from pase_gym.harness.metrics import DETERMINISTIC, METRICS, OPTIONAL
 from pase_gym.harness.records import Record
 
 FORMAT = 1
@@ -37,16 +37,22 @@ MIN_EFFECT = 0.05
 
 
 def per_seed(records: Sequence[Record]) -> dict[str, dict[str, list[float | None]]]:
-    """agent -> metric -> the metric per seed (seeds in order)."""
+    """agent -> metric -> the metric per seed (seeds in order); an optional metric the agent
+    has on no seed (the feasibility AUC of an agent that verifies nothing) is left out."""
     by_agent: dict[str, dict[int, list[Record]]] = {}
     for r in records:
         by_agent.setdefault(r["agent"], {}).setdefault(int(r["seed"]), []).append(r)
-    return {
-        agent: {
+    out: dict[str, dict[str, list[float | None]]] = {}
+    for agent, seeds in sorted(by_agent.items()):
+        values = {
             name: [METRICS[name].compute(seeds[s]) for s in sorted(seeds)] for name in DETERMINISTIC
         }
-        for agent, seeds in sorted(by_agent.items())
-    }
+        out[agent] = {
+            name: v
+            for name, v in values.items()
+            if name not in OPTIONAL or any(x is not None for x in v)
+        }
+    return out
 
 
 def _episode(record: Record) -> str:

@@ -148,6 +148,25 @@ def _compute_ms(records: Sequence[Record]) -> float | None:
     return 1000.0 * sum(r["compute_s"] for r in records) / decisions if decisions else None
 
 
+def _feasibility_auc(records: Sequence[Record]) -> float | None:
+    """AUC of the agent's feasibility scores against its plans' dry-run outcomes, over every
+    scored decision; ``None`` for an agent that scores none, or when its plans were all good
+    or all bad (no ranking to judge)."""
+    scores: list[float] = []
+    good: list[int] = []
+    for r in records:
+        for f, g in zip(r.get("feasibility") or [], r.get("plan_good") or [], strict=False):
+            if f is not None and g is not None:
+                scores.append(float(f))
+                good.append(int(g))
+    if not good or min(good) == max(good):
+        return None
+    return stats.roc_auc(good, scores)
+
+
+OPTIONAL = frozenset({"feasibility_auc"})
+"""Metrics only some agents have (reports show them where some agent does)."""
+
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
@@ -212,6 +231,14 @@ METRICS: dict[str, Metric] = {
             False,
             _cost,
             "resource cost of the executed primitives per episode (the primitive table's costs)",
+        ),
+        Metric(
+            "feasibility_auc",
+            True,
+            _feasibility_auc,
+            "for an agent that verifies its plans: how well its feasibility score ranks its "
+            "plans by their dry-run outcome (recovered with no harm and no violation)",
+            high=1.0,
         ),
         Metric(
             "compute_ms",

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
-from typing_extensions import TypedDict
+from typing_extensions import NotRequired, TypedDict
 
 from pase_gym import __version__
 from pase_gym.errors import ResultsError
@@ -77,6 +77,12 @@ Record = TypedDict(
         "agent_failure": str | None,  # why the sandbox stopped the agent, ending the episode
         "versions": dict[str, str],
         "git_commit": str,
+        # only for an agent that verifies its plans (it sets ``last_feasibility`` in act()):
+        # the feasibility F it gave each step's plan (null where it gave none), and whether
+        # that plan was good by the simulator's dry run at that step (recovered, no harm, no
+        # violation; null where no F was given)
+        "feasibility": NotRequired[list[float | None]],
+        "plan_good": NotRequired[list[bool | None]],
     },
 )
 
@@ -168,6 +174,17 @@ def contradictions(record: Record) -> list[str]:
             f"field 'trace': expected a plan for each of the {r['decisions']} decisions, "
             f"found {steps}"
         )
+    if ("feasibility" in r) != ("plan_good" in r):
+        out.append("field 'plan_good': expected beside 'feasibility' (both or neither)")
+    elif "feasibility" in r:
+        scores, good = r["feasibility"], r["plan_good"]
+        if not len(scores) == len(good) == steps:
+            out.append(
+                f"field 'feasibility': expected one entry per plan of the trace ({steps}), "
+                f"found {len(scores)} scores and {len(good)} outcomes"
+            )
+        elif any((f is None) != (g is None) for f, g in zip(scores, good, strict=True)):
+            out.append("field 'plan_good': expected an outcome exactly where a score was given")
     if len(r["scenario_sha256"]) != 64 or r["scenario_sha256"].strip("0123456789abcdef"):
         out.append("field 'scenario_sha256': expected 64 lowercase hexadecimal digits")
     if (r["diagnosis"] is None) != (r["diagnosed_node"] is None):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pase_gym.errors import ResultsError
-from pase_gym.harness.metrics import METRICS, Aggregate, is_safe_success, summarise
+from pase_gym.harness.metrics import METRICS, OPTIONAL, Aggregate, is_safe_success, summarise
 from pase_gym.harness.records import Record, RunStore
 
 BASELINE = "rule_based"
@@ -73,18 +73,31 @@ def markdown_table(records: Sequence[Record], title: str = "") -> str:
             f"{_fmt(m['safety_score'])} | {_fmt(m['plan_steps'], 1)} | {_fmt(m['cost'], 1)} | "
             f"{_fmt(m['localization'])} | {_fmt(m['compute_ms'], 3)} |"
         )
+    verifying = [a for a in agents if summary[a]["feasibility_auc"].mean is not None]
+    if verifying:
+        lines += [
+            "",
+            "Feasibility AUC of the agents that verify their plans (their score of each plan "
+            "against its dry-run outcome): "
+            + ", ".join(f"{a} {_fmt(summary[a]['feasibility_auc'])}" for a in verifying)
+            + ".",
+        ]
+    shown = [
+        name
+        for name in METRICS
+        if name != "compute_ms"
+        and (name not in OPTIONAL or any(summary[a][name].mean is not None for a in agents))
+    ]
     lines += [
         "",
         "95% intervals (percentile bootstrap of the mean over seeds; inside each metric's range):",
         "",
-        "| Model | " + " | ".join(n for n in METRICS if n != "compute_ms") + " |",
-        "|---|" + "---|" * (len(METRICS) - 1),
+        "| Model | " + " | ".join(shown) + " |",
+        "|---|" + "---|" * len(shown),
     ]
     for agent in agents:
         cells = []
-        for name in METRICS:
-            if name == "compute_ms":
-                continue
+        for name in shown:
             a = summary[agent][name]
             cells.append("n/a" if a.low is None else f"[{a.low:.2f}, {a.high:.2f}]")
         label = f"{agent} (ground truth)" if agent in truth_agents else agent

@@ -11,6 +11,7 @@ change any result (only the wall-clock ``compute_s`` differs from run to run).
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import threading
@@ -24,6 +25,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from pase_gym.errors import PaseGymError
 from pase_gym.harness.agent import REGISTRY, agent_name, load_agent
 from pase_gym.harness.records import (
     Record,
@@ -154,6 +156,33 @@ class _Played:
     errors: int = 0
     failure: str | None = None
     trace: list[str | None] = field(default_factory=list)
+    feasibility: list[float | None] = field(default_factory=list)
+    plan_good: list[bool | None] = field(default_factory=list)
+
+    def verified(self, base: Any, action: Any, score: float | None) -> None:
+        """Keep the agent's feasibility score of this step's plan and, when it gave one, the
+        plan's real outcome by the simulator's dry run (evaluation side)."""
+        self.feasibility.append(score)
+        self.plan_good.append(None if score is None else plan_is_good(base, action))
+
+
+def reported_feasibility(agent: Any) -> float | None:
+    """The F an agent gave the plan act() just returned (its ``last_feasibility``), when it is a
+    finite number; anything else counts as none."""
+    value = getattr(agent, "last_feasibility", None)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def plan_is_good(base: Any, action: Any) -> bool:
+    """Whether ``action`` recovers the episode with no harm and no violation, by a dry run
+    of the current state (a malformed action is not good)."""
+    try:
+        p = base.simulate(action)
+    except PaseGymError:
+        return False
+    return bool(p.recovered and not p.harmed and not p.violations)
 
 
 def run_episode(job: Job) -> Record:
@@ -193,6 +222,7 @@ def run_episode(job: Job) -> Record:
             action = f"<agent error: {type(exc).__name__}: {exc}>"
         played.compute_s += time.perf_counter() - start
         played.decisions += 1
+        played.verified(base, action, reported_feasibility(agent))
         obs, reward, terminated, truncated, info = env.step(action)
         played.trace.append(traced(info))
         played.total += float(reward)
@@ -217,8 +247,11 @@ def replay_trace(job: Job, claimed: Record) -> Record:
         errors=claimed["agent_errors"],
         failure=claimed["agent_failure"],
     )
-    for plan in claimed["trace"]:
-        _, reward, terminated, truncated, info = env.step(UNPLANNED if plan is None else plan)
+    scores = claimed.get("feasibility") or [None] * len(claimed["trace"])
+    for plan, score in zip(claimed["trace"], scores, strict=False):
+        action = UNPLANNED if plan is None else plan
+        played.verified(env.unwrapped, action, score)
+        _, reward, terminated, truncated, info = env.step(action)
         played.trace.append(traced(info))
         played.total += float(reward)
         if terminated or truncated:
@@ -238,7 +271,14 @@ def _record(
     truth = episode.ground_truth()
     diag = episode.diagnoses[0] if episode.diagnoses else (None, None)
     spec = episode.scenario
-    return {
+    verified: dict[str, Any] = {}
+    if any(f is not None for f in played.feasibility):
+        steps = len(played.trace)
+        verified = {
+            "feasibility": played.feasibility[:steps],
+            "plan_good": played.plan_good[:steps],
+        }
+    record: Record = {
         "key": job.key,
         "agent": name,
         "agent_spec": job.agent,
@@ -272,6 +312,8 @@ def _record(
         "versions": versions(),
         "git_commit": git_commit(),
     }
+    record.update(verified)  # type: ignore[typeddict-item]
+    return record
 
 
 def progress_bar(total: int, label: str) -> tqdm[Any]:

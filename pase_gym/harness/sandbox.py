@@ -129,6 +129,7 @@ class SandboxedAgent:
         self.held: dict[str, Any] = {}
         self._proc: subprocess.Popen[bytes] | None = None
         self._spent = 0.0
+        self.last_feasibility: float | None = None  # the agent's F of its last plan
         self._start()
 
     # -- the process ------------------------------------------------------------------------
@@ -312,6 +313,8 @@ class SandboxedAgent:
             self._spent += time.monotonic() - start
         if "error" in reply:
             raise AgentActError(str(reply["error"]))
+        score = reply.get("feasibility")
+        self.last_feasibility = float(score) if isinstance(score, float) else None
         if "plan" in reply and isinstance(reply["plan"], str):
             return reply["plan"]
         if "action" in reply:

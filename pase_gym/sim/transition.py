@@ -392,6 +392,7 @@ def transition(
     *,
     resolution: int | None = None,
     deadline: int | None = None,
+    watch: Callable[[SimState, CallOutcome], None] | None = None,
 ) -> TransitionResult:
     """Apply a plan (or a single call) to ``state`` in place.
 
@@ -404,6 +405,9 @@ def transition(
         deadline: the tick the clock may not pass (an episode's budget): the call running
             at the deadline is cut there and the calls after it do not run
             (:attr:`TransitionResult.cut` counts them). ``None``: no limit.
+        watch: called with the state and the outcome after each call (the world model's
+            data collection reads the health indicators there); it must not change the state
+            or draw from ``rng``.
 
     Returns:
         The per-call outcomes and the SLO state afterwards.
@@ -418,6 +422,8 @@ def transition(
         outcomes.append(
             execute_call(state, call, rng, resolution, last=i == len(calls) - 1, deadline=deadline)
         )
+        if watch is not None:
+            watch(state, outcomes[-1])
     return TransitionResult(
         outcomes,
         start,

@@ -1,4 +1,4 @@
-"""Fixtures of the env tests."""
+"""Fixtures shared by the test suites."""
 
 from __future__ import annotations
 

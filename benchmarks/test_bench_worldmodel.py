@@ -52,9 +52,13 @@ def scene() -> tuple[Any, Seen, list[Plan]]:
 
 def _verifier(name: str, env: Any) -> Any:
     from pase_gym.worldmodel.models import build
-    from pase_gym.worldmodel.symbolic import SymbolicVerifier
     from pase_gym.worldmodel.train import VARIANT_SPEC
-    from pase_gym.worldmodel.verifier import ExactVerifier, LearnedVerifier, load_verifier
+    from pase_gym.worldmodel.verifier import (
+        ExactVerifier,
+        LearnedVerifier,
+        SymbolicVerifier,
+        load_verifier,
+    )
 
     if name == "symbolic":
         return SymbolicVerifier()

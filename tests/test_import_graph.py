@@ -87,7 +87,7 @@ def test_no_subpackage_imports_itself_back() -> None:
         ("env", "harness"),
         ("sim", "worldmodel"),
         ("env", "worldmodel"),
-        ("worldmodel", "harness"),
+        ("harness", "worldmodel"),
         ("worldmodel", "llm"),
     ],
 )

@@ -141,6 +141,7 @@ def test_wheel_declares_the_console_script(wheel: Path) -> None:
         text = zf.read(entry_points).decode()
     assert "[console_scripts]" in text
     assert "pase-gym = pase_gym.cli:main" in text
+    assert "pase-worldmodel = pase_gym.worldmodel.cli:main" in text
 
 
 def test_installed_wheel_works_outside_the_repository(

@@ -151,7 +151,9 @@ def _compute_ms(records: Sequence[Record]) -> float | None:
 def _feasibility_auc(records: Sequence[Record]) -> float | None:
     """AUC of the agent's feasibility scores against its plans' dry-run outcomes, over every
     scored decision; ``None`` for an agent that scores none, or when its plans were all good
-    or all bad (no ranking to judge)."""
+    or all bad (no ranking to judge). The plans are the ones the agent chose to run, so it
+    is a check of the agent's own verifier, not a comparison of verifiers on equal plans
+    (``pase_gym.worldmodel.report`` does that on a fixed plan set)."""
     scores: list[float] = []
     good: list[int] = []
     for r in records:

@@ -44,10 +44,12 @@ from pase_gym.sim.dynamics import ensure_indicators
 from pase_gym.sim.oracle import oracle_plan
 from pase_gym.sim.plan import Call, Plan, as_plan
 from pase_gym.sim.primitives import PRIMITIVES, ParamType, PrimitiveSpec
+from pase_gym.sim.roles import ROLE_NAMES
 from pase_gym.sim.state import SimState
 from pase_gym.sim.transition import CallOutcome
 
-from .features import CALL_DIM, MAX_CALLS, N_IND, encode, unknown_names
+from .features import CALL_DIM, N_IND, encode
+from .plans import MAX_CALLS, unknown_names
 from .symbolic import INTERRUPTS, coverage
 from .view import GROUPS, Seen
 
@@ -92,8 +94,6 @@ def _arg(
 
 
 def _role_name(seen: Seen, row: int) -> str:
-    from pase_gym.sim.roles import ROLE_NAMES
-
     return ROLE_NAMES[int(seen.role[row])]
 
 

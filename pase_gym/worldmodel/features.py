@@ -28,18 +28,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pase_gym.errors import PlanError, WorldModelError
-from pase_gym.sim.plan import Call, Plan, as_plan
+from pase_gym.errors import WorldModelError
+from pase_gym.sim.plan import Call, Plan
 from pase_gym.sim.primitives import PRIMITIVES, ParamType
 from pase_gym.sim.roles import ROLE_NAMES
 from pase_gym.sim.signals import ALARM_RULES, EVENT_NAMES
 from pase_gym.sim.state import IND, INDICATORS
 
+from .plans import UNKNOWN, plan_calls, unknown_names
+from .symbolic import plan_call_flags
 from .view import N_ROLES, Seen
-
-MAX_CALLS = 16
-"""Longest plan a verifier scores (the env allows 64; the world models are trained on up to
-six calls and a longer plan is outside anything they saw)."""
 
 PRIMITIVE_NAMES = tuple(PRIMITIVES)
 N_IND = len(INDICATORS)
@@ -174,24 +172,6 @@ def _group_part(seen: Seen, table: np.ndarray, group: str) -> np.ndarray:
     return out
 
 
-def plan_calls(plan: Plan | Call | str) -> tuple[Call, ...]:
-    """The calls of ``plan`` (its diagnosis left out), checked against :data:`MAX_CALLS`.
-
-    Raises:
-        WorldModelError: the plan is malformed or longer than :data:`MAX_CALLS`.
-    """
-    try:
-        calls = as_plan(plan).steps
-    except PlanError as exc:
-        raise WorldModelError(f"plan: {exc}") from None
-    if len(calls) > MAX_CALLS:
-        raise WorldModelError(
-            f"plan: expected at most {MAX_CALLS} calls for a world model to score, found "
-            f"{len(calls)}"
-        )
-    return calls
-
-
 @dataclass
 class Batch:
     """Encoded (scene, plan) pairs: ``scene (B, SCENE_DIM)``, ``calls (B, K, CALL_DIM)``,
@@ -204,22 +184,6 @@ class Batch:
 
     def __len__(self) -> int:
         return int(self.scene.shape[0])
-
-
-UNKNOWN = ("error", "veto")
-
-
-def unknown_names(seen: Seen, call: Call) -> list[str]:
-    """The node and group names of ``call`` that ``seen`` does not have."""
-    from .view import GROUPS
-
-    out = []
-    for param, value in zip(call.spec().params, call.args, strict=True):
-        if param.type is ParamType.NODE and str(value) not in seen.index:
-            out.append(f"unknown node {value!r}")
-        elif param.type is ParamType.GROUP and value not in GROUPS:
-            out.append(f"unknown group {value!r} (groups: {', '.join(GROUPS)})")
-    return out
 
 
 def encode(
@@ -237,8 +201,6 @@ def encode(
     """
     if unknown not in UNKNOWN:
         raise WorldModelError(f"unknown: expected one of {', '.join(UNKNOWN)}, found {unknown!r}")
-    from .symbolic import plan_call_flags
-
     if len(seens) != len(plans):
         raise WorldModelError(
             f"expected one observation per plan, found {len(seens)} observations and "

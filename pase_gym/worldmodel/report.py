@@ -212,8 +212,6 @@ def evaluate(
 ) -> dict[str, Any]:
     """AUC and ΔH MSE of each verifier on each ``(frame, arrays)`` evaluation set (a set
     named ``agents`` holds agents' plans: AUC only, overall and on the agents' own plans)."""
-    from .symbolic import SymbolicVerifier
-
     rows: dict[str, Any] = {}
     for key in ROWS:
         row: dict[str, Any] = {}
@@ -221,7 +219,7 @@ def evaluate(
             if key == "exact":
                 scores, mse = exact_scores(frame), 0.0
             elif key == "symbolic":
-                scores = _symbolic_scores(SymbolicVerifier(), frame, data)
+                scores = _symbolic_scores(frame, data)
                 zero = np.zeros((len(data), data.dh.shape[1], data.dh.shape[2]), np.float32)
                 mse = dh_mse(zero, data, dh_mean, dh_std)
             elif key in verifiers:
@@ -256,8 +254,8 @@ def evaluate(
     return {"rows": rows}
 
 
-def _symbolic_scores(verifier: Any, frame: Any, data: Arrays) -> np.ndarray:
-    """The symbolic verifier's ``F`` from the stored flags and the stored coverage."""
+def _symbolic_scores(frame: Any, data: Arrays) -> np.ndarray:
+    """:class:`~.verifier.SymbolicVerifier`'s ``F`` from the stored flags and coverage."""
     from .symbolic import HARM_WEIGHT, VIOLATION_WEIGHT
 
     counts = (data.batch.symbolic * data.batch.mask[..., None]).sum(axis=1)

@@ -12,8 +12,9 @@ Two facts per call, both from data the catalogue already holds
   function's effects interrupt) that looks healthy in everything shown
   (:attr:`~pase_gym.worldmodel.view.Seen.looks_healthy`).
 
-:class:`SymbolicVerifier` is the rule-based verifier of the comparison (Fig. 6's "symbolic
-only" row); the NSWM fuses the same flags with its network (:mod:`pase_gym.worldmodel.models`).
+:class:`~pase_gym.worldmodel.verifier.SymbolicVerifier` is the rule-based verifier of the
+comparison (Fig. 6's "symbolic only" row); the NSWM fuses the same flags with its network
+(:mod:`pase_gym.worldmodel.models`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pase_gym.sim.primitives import ParamType
 from pase_gym.sim.roles import ROLE_NAMES
 from pase_gym.sim.state import SimState
 
-from .features import plan_calls
+from .plans import plan_calls
 from .view import GROUPS, PublicState, Seen
 
 INTERRUPTS: dict[str, str] = {
@@ -156,35 +157,3 @@ def coverage(seen: Seen, plan: Plan | Call | str) -> float:
             elif param.type is ParamType.GROUP and value in ROLE_NAMES:
                 reached[seen.role == ROLE_NAMES.index(str(value))] = True
     return float(reached[alarmed].mean())
-
-
-class SymbolicVerifier:
-    """Rule-based plan feasibility from the catalogue alone (no learning).
-
-    ``F = -(Risk + Severity)`` with ``Risk = min(1, violating calls + 0.5 * calls with harm
-    risk)`` and ``Severity = 1 - coverage`` (the share of alarmed rows the plan does not act
-    on): a plan that breaks a visible precondition, interrupts a healthy-looking node or
-    leaves the alarms alone scores low.
-    """
-
-    name = "symbolic"
-
-    def score(
-        self,
-        observations: Sequence[Seen],
-        plans: Sequence[Plan | Call | str],
-        *,
-        unknown: str = "error",
-    ) -> np.ndarray:
-        """Feasibility of each ``(observations[i], plans[i])``, higher is better (``unknown``:
-        see :func:`~pase_gym.worldmodel.features.encode`)."""
-        from .features import encode
-
-        batch = encode(observations, plans, unknown=unknown)  # validates lengths and plans
-        counts = (batch.symbolic * batch.mask[..., None]).sum(axis=1)
-        risk = np.minimum(1.0, VIOLATION_WEIGHT * counts[:, 0] + HARM_WEIGHT * counts[:, 1])
-        severity = 1.0 - np.array(
-            [coverage(s, p) for s, p in zip(observations, plans, strict=True)]
-        )
-        scores: np.ndarray = -(risk + severity)
-        return scores

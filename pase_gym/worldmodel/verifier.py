@@ -12,7 +12,7 @@ is better; ``observations[i]`` is the :class:`~pase_gym.worldmodel.view.Seen` th
   the observation shows, not what the node is; the penalty is chosen on the training data's
   validation episodes and saved with the weights).
   :func:`load_verifier` loads the shipped NSWM (``nswm.pt`` beside this module).
-* :class:`~pase_gym.worldmodel.symbolic.SymbolicVerifier`: the catalogue's rules alone.
+* :class:`SymbolicVerifier`: the catalogue's rules alone (:mod:`.symbolic`).
 * :class:`ExactVerifier`: the exact dry run of the true simulator (evaluation side: it holds
   the episode, which no agent may; the upper bound of the comparison).
 """
@@ -29,7 +29,9 @@ import numpy as np
 from pase_gym.errors import WorldModelError
 from pase_gym.sim.plan import Call, Plan
 
-from .features import CALL_DIM, SCENE_DIM, SYMBOLIC_DIM, Batch, encode, plan_calls
+from . import symbolic
+from .features import CALL_DIM, SCENE_DIM, SYMBOLIC_DIM, Batch, encode
+from .plans import plan_calls
 from .view import Seen
 
 FORMAT = "pase-gym-worldmodel/1"
@@ -137,6 +139,38 @@ def fuse(f_net: np.ndarray, batch: Batch, harm_penalty: float) -> np.ndarray:
     counts = (batch.symbolic * batch.mask[..., None]).sum(axis=1)
     out: np.ndarray = f_net - VETO * (counts[:, 0] > 0) - harm_penalty * (counts[:, 1] > 0)
     return out
+
+
+class SymbolicVerifier:
+    """Rule-based plan feasibility from the catalogue alone (no learning).
+
+    ``F = -(Risk + Severity)`` with ``Risk = min(1, violating calls + 0.5 * calls with harm
+    risk)`` and ``Severity = 1 - coverage`` (the share of alarmed rows the plan does not act
+    on): a plan that breaks a visible precondition, interrupts a healthy-looking node or
+    leaves the alarms alone scores low.
+    """
+
+    name = "symbolic"
+
+    def score(
+        self,
+        observations: Sequence[Seen],
+        plans: Sequence[Plan | Call | str],
+        *,
+        unknown: str = "error",
+    ) -> np.ndarray:
+        """Feasibility of each ``(observations[i], plans[i])``, higher is better (``unknown``:
+        see :func:`~pase_gym.worldmodel.features.encode`)."""
+        batch = encode(observations, plans, unknown=unknown)  # validates lengths and plans
+        counts = (batch.symbolic * batch.mask[..., None]).sum(axis=1)
+        risk = np.minimum(
+            1.0, symbolic.VIOLATION_WEIGHT * counts[:, 0] + symbolic.HARM_WEIGHT * counts[:, 1]
+        )
+        severity = 1.0 - np.array(
+            [symbolic.coverage(s, p) for s, p in zip(observations, plans, strict=True)]
+        )
+        scores: np.ndarray = -(risk + severity)
+        return scores
 
 
 class ExactVerifier:

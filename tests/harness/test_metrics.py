@@ -180,6 +180,20 @@ def test_plan_steps_over_recovered_episodes_only() -> None:
     assert compute("plan_steps", [rec(recovered=False, plan_steps=7)]) is None
 
 
+def test_feasibility_auc_pools_the_scored_decisions() -> None:
+    scored = [
+        rec(feasibility=[-1.5, -0.2, None], plan_good=[False, True, None]),
+        rec(feasibility=[-0.1], plan_good=[True]),
+        rec(feasibility=[-0.3], plan_good=[False]),
+    ]
+    # good plans scored -0.2 and -0.1, bad ones -1.5 and -0.3: every good above every bad
+    assert compute("feasibility_auc", scored) == pytest.approx(1.0)
+    flipped = [rec(feasibility=[-0.1, -0.9], plan_good=[False, True])]
+    assert compute("feasibility_auc", flipped) == pytest.approx(0.0)
+    assert compute("feasibility_auc", [rec()]) is None  # the agent scores nothing
+    assert compute("feasibility_auc", scored[1:2]) is None  # only good plans: nothing to rank
+
+
 def test_compute_ms_is_time_per_decision_pooled() -> None:
     records = [rec(compute_s=0.1, decisions=10), rec(compute_s=0.2, decisions=40)]
     # 300 ms over 50 decisions; the mean of per-episode figures would be 7.5
@@ -201,6 +215,7 @@ def test_every_metric_has_a_direction_and_a_doc() -> None:
         "safety_score": True,
         "plan_steps": False,
         "cost": False,
+        "feasibility_auc": True,
         "compute_ms": False,
     }
     assert {name: m.higher_is_better for name, m in METRICS.items()} == expected

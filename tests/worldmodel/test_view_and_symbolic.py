@@ -14,15 +14,16 @@ from pase_gym.sim.plan import Call, Plan, parse_plan
 from pase_gym.sim.primitives import PRIMITIVES, ParamType
 from pase_gym.sim.transition import check_call
 from pase_gym.worldmodel.collect import Budget, candidate_plans
-from pase_gym.worldmodel.features import CALL_DIM, MAX_CALLS, SCENE_DIM, encode
+from pase_gym.worldmodel.features import CALL_DIM, SCENE_DIM, encode
+from pase_gym.worldmodel.plans import MAX_CALLS
 from pase_gym.worldmodel.symbolic import (
     INTERRUPTS,
-    SymbolicVerifier,
     call_flags,
     call_violations,
     interrupted,
     plan_call_flags,
 )
+from pase_gym.worldmodel.verifier import SymbolicVerifier
 from pase_gym.worldmodel.view import GROUPS, Seen
 
 SCENARIOS = (

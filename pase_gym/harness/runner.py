@@ -10,6 +10,7 @@ change any result (only the wall-clock ``compute_s`` differs from run to run).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -175,6 +176,14 @@ def reported_feasibility(agent: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def _forget_feasibility(agent: Any) -> None:
+    """Clear an agent's ``last_feasibility`` before it acts, so that a score it does not
+    renew is not counted again (an agent that will not take the attribute keeps its own)."""
+    if getattr(agent, "last_feasibility", None) is not None:
+        with contextlib.suppress(AttributeError, TypeError):
+            agent.last_feasibility = None
+
+
 def plan_is_good(base: Any, action: Any) -> bool:
     """Whether ``action`` recovers the episode with no harm and no violation, by a dry run
     of the current state (a malformed action is not good)."""
@@ -208,8 +217,11 @@ def run_episode(job: Job) -> Record:
     done = played.failure is not None
     while not done:
         start = time.perf_counter()
+        acted = False
+        _forget_feasibility(agent)
         try:
             action = agent.act(obs, info)
+            acted = True
             streak = 0
         except SandboxError as exc:
             played.compute_s += time.perf_counter() - start
@@ -222,7 +234,7 @@ def run_episode(job: Job) -> Record:
             action = f"<agent error: {type(exc).__name__}: {exc}>"
         played.compute_s += time.perf_counter() - start
         played.decisions += 1
-        played.verified(base, action, reported_feasibility(agent))
+        played.verified(base, action, reported_feasibility(agent) if acted else None)
         obs, reward, terminated, truncated, info = env.step(action)
         played.trace.append(traced(info))
         played.total += float(reward)

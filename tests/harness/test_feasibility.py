@@ -79,6 +79,24 @@ def test_agents_that_do_not_verify_have_no_feasibility_fields(tmp_path: Path) ->
         assert "feasibility_auc" not in markdown_table([record])
 
 
+def test_a_score_not_renewed_is_not_counted_again(tmp_path: Path) -> None:
+    once = write_agent(
+        tmp_path / "once.py",
+        """
+        if not self.scored:
+            self.last_feasibility = -0.5
+            self.scored = True
+        return "Wait(10)"
+        """,
+        name="once",
+        reset="self.scored = False",
+    )
+    record = run_episode(Job(once, "s", "process-crash-test", 0, isolation="in-process"))
+    assert record["feasibility"][0] == -0.5
+    assert record["feasibility"][1:] == [None] * (len(record["trace"]) - 1)
+    assert record["plan_good"][1:] == [None] * (len(record["trace"]) - 1)
+
+
 def test_a_record_whose_scores_do_not_match_its_trace_is_refused(tmp_path: Path) -> None:
     spec = write_agent(tmp_path / "verifying.py", name="verifying", **VERIFYING)
     record = dict(run_episode(Job(spec, "s", "process-crash-test", 0, isolation="in-process")))

@@ -256,13 +256,10 @@ def evaluate(
 
 def _symbolic_scores(frame: Any, data: Arrays) -> np.ndarray:
     """:class:`~.verifier.SymbolicVerifier`'s ``F`` from the stored flags and coverage."""
-    from .symbolic import HARM_WEIGHT, VIOLATION_WEIGHT
+    from .symbolic import symbolic_feasibility
 
     counts = (data.batch.symbolic * data.batch.mask[..., None]).sum(axis=1)
-    risk = np.minimum(1.0, VIOLATION_WEIGHT * counts[:, 0] + HARM_WEIGHT * counts[:, 1])
-    coverage = frame["coverage"].to_numpy().astype(float)
-    out: np.ndarray = -(risk + 1.0 - coverage)
-    return out
+    return symbolic_feasibility(counts, frame["coverage"].to_numpy().astype(float))
 
 
 def figure(results: dict[str, Any], path: str | Path) -> Path:

@@ -157,3 +157,12 @@ def coverage(seen: Seen, plan: Plan | Call | str) -> float:
             elif param.type is ParamType.GROUP and value in ROLE_NAMES:
                 reached[seen.role == ROLE_NAMES.index(str(value))] = True
     return float(reached[alarmed].mean())
+
+
+def symbolic_feasibility(flags: np.ndarray, covered: np.ndarray) -> np.ndarray:
+    """The symbolic verifier's ``F`` from per-plan flag counts ``(B, 2)`` (violating calls,
+    calls with harm risk) and coverages ``(B,)``: ``-(Risk + Severity)``, ``Risk = min(1,
+    violations + 0.5 * harm risks)``, ``Severity = 1 - coverage``."""
+    risk = np.minimum(1.0, VIOLATION_WEIGHT * flags[:, 0] + HARM_WEIGHT * flags[:, 1])
+    out: np.ndarray = -(risk + 1.0 - covered)
+    return out

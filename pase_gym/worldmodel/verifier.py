@@ -163,14 +163,8 @@ class SymbolicVerifier:
         see :func:`~pase_gym.worldmodel.features.encode`)."""
         batch = encode(observations, plans, unknown=unknown)  # validates lengths and plans
         counts = (batch.symbolic * batch.mask[..., None]).sum(axis=1)
-        risk = np.minimum(
-            1.0, symbolic.VIOLATION_WEIGHT * counts[:, 0] + symbolic.HARM_WEIGHT * counts[:, 1]
-        )
-        severity = 1.0 - np.array(
-            [symbolic.coverage(s, p) for s, p in zip(observations, plans, strict=True)]
-        )
-        scores: np.ndarray = -(risk + severity)
-        return scores
+        covered = [symbolic.coverage(s, p) for s, p in zip(observations, plans, strict=True)]
+        return symbolic.symbolic_feasibility(counts, np.array(covered)).astype(np.float64)
 
 
 class ExactVerifier:

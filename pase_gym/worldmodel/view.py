@@ -20,23 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from pase_gym.env.spaces import OBS_PARTS
 from pase_gym.errors import WorldModelError
 from pase_gym.sim.roles import CONTROL_ROLES, PROCESS_KINDS, ROLE_NAMES, ROLES, Kind
 from pase_gym.sim.signals import ALARM_RULES, EVENT_NAMES
 from pase_gym.sim.state import IND, INDICATORS
 from pase_gym.sim.topology import EDGE_TYPES
 
-REQUIRED_PARTS = (
-    "metrics",
-    "alarms",
-    "events",
-    "nodes",
-    "node_mask",
-    "edge_index",
-    "edge_type",
-    "edge_mask",
-    "clock",
-)
+REQUIRED_PARTS = tuple(p for p in OBS_PARTS if p not in ("window", "probed"))
 """The observation parts a verifier reads (the env's default ``obs_parts`` has them all);
 ``probed`` is read when present."""
 

@@ -8,7 +8,6 @@ import importlib.util
 import inspect
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +44,8 @@ T = _load("train")
 
 
 @pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+def _one_thread(torch_one_thread: None) -> None:
+    """Every test here on one torch thread (``tests/conftest.py``)."""
 
 
 def _random_obs(

@@ -49,7 +49,13 @@ def cmd_collect(args: argparse.Namespace) -> int:
         raise WorldModelError("--only-agents: name the agents with --agent-plans")
     budget = Budget(0, 0, 0, oracle=False) if args.only_agents else Budget()
     rows = collect(
-        args.split, episodes, seed, budget=budget, agents=agents, progress=not args.quiet
+        args.split,
+        episodes,
+        seed,
+        budget=budget,
+        agents=agents,
+        agent_episodes=args.agent_episodes,
+        progress=not args.quiet,
     )
     default = WORK / f"{args.split}{'-agents' if args.only_agents else ''}.parquet"
     out = write(rows, args.out or default)
@@ -230,13 +236,37 @@ def write_report(
 
 
 def cmd_all(args: argparse.Namespace) -> int:
-    """Collect the three splits, train every variant, write the report."""
-    from .collect import collect, write
+    """Collect the three splits, train every variant, write the report.
+
+    With ``--agent-plans``, the agents' plans join the training set, and the evaluation
+    splits get them in a set of their own (``<split>-agents.parquet``), so that the main
+    evaluation rows stay the same with or without agents."""
+    from .collect import Budget, collect, write
 
     work = Path(args.work)
+    agents = _load_agents(args.agent_plans or [], args.device)
     for split in ("train", "test", "unseen"):
-        rows = collect(split, EPISODES[split], SEEDS[split], progress=not args.quiet)
+        mixed = agents if split == "train" else {}
+        rows = collect(
+            split,
+            EPISODES[split],
+            SEEDS[split],
+            agents=mixed,
+            agent_episodes=args.agent_episodes,
+            progress=not args.quiet,
+        )
         write(rows, work / f"{split}.parquet")
+        if agents and split != "train":
+            only = Budget(0, 0, 0, oracle=False)
+            rows = collect(
+                split,
+                EPISODES[split],
+                SEEDS[split],
+                budget=only,
+                agents=agents,
+                progress=not args.quiet,
+            )
+            write(rows, work / f"{split}-agents.parquet")
     from .train import VARIANTS
 
     written = train_variants(
@@ -303,7 +333,20 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--speed", help="pytest-benchmark JSON of benchmarks/test_bench_worldmodel.py")
     a.add_argument("--out", default=str(RESULTS))
     a.add_argument("--ship", action="store_true", help="copy the NSWM into the package")
+    a.add_argument(
+        "--agent-plans",
+        nargs="+",
+        metavar="AGENT",
+        help="plan sources beside the built-in ones (e.g. pase: the plan synthesis engine)",
+    )
     a.set_defaults(func=cmd_all)
+    for p in (c, a):
+        p.add_argument(
+            "--agent-episodes",
+            type=at_least(1),
+            help="the agents act in the first N episodes of each run only (in 'all': of the "
+            "training split; default: every episode)",
+        )
     for p in (c, t, r, a):
         p.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser

@@ -321,6 +321,7 @@ def collect(
     augment: bool | None = None,
     scenarios: Sequence[str] | None = None,
     agents: Mapping[str, Any] | None = None,
+    agent_episodes: int | None = None,
     progress: bool = True,
 ) -> list[dict[str, Any]]:
     """Rows of the data set for ``split`` (see the module docstring).
@@ -339,6 +340,8 @@ def collect(
             drawn from a generator of their own, so that the other sources' rows are the
             same with or without agents. An agent that raises, answers with no plan or only
             waits adds nothing there.
+        agent_episodes: the agents act in the first this many episodes of each run only
+            (default: all; a language model's plans cost about a second each).
         progress: show a progress bar.
 
     Raises:
@@ -373,7 +376,8 @@ def collect(
         for ep in range(episodes):
             env_seed = seed * 100_003 + ep
             obs, info = env.reset(seed=env_seed)
-            playing = _reset_agents(agents, env_seed)
+            acting = agent_episodes is None or ep < agent_episodes
+            playing = _reset_agents(agents, env_seed) if acting else {}
             for decision in range(2):
                 if decision:
                     alarmed = np.flatnonzero(obs["alarms"].sum(axis=1) > 0)

@@ -82,9 +82,9 @@ def test_verifier_time_per_plan(
     benchmark.group = f"worldmodel:{'batch1' if plans == 1 else 'batched'}"
     verifier = _verifier(name, env)
     batch = all_plans[:plans]
-    seens = [seen] * plans
+    views = [seen] * plans
     rounds = (EXACT_ROUNDS if name == "exact" else ROUNDS)[plans]
-    scores = benchmark.pedantic(verifier.score, args=(seens, batch), rounds=rounds, warmup_rounds=1)
+    scores = benchmark.pedantic(verifier.score, args=(views, batch), rounds=rounds, warmup_rounds=1)
     assert scores.shape == (plans,) and np.isfinite(scores).all()
     benchmark.extra_info["verifier"] = name
     benchmark.extra_info["plans"] = plans

@@ -187,9 +187,9 @@ class Batch:
 
 
 def encode(
-    seens: Sequence[Seen], plans: Sequence[Plan | Call | str], *, unknown: str = "error"
+    views: Sequence[Seen], plans: Sequence[Plan | Call | str], *, unknown: str = "error"
 ) -> Batch:
-    """Encode each ``(seens[i], plans[i])``.
+    """Encode each ``(views[i], plans[i])``.
 
     ``unknown`` says what a call naming a node or group the observation does not have gets:
     ``"error"`` (the default) a :class:`~pase_gym.errors.WorldModelError`, ``"veto"`` the
@@ -201,9 +201,9 @@ def encode(
     """
     if unknown not in UNKNOWN:
         raise WorldModelError(f"unknown: expected one of {', '.join(UNKNOWN)}, found {unknown!r}")
-    if len(seens) != len(plans):
+    if len(views) != len(plans):
         raise WorldModelError(
-            f"expected one observation per plan, found {len(seens)} observations and "
+            f"expected one observation per plan, found {len(views)} observations and "
             f"{len(plans)} plans"
         )
     all_calls = [plan_calls(p) for p in plans]
@@ -213,7 +213,7 @@ def encode(
     calls = np.zeros((b, k, CALL_DIM), np.float32)
     symbolic = np.zeros((b, k, SYMBOLIC_DIM), np.float32)
     mask = np.zeros((b, k), np.float32)
-    for i, (seen, plan_steps) in enumerate(zip(seens, all_calls, strict=True)):
+    for i, (seen, plan_steps) in enumerate(zip(views, all_calls, strict=True)):
         if not isinstance(seen, Seen):
             raise WorldModelError(
                 f"observations[{i}]: expected a Seen (Seen.of(observation, info)), found "

@@ -244,3 +244,15 @@ def test_the_command_line_reports_bad_input(
     with pytest.raises(SystemExit) as exit_info:
         main(["collect", "--episodes", "0"])
     assert exit_info.value.code == 2
+
+
+def test_the_readme_example_runs() -> None:
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    part = text.split("## The world model (PASE's Neural-Symbolic World Model)", 1)[1]
+    (snippet,) = re.findall(r"^```python\n(.*?)^```", part.split("\n## ", 1)[0], re.M | re.S)
+    namespace: dict[str, Any] = {"__name__": "readme_world_model"}
+    exec(compile(snippet, "README.md", "exec"), namespace)
+    scores = namespace["scores"]
+    assert scores.shape == (3,) and ((scores >= -4.0) & (scores <= 0.0)).all()

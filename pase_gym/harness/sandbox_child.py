@@ -208,6 +208,9 @@ def serve(inbox: int, outbox: int) -> None:
                 agent.reset(int(request[1]))
                 _reply(outbox, {"ok": True})
             elif kind == "act":
+                if getattr(agent, "last_feasibility", None) is not None:
+                    with contextlib.suppress(AttributeError, TypeError):
+                        agent.last_feasibility = None  # a score not renewed is not sent again
                 answer = _answer(agent.act(request[1], request[2]))
                 _reply(outbox, {"ok": True, **answer, **_feasibility(agent)})
             elif kind == "close":

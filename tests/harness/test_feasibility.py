@@ -91,10 +91,11 @@ def test_a_score_not_renewed_is_not_counted_again(tmp_path: Path) -> None:
         name="once",
         reset="self.scored = False",
     )
-    record = run_episode(Job(once, "s", "process-crash-test", 0, isolation="in-process"))
-    assert record["feasibility"][0] == -0.5
-    assert record["feasibility"][1:] == [None] * (len(record["trace"]) - 1)
-    assert record["plan_good"][1:] == [None] * (len(record["trace"]) - 1)
+    for isolation in ("in-process", "process"):
+        record = run_episode(Job(once, "s", "process-crash-test", 0, isolation=isolation))
+        assert record["feasibility"][0] == -0.5
+        assert record["feasibility"][1:] == [None] * (len(record["trace"]) - 1)
+        assert record["plan_good"][1:] == [None] * (len(record["trace"]) - 1)
 
 
 def test_a_record_whose_scores_do_not_match_its_trace_is_refused(tmp_path: Path) -> None:

@@ -204,6 +204,14 @@ def roc_auc(y_true: Sequence[int] | np.ndarray, scores: Sequence[float] | np.nda
     return float(metrics.roc_auc_score(y, s))
 
 
+def ranking_auc(y_true: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray) -> float:
+    """:func:`roc_auc`, or NaN where there is nothing to rank (no labels, or one class only)."""
+    y = np.asarray(y_true).astype(bool)
+    if y.size == 0 or y.all() or not y.any():
+        return float("nan")
+    return roc_auc(y, scores)
+
+
 def js_divergence(p: Sequence[float] | np.ndarray, q: Sequence[float] | np.ndarray) -> float:
     """Jensen-Shannon divergence in bits (0 = equal, 1 = disjoint) of two distributions.
 

@@ -3,6 +3,9 @@
 An agent is any object with ``reset(seed)`` and ``act(observation, info) -> plan`` (a
 :class:`~pase_gym.sim.plan.Plan`, plan text or a structured action), and optionally
 ``train(...)``. The harness hands it the env's observation and ``info`` only. An agent that
+verifies its plans may set ``last_feasibility`` in ``act()`` to the score ``F`` it gave the plan
+it returns: the records keep it beside the plan's real outcome (the ``feasibility_auc``
+metric). An agent that
 declares ``uses_ground_truth = True`` (the oracle, nothing else) is handed a callable that
 returns the injected faults, and its results are labelled as such.
 
@@ -14,9 +17,11 @@ a submission (``agents/<name>/agent.py`` defining ``Agent``).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import inspect
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -42,6 +47,23 @@ class Agent(Protocol):
 
 
 GroundTruth = Callable[[], list[dict[str, Any]]]
+
+
+def reported_feasibility(agent: Any) -> float | None:
+    """The feasibility ``F`` an agent gave the plan ``act()`` just returned (its optional
+    ``last_feasibility``), when it is a finite number; anything else counts as none."""
+    value = getattr(agent, "last_feasibility", None)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def forget_feasibility(agent: Any) -> None:
+    """Clear an agent's ``last_feasibility`` before it acts, so that a score it does not renew
+    is not counted again (an agent that will not take the attribute keeps its own)."""
+    if getattr(agent, "last_feasibility", None) is not None:
+        with contextlib.suppress(AttributeError, TypeError):
+            agent.last_feasibility = None
 
 
 def agents_dir() -> Path | None:

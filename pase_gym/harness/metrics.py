@@ -15,8 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pase_gym import stats
-from pase_gym.errors import ResultsError
+from pase_gym.errors import PlanError, ResultsError
 from pase_gym.harness.records import Record
+from pase_gym.sim.plan import parse_plan
+from pase_gym.sim.primitives import INERT
 
 # two-sided 95% Student t critical values by degrees of freedom (1..30); normal beyond
 _T95 = (
@@ -150,20 +152,34 @@ def _compute_ms(records: Sequence[Record]) -> float | None:
 
 def _feasibility_auc(records: Sequence[Record]) -> float | None:
     """AUC of the agent's feasibility scores against its plans' dry-run outcomes, over every
-    scored decision; ``None`` for an agent that scores none, or when its plans were all good
-    or all bad (no ranking to judge). The plans are the ones the agent chose to run, so it
-    is a check of the agent's own verifier, not a comparison of verifiers on equal plans
-    (``pase_gym.worldmodel.report`` does that on a fixed plan set)."""
+    scored decision whose plan acts (a plan of waits and probes alone proposes no recovery:
+    scoring it low would be a free point, so it is not counted); ``None`` for an agent that
+    scores none, or when its plans were all good or all bad (no ranking to judge). The plans
+    are the ones the agent chose to run, so it is a check of the agent's own verifier, not a
+    comparison of verifiers on equal plans (``pase_gym.worldmodel.report`` does that on a
+    fixed plan set)."""
     scores: list[float] = []
-    good: list[int] = []
+    good: list[bool] = []
     for r in records:
-        for f, g in zip(r.get("feasibility") or [], r.get("plan_good") or [], strict=False):
-            if f is not None and g is not None:
+        if "feasibility" not in r:
+            continue
+        for plan, f, g in zip(r["trace"], r["feasibility"], r["plan_good"], strict=False):
+            if f is not None and g is not None and _acts(plan):
                 scores.append(float(f))
-                good.append(int(g))
-    if not good or min(good) == max(good):
-        return None
-    return stats.roc_auc(good, scores)
+                good.append(g)
+    auc = stats.ranking_auc(good, scores)
+    return None if math.isnan(auc) else auc
+
+
+def _acts(plan: str | None) -> bool:
+    """Whether a traced plan has a call that changes the cloud (not a wait or a probe)."""
+    if plan is None:
+        return False
+    try:
+        calls = parse_plan(plan).steps
+    except PlanError:
+        return False
+    return any(c.name not in INERT for c in calls)
 
 
 OPTIONAL = frozenset({"feasibility_auc"})

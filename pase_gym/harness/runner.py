@@ -10,9 +10,7 @@ change any result (only the wall-clock ``compute_s`` differs from run to run).
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import math
 import os
 import sys
 import threading
@@ -27,7 +25,13 @@ from typing import Any
 from tqdm import tqdm
 
 from pase_gym.errors import PaseGymError
-from pase_gym.harness.agent import REGISTRY, agent_name, load_agent
+from pase_gym.harness.agent import (
+    REGISTRY,
+    agent_name,
+    forget_feasibility,
+    load_agent,
+    reported_feasibility,
+)
 from pase_gym.harness.records import (
     Record,
     RunStore,
@@ -167,23 +171,6 @@ class _Played:
         self.plan_good.append(None if score is None else plan_is_good(base, action))
 
 
-def reported_feasibility(agent: Any) -> float | None:
-    """The F an agent gave the plan act() just returned (its ``last_feasibility``), when it is a
-    finite number; anything else counts as none."""
-    value = getattr(agent, "last_feasibility", None)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def _forget_feasibility(agent: Any) -> None:
-    """Clear an agent's ``last_feasibility`` before it acts, so that a score it does not
-    renew is not counted again (an agent that will not take the attribute keeps its own)."""
-    if getattr(agent, "last_feasibility", None) is not None:
-        with contextlib.suppress(AttributeError, TypeError):
-            agent.last_feasibility = None
-
-
 def plan_is_good(base: Any, action: Any) -> bool:
     """Whether ``action`` recovers the episode with no harm and no violation, by a dry run
     of the current state (a malformed action is not good)."""
@@ -218,7 +205,7 @@ def run_episode(job: Job) -> Record:
     while not done:
         start = time.perf_counter()
         acted = False
-        _forget_feasibility(agent)
+        forget_feasibility(agent)
         try:
             action = agent.act(obs, info)
             acted = True

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
-import math
 import os
 import pickle
 import resource
@@ -178,14 +177,6 @@ def _answer(action: Any) -> dict[str, Any]:
     return {"action": action}
 
 
-def _feasibility(agent: Any) -> dict[str, float]:
-    """The agent's ``last_feasibility`` (the F of the plan just returned), when a finite number."""
-    value = getattr(agent, "last_feasibility", None)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return {}
-    return {"feasibility": float(value)}
-
-
 def serve(inbox: int, outbox: int) -> None:
     """Answer the evaluator's requests until it says ``close`` or the pipe ends."""
     agent: Any = None
@@ -208,11 +199,12 @@ def serve(inbox: int, outbox: int) -> None:
                 agent.reset(int(request[1]))
                 _reply(outbox, {"ok": True})
             elif kind == "act":
-                if getattr(agent, "last_feasibility", None) is not None:
-                    with contextlib.suppress(AttributeError, TypeError):
-                        agent.last_feasibility = None  # a score not renewed is not sent again
+                from pase_gym.harness.agent import forget_feasibility, reported_feasibility
+
+                forget_feasibility(agent)
                 answer = _answer(agent.act(request[1], request[2]))
-                _reply(outbox, {"ok": True, **answer, **_feasibility(agent)})
+                score = reported_feasibility(agent)
+                _reply(outbox, {"ok": True, **answer, "feasibility": score})
             elif kind == "close":
                 return
         except (Exception, SystemExit) as exc:  # the agent's failure is reported, not fatal

@@ -469,6 +469,10 @@ PRIMITIVES: dict[str, PrimitiveSpec] = {
 PROBES = frozenset({"Inspect", "QueryLogs", "Trace"})
 """The read-only diagnostic primitives (:mod:`pase_gym.sim.probes`): they change nothing."""
 
+INERT = PROBES | frozenset({"Wait"})
+"""The primitives that change nothing in the cloud (the probes, and waiting): a plan of these
+alone proposes no recovery."""
+
 
 def get_primitive(name: str) -> PrimitiveSpec:
     """The spec of primitive ``name`` (case-sensitive); ``KeyError`` if unknown."""

@@ -43,7 +43,7 @@ from pase_gym.scenarios import list_scenarios, load_scenario
 from pase_gym.sim.dynamics import ensure_indicators
 from pase_gym.sim.oracle import oracle_plan
 from pase_gym.sim.plan import Call, Plan, as_plan
-from pase_gym.sim.primitives import PRIMITIVES, ParamType, PrimitiveSpec
+from pase_gym.sim.primitives import INERT, PRIMITIVES, ParamType, PrimitiveSpec
 from pase_gym.sim.roles import ROLE_NAMES
 from pase_gym.sim.state import SimState
 from pase_gym.sim.transition import CallOutcome
@@ -59,7 +59,7 @@ SOURCES = ("oracle", "mutant", "targeted", "random")
 SPARSE_DELTA = 0.01
 AUGMENT_SIZE = "small"
 DATA_VERSION = 1
-ACTING = tuple(name for name in PRIMITIVES if name not in ("Wait", "Inspect", "QueryLogs", "Trace"))
+ACTING = tuple(name for name in PRIMITIVES if name not in INERT)
 DISRUPTIVE = tuple(name for name in INTERRUPTS if PRIMITIVES[name].params[0].type is ParamType.NODE)
 
 
@@ -246,8 +246,8 @@ def agent_plans(
             continue
         if not 0 < len(plan.steps) <= MAX_CALLS or any(unknown_names(seen, c) for c in plan.steps):
             continue
-        if all(c.name == "Wait" for c in plan.steps):
-            continue  # the agent monitors: no plan proposed here
+        if all(c.name in INERT for c in plan.steps):
+            continue  # the agent waits or probes: no recovery proposed here
         out.append((f"agent:{name}", plan))
         for _ in range(budget.agent_mutants):
             out.append((f"agent-mutant:{name}", mutate(plan, seen, rng)))
@@ -262,9 +262,12 @@ def _health(state: SimState) -> np.ndarray:
 def dry_run(episode: Any, seen: Seen, plan: Plan) -> dict[str, Any]:
     """Run ``plan`` as a dry run of ``episode`` and record what it did (one data set row,
     without the features)."""
-    start = episode.state.copy(logs=False)
-    before = [_health(start)]
-    active0 = start.active.copy()
+    live = episode.state
+    # an observation was just made, so the indicators are usually current; only when they
+    # are not does a copy compute them (doing it on the live state would add a history row)
+    current = live.health_at == live.evaluated_at
+    before = [live.health.copy() if current else _health(live.copy(logs=False))]
+    active0 = live.active.copy()
     per_call: list[dict[str, Any]] = []
 
     def watch(state: SimState, outcome: CallOutcome) -> None:
@@ -339,7 +342,7 @@ def collect(
             ``budget.agent_mutants`` one-change mutants of it (``agent-mutant:<name>``),
             drawn from a generator of their own, so that the other sources' rows are the
             same with or without agents. An agent that raises, answers with no plan or only
-            waits adds nothing there.
+            waits or probes adds nothing there.
         agent_episodes: the agents act in the first this many episodes of each run only
             (default: all; a language model's plans cost about a second each).
         progress: show a progress bar.
@@ -417,9 +420,6 @@ def collect(
     return rows
 
 
-COLUMNS_PER_CALL = ("dh_target", "dh_mean", "dh_nodes", "dh_sparse", "harmed", "violated", "ticks")
-
-
 def to_frame(rows: Sequence[dict[str, Any]]) -> Any:
     """The rows as a pandas DataFrame (per-call fields as list columns)."""
     import pandas as pd
@@ -487,6 +487,12 @@ def read(path: str | Path) -> Any:
         frame = pd.read_parquet(p)
     except Exception as exc:
         raise WorldModelError(f"{p}: not a readable Parquet file ({exc})") from None
+    version = frame.attrs.get("version")
+    if version != DATA_VERSION:
+        raise WorldModelError(
+            f"{p}: a data set of version {DATA_VERSION} expected, found {version!r} "
+            "(collect it again with this version)"
+        )
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise WorldModelError(f"{p}: expected the columns {', '.join(missing)} (missing)")

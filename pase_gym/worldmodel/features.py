@@ -60,11 +60,11 @@ def _scaled(metrics: np.ndarray) -> np.ndarray:
 
 
 def node_table(seen: Seen) -> np.ndarray:
-    """``(n, NODE_DIM)`` rows of every named node (cached on ``seen``)."""
-    cached = seen._cache.get("nodes")
-    if cached is not None:
-        table: np.ndarray = cached
-        return table
+    """``(n, NODE_DIM)`` rows of every named node (computed once per view)."""
+    return seen.memo("nodes", lambda: _node_table(seen))
+
+
+def _node_table(seen: Seen) -> np.ndarray:
     n = seen.n
     nodes = np.asarray(seen.obs["nodes"][:n], dtype=np.float32)
     probed = seen.probed.astype(np.float32)
@@ -80,7 +80,6 @@ def node_table(seen: Seen) -> np.ndarray:
         ],
         axis=1,
     )
-    seen._cache["nodes"] = table
     return table
 
 
@@ -90,11 +89,11 @@ def _signals(table: np.ndarray) -> np.ndarray:
 
 
 def scene_vector(seen: Seen) -> np.ndarray:
-    """``(SCENE_DIM,)`` summary of the whole scene."""
-    cached = seen._cache.get("scene")
-    if cached is not None:
-        vector: np.ndarray = cached
-        return vector
+    """``(SCENE_DIM,)`` summary of the whole scene (computed once per view)."""
+    return seen.memo("scene", lambda: _scene_vector(seen))
+
+
+def _scene_vector(seen: Seen) -> np.ndarray:
     table = node_table(seen)
     rows = _signals(table)[seen.active]
     if rows.shape[0] == 0:
@@ -105,7 +104,6 @@ def scene_vector(seen: Seen) -> np.ndarray:
     vector = np.concatenate(
         [rows.mean(axis=0), rows.max(axis=0), [alarmed], events.astype(np.float32), clock]
     ).astype(np.float32)
-    seen._cache["scene"] = vector
     return vector
 
 

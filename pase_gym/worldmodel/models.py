@@ -30,7 +30,6 @@ from .features import CALL_DIM, N_IND, SCENE_DIM, SYMBOLIC_DIM
 DH_DIM = 2 * N_IND
 LAMBDA_RISK = 1.0
 LAMBDA_SEVERITY = 1.0
-ARCHITECTURES = ("mlp", "lstm", "transformer")
 
 
 def _mlp(sizes: list[int]) -> nn.Sequential:

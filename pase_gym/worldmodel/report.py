@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from pase_gym.errors import WorldModelError
-from pase_gym.stats import roc_auc
+from pase_gym.stats import ranking_auc
 
 from .train import Arrays, dh_mse
 
@@ -82,26 +82,19 @@ def fixed_set_auc(verifier: Any) -> dict[str, Any]:
         **FIXED_SET,
         "plans": len(data),
         "good": int(data.good.sum()),
-        "auc": auc(data.good, scores),
+        "auc": ranking_auc(data.good, scores),
         "mean_score": float(np.mean(scores)),
     }
-
-
-def auc(good: np.ndarray, scores: np.ndarray) -> float:
-    """Feasibility AUC (NaN when the set has only good or only bad plans)."""
-    labels = good.astype(int)
-    if labels.min() == labels.max():
-        return float("nan")
-    return roc_auc(labels, scores)
 
 
 def exact_scores(frame: Any) -> np.ndarray:
     """The exact dry run's ``F`` for each collected plan (what :class:`~.verifier.ExactVerifier`
     computes, read from the recorded outcome)."""
-    risk = ((frame["harm"].to_numpy() > 0) | (frame["violations"].to_numpy() > 0)).astype(float)
-    severity = 1.0 - frame["recovered"].to_numpy().astype(float)
-    out: np.ndarray = -(risk + severity + frame["residual"].to_numpy())
-    return out
+    from .verifier import exact_feasibility
+
+    risky = (frame["harm"].to_numpy() > 0) | (frame["violations"].to_numpy() > 0)
+    recovered = frame["recovered"].to_numpy().astype(bool)
+    return exact_feasibility(risky, recovered, frame["residual"].to_numpy().astype(float))
 
 
 def model_bytes(verifier: Any) -> int:
@@ -230,8 +223,8 @@ def evaluate(
             if split == "agents":
                 own = frame["source"].str.startswith("agent:").to_numpy()
                 row[split] = {
-                    "auc": auc(data.good, scores),
-                    "auc_own": auc(data.good[own], scores[own]),
+                    "auc": ranking_auc(data.good, scores),
+                    "auc_own": ranking_auc(data.good[own], scores[own]),
                     "plans": len(data),
                     "good": int(data.good.sum()),
                     "sources": ", ".join(
@@ -241,8 +234,8 @@ def evaluate(
                 continue
             plausible = frame["source"].isin(PLAUSIBLE).to_numpy()
             row[split] = {
-                "auc": auc(data.good, scores),
-                "auc_plausible": auc(data.good[plausible], scores[plausible]),
+                "auc": ranking_auc(data.good, scores),
+                "auc_plausible": ranking_auc(data.good[plausible], scores[plausible]),
                 "mse": mse,
                 "plans": len(data),
                 "good": int(data.good.sum()),

@@ -26,7 +26,7 @@ import numpy as np
 
 from pase_gym.sim.plan import Call, Plan
 from pase_gym.sim.predicates import violations
-from pase_gym.sim.primitives import ParamType
+from pase_gym.sim.primitives import INERT, ParamType
 from pase_gym.sim.roles import ROLE_NAMES
 from pase_gym.sim.state import SimState
 
@@ -131,13 +131,6 @@ def plan_call_flags(seen: Seen, calls: Sequence[Call]) -> np.ndarray:
     return out
 
 
-def plan_flags(seen: Seen, plan: Plan | Call | str) -> np.ndarray:
-    """``[calls that violate, calls with harm risk]`` of a plan."""
-    flags = plan_call_flags(seen, plan_calls(plan))
-    out: np.ndarray = flags.sum(axis=0)
-    return out
-
-
 def coverage(seen: Seen, plan: Plan | Call | str) -> float:
     """Share of the alarmed rows a plan's acting calls reach (their nodes, the nodes' hosts and
     groups, and the groups they name); 1 when nothing is alarmed."""
@@ -146,7 +139,7 @@ def coverage(seen: Seen, plan: Plan | Call | str) -> float:
         return 1.0
     reached = np.zeros(seen.n, dtype=bool)
     for call in plan_calls(plan):
-        if call.name in ("Wait", "Inspect", "QueryLogs", "Trace"):
+        if call.name in INERT:
             continue
         for param, value in zip(call.spec().params, call.args, strict=True):
             if param.type is ParamType.NODE and str(value) in seen.index:

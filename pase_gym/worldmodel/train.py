@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pase_gym.errors import WorldModelError
-from pase_gym.stats import roc_auc
+from pase_gym.stats import ranking_auc
 
 from .features import CALL_DIM, N_IND, SCENE_DIM, SYMBOLIC_DIM, Batch
 from .verifier import fuse
@@ -131,14 +131,10 @@ HARM_PENALTIES = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
 """The harm penalties the NSWM's fusion is chosen from (on the validation episodes)."""
 
 
-def _auc(good: np.ndarray, scores: np.ndarray) -> float:
-    return roc_auc(good.astype(int), scores) if 0 < good.sum() < len(good) else float("nan")
-
-
 def choose_harm_penalty(f_net: np.ndarray, val: Arrays) -> float:
     """The penalty of :data:`HARM_PENALTIES` with the best validation AUC (the smallest on a
     tie)."""
-    aucs = [_auc(val.good, fuse(f_net, val.batch, p)) for p in HARM_PENALTIES]
+    aucs = [ranking_auc(val.good, fuse(f_net, val.batch, p)) for p in HARM_PENALTIES]
     return float(HARM_PENALTIES[int(np.nanargmax(aucs))])
 
 
@@ -216,7 +212,7 @@ def fit(
             scores = feasibility(model(*val_t[:4])).cpu().numpy()
         if symbolic:
             scores = fuse(scores, val_part.batch, 0.0)
-        auc = _auc(val_part.good, scores)
+        auc = ranking_auc(val_part.good, scores)
         history.append({"epoch": epoch + 1, "loss": total / train_idx.size, "val_auc": auc})
         bar.set_postfix(loss=f"{total / train_idx.size:.3f}", val_auc=f"{auc:.3f}")
         if best is None or auc > best[0]:

@@ -58,7 +58,32 @@ class Verifier(Protocol):
         instead of raising."""
 
 
-class LearnedVerifier:
+class BatchVerifier:
+    """A verifier that scores the encoded batch: :meth:`score` encodes the input (which checks
+    it, :func:`~pase_gym.worldmodel.features.encode`) and hands it to :meth:`from_batch`."""
+
+    name = "batch"
+
+    def score(
+        self,
+        observations: Sequence[Seen],
+        plans: Sequence[Plan | Call | str],
+        *,
+        unknown: str = "error",
+    ) -> np.ndarray:
+        """Feasibility of each ``(observations[i], plans[i])``, higher is better (``unknown``:
+        see :func:`~pase_gym.worldmodel.features.encode`)."""
+        batch = encode(observations, plans, unknown=unknown)
+        return np.asarray(self.from_batch(batch, observations, plans), dtype=np.float64)
+
+    def from_batch(
+        self, batch: Batch, observations: Sequence[Seen], plans: Sequence[Plan | Call | str]
+    ) -> np.ndarray:
+        """``F`` of each plan of the encoded ``batch`` (the raw input beside it)."""
+        raise NotImplementedError
+
+
+class LearnedVerifier(BatchVerifier):
     """Trained world models (an ensemble when more than one), symbolic fusion optional."""
 
     def __init__(
@@ -119,18 +144,11 @@ class LearnedVerifier:
         )
         return merged
 
-    def score(
-        self,
-        observations: Sequence[Seen],
-        plans: Sequence[Plan | Call | str],
-        *,
-        unknown: str = "error",
+    def from_batch(
+        self, batch: Batch, observations: Sequence[Seen], plans: Sequence[Plan | Call | str]
     ) -> np.ndarray:
-        """Feasibility of each ``(observations[i], plans[i])``, higher is better (``unknown``:
-        see :func:`~pase_gym.worldmodel.features.encode`)."""
-        batch = encode(observations, plans, unknown=unknown)
-        scores: np.ndarray = self.predict(batch)["F"].astype(np.float64)
-        return scores
+        """The models' (fused) ``F`` (:meth:`predict`)."""
+        return self.predict(batch)["F"]
 
 
 def fuse(f_net: np.ndarray, batch: Batch, harm_penalty: float) -> np.ndarray:
@@ -141,7 +159,7 @@ def fuse(f_net: np.ndarray, batch: Batch, harm_penalty: float) -> np.ndarray:
     return out
 
 
-class SymbolicVerifier:
+class SymbolicVerifier(BatchVerifier):
     """Rule-based plan feasibility from the catalogue alone (no learning).
 
     ``F = -(Risk + Severity)`` with ``Risk = min(1, violating calls + 0.5 * calls with harm
@@ -152,19 +170,13 @@ class SymbolicVerifier:
 
     name = "symbolic"
 
-    def score(
-        self,
-        observations: Sequence[Seen],
-        plans: Sequence[Plan | Call | str],
-        *,
-        unknown: str = "error",
+    def from_batch(
+        self, batch: Batch, observations: Sequence[Seen], plans: Sequence[Plan | Call | str]
     ) -> np.ndarray:
-        """Feasibility of each ``(observations[i], plans[i])``, higher is better (``unknown``:
-        see :func:`~pase_gym.worldmodel.features.encode`)."""
-        batch = encode(observations, plans, unknown=unknown)  # validates lengths and plans
+        """The rules' ``F`` from the batch's symbolic flags and each plan's coverage."""
         counts = (batch.symbolic * batch.mask[..., None]).sum(axis=1)
         covered = [symbolic.coverage(s, p) for s, p in zip(observations, plans, strict=True)]
-        return symbolic.symbolic_feasibility(counts, np.array(covered)).astype(np.float64)
+        return symbolic.symbolic_feasibility(counts, np.array(covered))
 
 
 class ExactVerifier:
@@ -190,12 +202,20 @@ class ExactVerifier:
     ) -> np.ndarray:
         """Feasibility of each plan by dry run of the episode's current state (an unknown
         name is a violation there)."""
-        out = np.zeros(len(plans))
-        for i, plan in enumerate(plans):
-            p = self.episode.simulate(Plan(plan_calls(plan)))
-            risk = float(bool(p.harmed) or bool(p.violations))
-            out[i] = -(risk + (0.0 if p.recovered else 1.0) + p.residual)
-        return out
+        outcomes = [self.episode.simulate(Plan(plan_calls(plan))) for plan in plans]
+        return exact_feasibility(
+            np.array([bool(p.harmed or p.violations) for p in outcomes]),
+            np.array([p.recovered for p in outcomes]),
+            np.array([p.residual for p in outcomes]),
+        )
+
+
+def exact_feasibility(risky: np.ndarray, recovered: np.ndarray, residual: np.ndarray) -> np.ndarray:
+    """:class:`ExactVerifier`'s ``F`` from dry-run outcomes: ``-(Risk + Severity)``, ``Risk``
+    1 for harm or a violation, ``Severity`` 1 for no recovery plus the residual share of nodes
+    breaking their SLO."""
+    out: np.ndarray = -(risky.astype(float) + 1.0 - recovered.astype(float) + residual)
+    return out
 
 
 def save(models: Sequence[Any], path: str | Path, meta: dict[str, Any]) -> Path:

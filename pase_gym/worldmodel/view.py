@@ -13,10 +13,10 @@ against the same preconditions the simulator enforces, on what the agent can see
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -31,6 +31,7 @@ REQUIRED_PARTS = tuple(p for p in OBS_PARTS if p not in ("window", "probed"))
 """The observation parts a verifier reads (the env's default ``obs_parts`` has them all);
 ``probed`` is read when present."""
 
+T = TypeVar("T")
 N_ROLES = len(ROLE_NAMES)
 _RUNS_ON = EDGE_TYPES.index("runs_on")
 _DEPENDS_ON = EDGE_TYPES.index("depends_on")
@@ -59,7 +60,7 @@ class Seen:
 
     obs: Mapping[str, np.ndarray]
     names: tuple[str, ...]
-    _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    _memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, obs: Mapping[str, Any], info: Mapping[str, Any]) -> Seen:
@@ -217,12 +218,17 @@ class Seen:
             quiet &= ~(probed & over)
         return self.active & self.in_service & quiet
 
+    def memo(self, key: str, build: Callable[[], T]) -> T:
+        """``build()``, computed once per view (what is derived from the observation: the
+        public state, the feature encoders' tables)."""
+        if key not in self._memo:
+            self._memo[key] = build()
+        value: T = self._memo[key]
+        return value
+
     def public_state(self) -> PublicState:
-        """The state an operator can know from this observation (cached)."""
-        if "public" not in self._cache:
-            self._cache["public"] = PublicState(self)
-        state: PublicState = self._cache["public"]
-        return state
+        """The state an operator can know from this observation (computed once)."""
+        return self.memo("public", lambda: PublicState(self))
 
 
 class _PublicTopology:

@@ -181,17 +181,32 @@ def test_plan_steps_over_recovered_episodes_only() -> None:
 
 
 def test_feasibility_auc_pools_the_scored_decisions() -> None:
+    act = "Restart(nova-api-1)"
     scored = [
-        rec(feasibility=[-1.5, -0.2, None], plan_good=[False, True, None]),
-        rec(feasibility=[-0.1], plan_good=[True]),
-        rec(feasibility=[-0.3], plan_good=[False]),
+        rec(feasibility=[-1.5, -0.2, None], plan_good=[False, True, None], trace=[act] * 3),
+        rec(feasibility=[-0.1], plan_good=[True], trace=[act]),
+        rec(feasibility=[-0.3], plan_good=[False], trace=[act]),
     ]
     # good plans scored -0.2 and -0.1, bad ones -1.5 and -0.3: every good above every bad
     assert compute("feasibility_auc", scored) == pytest.approx(1.0)
-    flipped = [rec(feasibility=[-0.1, -0.9], plan_good=[False, True])]
+    flipped = [rec(feasibility=[-0.1, -0.9], plan_good=[False, True], trace=[act, act])]
     assert compute("feasibility_auc", flipped) == pytest.approx(0.0)
-    assert compute("feasibility_auc", [rec()]) is None  # the agent scores nothing
+    assert compute("feasibility_auc", [rec(trace=[act])]) is None  # the agent scores nothing
     assert compute("feasibility_auc", scored[1:2]) is None  # only good plans: nothing to rank
+
+
+def test_feasibility_auc_is_not_raised_by_scoring_waits_low() -> None:
+    """The cheapest way to a high ranking: mix in plans that cannot recover (a wait, a probe,
+    no plan at all) and score them lowest. They do not count."""
+    acting = ["Restart(nova-api-1)", "Rollback(nova-api-1); Restart(nova-api-1)"]
+    honest = rec(feasibility=[-0.2, -0.9], plan_good=[False, True], trace=acting)
+    padded = rec(
+        feasibility=[-0.2, -0.9, -2.0, -2.0, -2.0],
+        plan_good=[False, True, False, False, False],
+        trace=[*acting, "Wait(10)", "Inspect(nova-api-1); Wait(5)", None],
+    )
+    assert compute("feasibility_auc", [honest]) == pytest.approx(0.0)
+    assert compute("feasibility_auc", [padded]) == pytest.approx(0.0)
 
 
 def test_compute_ms_is_time_per_decision_pooled() -> None:

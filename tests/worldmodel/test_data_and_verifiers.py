@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from pase_gym.env.core import episode_of
 from pase_gym.errors import WorldModelError
 from pase_gym.sim.oracle import oracle_plan
 from pase_gym.sim.plan import Plan
-from pase_gym.worldmodel.collect import collect, dry_run, read, to_frame, write
+from pase_gym.worldmodel.collect import SOURCES, collect, dry_run, read, to_frame, write
 from pase_gym.worldmodel.view import Seen
 
 torch = pytest.importorskip("torch")
@@ -29,6 +30,8 @@ from pase_gym.worldmodel.verifier import (  # noqa: E402
     SHIPPED,
     ExactVerifier,
     LearnedVerifier,
+    SymbolicVerifier,
+    Verifier,
     load_verifier,
     save,
 )
@@ -71,8 +74,7 @@ def test_collection_is_seeded_and_mixes_good_and_bad_plans(rows: list[dict[str, 
     again = collect("train", 5, 0, scenarios=SMALL, augment=False, progress=False)
     assert [r["plan"] for r in rows] == [r["plan"] for r in again]
     assert [r["good"] for r in rows] == [r["good"] for r in again]
-    sources = {r["source"] for r in rows}
-    assert sources == {"oracle", "mutant", "targeted", "random"}
+    assert {r["source"] for r in rows} == set(SOURCES)
     good = sum(r["good"] for r in rows)
     assert 0.05 * len(rows) < good < 0.6 * len(rows)
     assert {r["split"] for r in rows} == {"train"}
@@ -116,6 +118,10 @@ def test_the_data_set_round_trips_and_bad_files_are_typed_errors(
     frame.drop(columns=["good"]).to_parquet(tmp_path / "old.parquet")
     with pytest.raises(WorldModelError, match="good"):
         read(tmp_path / "old.parquet")
+    frame.attrs["version"] = 0
+    frame.to_parquet(tmp_path / "v0.parquet")
+    with pytest.raises(WorldModelError, match="version 1 expected, found 0"):
+        read(tmp_path / "v0.parquet")
 
 
 def test_training_is_seeded(rows: list[dict[str, Any]], torch_one_thread: None) -> None:
@@ -156,6 +162,7 @@ def test_the_shipped_nswm_loads_and_is_small() -> None:
     assert SHIPPED.is_file() and SHIPPED.stat().st_size < 2_000_000
     verifier = load_verifier()
     assert verifier.name == "nswm" and verifier.fusion
+    assert isinstance(verifier, Verifier) and isinstance(SymbolicVerifier(), Verifier)
     header = json.loads(SHIPPED.with_name(SHIPPED.name + ".json").read_text())
     assert header["command"].startswith("pase-worldmodel")
 
@@ -210,10 +217,14 @@ def test_the_nswm_prefers_the_runbook_to_restarting_everything() -> None:
 
 
 def test_a_verifier_holds_no_simulator_state() -> None:
-    """What a verifier is handed pickles to arrays and names: no way back to the env."""
+    """What a verifier is handed, and all it derives while scoring, pickles to arrays, names
+    and the world model's own classes: no way back to the env or the simulator."""
     _, seen = _scene()
-    blob = pickle.dumps(Seen(dict(seen.obs), seen.names))
-    assert b"SimState" not in blob and b"Episode" not in blob and b"Topology" not in blob
+    load_verifier().score([seen, seen], ["Wait(10)", "Restart(keystone-1)"])
+    assert seen.public_state() is not None  # derived and kept on the view
+    blob = pickle.dumps(seen)
+    modules = {m.decode() for m in re.findall(rb"pase_gym\.[\w.]+", blob)}
+    assert modules and all(m.startswith("pase_gym.worldmodel") for m in modules), modules
 
 
 def test_bad_weights_are_typed_errors(tmp_path: Path) -> None:

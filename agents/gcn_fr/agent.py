@@ -25,39 +25,12 @@ from typing import Any
 import numpy as np
 
 from pase_gym.devices import resolve_device
+from pase_gym.harness.one_action import action_for, names_by_slot
 from pase_gym.sim.plan import Call, Diagnosis, Plan
-from pase_gym.sim.roles import ROLE_NAMES, ROLES, Kind
-from pase_gym.sim.topology import EDGE_TYPES
 
 HERE = Path(__file__).resolve().parent
 WEIGHTS = HERE / "weights.pt"
-N_ROLES = len(ROLE_NAMES)
-RUNS_ON = EDGE_TYPES.index("runs_on")
 WAIT = Plan((Call("Wait", (10,)),))
-
-# fault type -> (first action, follow-up action); each a (primitive, target) template where
-# the target is "node" (the predicted root), "host" (the host it runs on, or itself if it is
-# a host) or a fixed group name; ScaleOut's count follows the group's spare replicas.
-ACTIONS: dict[str, tuple[tuple[str, str], tuple[str, str] | None]] = {
-    "process_crash": (("Restart", "node"), None),
-    "process_hang": (("KillProcess", "node"), ("Restart", "node")),
-    "memory_leak": (("Rollback", "node"), ("Restart", "node")),
-    "bad_deploy": (("Rollback", "node"), ("Restart", "node")),
-    "config_drift": (("Rollback", "node"), ("Restart", "node")),
-    "cpu_hog": (("KillProcess", "host"), None),
-    "disk_full": (("CleanDisk", "host"), None),
-    "network_partition": (("Failover", "host"), None),
-    "packet_loss": (("Failover", "host"), None),
-    "dns_failure": (("Rollback", "host"), ("FlushCache", "host")),
-    "queue_backlog": (("ScaleOut", "nova-conductor"), None),
-    "db_lock_contention": (("Failover", "node"), ("Restart", "node")),
-    "db_replica_failure": (("Isolate", "node"), ("Restart", "node")),
-    "host_power_loss": (("Isolate", "host"), ("ScaleOut", "compute")),
-    "noisy_neighbour": (("Throttle", "node"), None),
-    "cascading_timeout": (("ScaleOut", "group"), ("Restart", "node")),
-}
-SCALE_OUT = 2  # replicas a ScaleOut asks for (fewer if the group has fewer spares)
-THROTTLE = 40  # percent of intake a Throttle allows
 
 
 def _model_module() -> Any:
@@ -111,7 +84,7 @@ class Agent:
             if not alarmed:
                 return WAIT
             fault, node = self.predict(observation, info)
-            call = self._action(fault, node, observation, info, follow_up=False)
+            call = action_for(fault, node, observation, info)
             self._first, self._first_tick = (fault, node, call), tick
             return Plan((call,) if call else (), Diagnosis(fault, node))
         if self._follow_up_done or not alarmed or tick - self._first_tick < self.FOLLOW_UP_AFTER:
@@ -120,7 +93,7 @@ class Agent:
         fault, node = self.predict(observation, info)
         if (fault, node) == self._first[:2]:
             return WAIT  # one action per reading of the incident; no runbook chaining
-        call = self._action(fault, node, observation, info, follow_up=False)
+        call = action_for(fault, node, observation, info)
         if call is None or call == self._first[2]:
             return WAIT
         return Plan((call,))
@@ -162,57 +135,6 @@ class Agent:
             graph.mask,
             joint=True,
         )
-        names = _names_by_slot(observation, info)
+        names = names_by_slot(observation, info)
         self.last_prediction = (self._types[t], names[slot])
         return self.last_prediction
-
-    # -- the single action -------------------------------------------------------------------
-    def _action(
-        self, fault: str, node: str, obs: dict[str, Any], info: dict[str, Any], follow_up: bool
-    ) -> Call | None:
-        first, second = ACTIONS[fault]
-        template = second if follow_up else first
-        if template is None:
-            return None
-        primitive, target = template
-        names = _names_by_slot(obs, info)
-        slots = {n: s for s, n in names.items()}
-        slot = slots[node]
-        nodes = np.asarray(obs["nodes"])
-        if primitive == "ScaleOut":
-            group = _role(nodes, slot) if target == "group" else target
-            spare = _spares(nodes, group)
-            if spare == 0:
-                return Call("Restart", (node,)) if fault == "cascading_timeout" else None
-            return Call("ScaleOut", (group, min(SCALE_OUT, spare)))
-        name = names.get(_host(obs, slot), node) if target == "host" else node
-        if primitive == "Throttle":
-            return Call("Throttle", (name, THROTTLE))
-        return Call(primitive, (name,))
-
-
-def _names_by_slot(obs: dict[str, Any], info: dict[str, Any]) -> dict[int, str]:
-    """Slot -> node name: ``info["node_names"]`` lists the provisioned slots in order."""
-    slots = np.flatnonzero(np.asarray(obs["node_mask"]) > 0)
-    return {int(s): n for s, n in zip(slots, info["node_names"], strict=True)}
-
-
-def _role(nodes: np.ndarray, slot: int) -> str:
-    return ROLE_NAMES[int(np.argmax(nodes[slot, :N_ROLES]))]
-
-
-def _spares(nodes: np.ndarray, group: str) -> int:
-    """Laid-out but unprovisioned replicas of ``group`` (what ScaleOut can add)."""
-    role = nodes[:, ROLE_NAMES.index(group)] > 0
-    return int(np.count_nonzero(role & (nodes[:, N_ROLES] == 0)))
-
-
-def _host(obs: dict[str, Any], slot: int) -> int:
-    """The host ``slot`` runs on (itself if it is a host), from the ``runs_on`` edges."""
-    nodes = np.asarray(obs["nodes"])
-    if ROLES[_role(nodes, slot)].kind == Kind.HOST:
-        return slot
-    index = np.asarray(obs["edge_index"])
-    keep = (np.asarray(obs["edge_mask"]) > 0) & (np.asarray(obs["edge_type"]) == RUNS_ON)
-    hosts = index[1, keep & (index[0] == slot)]
-    return int(hosts[0]) if hosts.size else slot

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import pase_gym  # noqa: F401  (registers the env ids)
+from pase_gym.harness import one_action
 from pase_gym.harness.runner import Job, run_episode
 from pase_gym.sim.faults import faults_for_split
 from pase_gym.sim.plan import Plan, parse_plan
@@ -142,12 +143,12 @@ def test_slots_map_to_names_through_the_node_mask() -> None:
     obs, info = env.reset(seed=0)
     assert obs["node_mask"].sum() < obs["node_mask"].size  # inactive spares and padding exist
     topo = env.unwrapped.episode.topology
-    names = A._names_by_slot(obs, info)
+    names = one_action.names_by_slot(obs, info)
     assert all(topo.names[s] == n for s, n in names.items())
     # a ScaleOut provisions a spare slot: the mapping still holds afterwards
     before = len(names)
     obs, *_, info = env.step("ScaleOut(keystone, 1)")
-    names = A._names_by_slot(obs, info)
+    names = one_action.names_by_slot(obs, info)
     assert len(names) == before + 1
     assert all(topo.names[s] == n for s, n in names.items())
 
@@ -246,15 +247,14 @@ def test_at_most_one_follow_up_action_per_episode() -> None:
 def test_every_train_fault_type_has_a_single_action() -> None:
     env = gym.make("PASE-OpenStack-v4", scenario="default", start="incident")
     obs, info = env.reset(seed=0)
-    agent = A.Agent()
-    names = A._names_by_slot(obs, info)
+    names = one_action.names_by_slot(obs, info)
     for fault in faults_for_split("train"):
-        assert fault in A.ACTIONS
+        assert fault in one_action.ACTIONS
         slot = int(np.flatnonzero(M.eligible_slots(obs["nodes"], obs["node_mask"], fault))[0])
         for follow_up in (False, True):
-            call = agent._action(fault, names[slot], obs, info, follow_up=follow_up)
+            call = one_action.action_for(fault, names[slot], obs, info, follow_up=follow_up)
             assert call is None or parse_plan(str(call)).steps == (call,)
-        assert agent._action(fault, names[slot], obs, info, follow_up=False) is not None
+        assert one_action.action_for(fault, names[slot], obs, info) is not None
 
 
 def _comparable(record: dict[str, Any]) -> dict[str, Any]:

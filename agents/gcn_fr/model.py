@@ -268,17 +268,24 @@ def save_checkpoint(
 def load_checkpoint(
     path: Any, device: torch.device | str = "cpu"
 ) -> tuple[GCNFR, list[str], np.ndarray, np.ndarray]:
-    """(model in eval mode on ``device``, fault types, feature mean, feature std)."""
-    ckpt = torch.load(path, map_location=device, weights_only=True)
-    model = GCNFR(**ckpt["config"])
-    model.load_state_dict(ckpt["state_dict"])
+    """(model in eval mode on ``device``, fault types, feature mean, feature std).
+
+    Raises:
+        ValueError: ``path`` is not a readable GCN-FR checkpoint (corrupt, truncated, or
+            another kind of file); the message names it and the command that retrains it.
+    """
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+        model = GCNFR(**ckpt["config"])
+        model.load_state_dict(ckpt["state_dict"])
+        types, mean, std = ckpt["fault_types"], ckpt["mean"], ckpt["std"]
+    except Exception as exc:
+        raise ValueError(
+            f"{path}: not a readable GCN-FR checkpoint ({type(exc).__name__}: {exc}); "
+            "retrain it with python agents/gcn_fr/train.py"
+        ) from exc
     model.to(device).eval()
-    return (
-        model,
-        list(ckpt["fault_types"]),
-        np.asarray(ckpt["mean"], np.float32),
-        np.asarray(ckpt["std"], np.float32),
-    )
+    return model, list(types), np.asarray(mean, np.float32), np.asarray(std, np.float32)
 
 
 _ROLE_KIND = np.array([int(ROLES[r].kind) for r in ROLE_NAMES])

@@ -284,3 +284,11 @@ def test_device_auto_maps_to_an_available_device() -> None:
     assert A.Agent(device="auto").device == expected
     with pytest.raises(ValueError):
         A.Agent(device="tpu")
+
+
+def test_a_corrupt_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "weights.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable GCN-FR checkpoint") as info:
+        A.Agent(weights=bad).load()
+    assert str(bad) in str(info.value) and "agents/gcn_fr/train.py" in str(info.value)

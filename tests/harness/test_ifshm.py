@@ -226,3 +226,83 @@ def test_the_shipped_agent_acts_once_per_decision_and_repeats_itself() -> None:
     assert acting and "Diagnose(" in acting[0]
     assert sum("Diagnose(" in p for p in first) == 1
     assert agent.memory.decisions <= A.Agent.MAX_DECISIONS
+
+
+def test_reading_with_no_virtual_tokens_is_reading_without_them() -> None:
+    reader = _tiny_reader()
+    texts = ["a short report", "nova-api-1 times out"]
+    plain = reader.embed(texts)
+    with_none = reader.embed_with(texts, torch.zeros(0, reader.dim)).detach().numpy()
+    np.testing.assert_allclose(with_none, plain, atol=1e-5)
+    reader.soft = reader.initial_soft(2)
+    assert not np.allclose(reader.embed(texts), plain)  # the virtual tokens are read
+
+
+def _adapting_agent(tmp_path: Path) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """An IFSHM agent over a tiny language model, a head and an untrained policy."""
+    reader = _tiny_reader()
+    head = S.SemanticHead(reader.dim, 2, pca_dims=2)
+    rng = np.random.default_rng(0)
+    head.fit(rng.normal(size=(20, reader.dim)).astype(np.float32), np.arange(20) % 2, epochs=5)
+    policy = P.build_policy(head.state_dim, hidden=16)
+    core = A.Core(
+        head,
+        policy,
+        np.zeros(P.NODE_DIM, np.float32),
+        np.ones(P.NODE_DIM, np.float32),
+        ["cpu_hog", "process_crash"],
+        {"model": "tiny"},
+        reader=reader,
+    )
+    agent = A.Agent(weights=tmp_path / "unused.pt")
+    agent.core = core
+    agent.TUNE_STEPS, agent.TUNE_LR = 8, 0.05
+    env = gym.make("PASE-OpenStack-v4", scenario="process-crash-train", start="incident")
+    obs, info = env.reset(seed=0)
+    return agent, obs, info
+
+
+def test_prompt_tuning_starts_after_failures_and_favours_what_recovered(tmp_path: Path) -> None:
+    agent, obs, info = _adapting_agent(tmp_path)
+    core = agent.core
+    for _ in range(A.Agent.ADAPT_TRIGGER - 1):
+        agent.learn({"recovered": False, "reward": -3.0})
+        assert not agent.tuning
+    agent.learn({"recovered": False, "reward": -3.0})
+    assert agent.tuning and core.reader.soft is not None
+
+    def decision(action: int) -> dict[str, Any]:
+        embedding = core.read([info["description"]])[0]
+        x = core.inputs(obs, info, agent.memory, embedding)
+        return {"description": info["description"], "x": x, "action": action}
+
+    x0 = decision(0)["x"]
+    allowed = np.flatnonzero(x0["valid"] > 0.5)
+    good, bad = int(allowed[1]), int(allowed[-1])
+    before = core.probabilities(decision(good)["x"])[good]
+    agent._episode = [decision(good)]
+    agent.learn({"recovered": True, "reward": 10.0})
+    assert agent.tune_steps == 0  # one tuned episode: no contrast yet
+    agent._episode = [decision(bad)]
+    agent.learn({"recovered": False, "reward": -5.0})
+    assert agent.tune_steps == agent.TUNE_STEPS
+    after = core.probabilities(decision(good)["x"])[good]
+    assert after > before
+    # the model, the head and the policy were not changed: only the virtual tokens
+    assert all(not p.requires_grad for p in core.policy.parameters())
+
+
+def test_tuning_stops_once_the_rolling_rate_holds_and_feedback_is_checked(
+    tmp_path: Path,
+) -> None:
+    agent, _, _ = _adapting_agent(tmp_path)
+    for _ in range(A.Agent.ADAPT_TRIGGER):
+        agent.learn({"recovered": False, "reward": -3.0})
+    assert agent.tuning
+    for _ in range(A.Agent.ADAPT_WINDOW):
+        agent.learn({"recovered": True, "reward": 5.0})
+    assert not agent.tuning
+    with pytest.raises(ValueError, match="'recovered'"):
+        agent.learn({"reward": 1.0})
+    agent.forget_adaptation()
+    assert agent.core.reader.soft is None and not agent._history

@@ -377,3 +377,14 @@ def test_device_auto_maps_to_an_available_device() -> None:
     assert A.Agent(device="auto").device == expected
     with pytest.raises(ValueError):
         A.Agent(device="tpu")
+
+
+def test_by_path_in_the_sandbox_it_writes_the_registry_agents_record() -> None:
+    """Run by path, the agent acts in the sandbox and its episode is the in-process one's."""
+    skip = ("compute_s", "key", "agent_spec", "agent", "isolation")
+    trusted = run_episode(Job("detr_fd", "test", "process-hang-test", 1))
+    sandboxed = run_episode(Job(str(FOLDER / "agent.py"), "test", "process-hang-test", 1))
+    assert sandboxed["isolation"] == "process" and trusted["isolation"] == "in-process"
+    assert {k: v for k, v in trusted.items() if k not in skip} == {
+        k: v for k, v in sandboxed.items() if k not in skip
+    }

@@ -306,3 +306,18 @@ def test_tuning_stops_once_the_rolling_rate_holds_and_feedback_is_checked(
         agent.learn({"reward": 1.0})
     agent.forget_adaptation()
     assert agent.core.reader.soft is None and not agent._history
+
+
+@pytest.mark.slow
+def test_by_path_in_the_sandbox_it_writes_the_registry_agents_record() -> None:
+    """The harness's guard applies: run by path, the agent acts in the sandbox (a separate
+    process that holds no simulator), and its episode is the in-process agent's."""
+    from pase_gym.harness.runner import Job, run_episode
+
+    skip = ("compute_s", "key", "agent_spec", "agent", "isolation")
+    trusted = run_episode(Job("ifshm", "test", "cpu-hog-test", 0))
+    sandboxed = run_episode(Job(str(HERE / "agent.py"), "test", "cpu-hog-test", 0))
+    assert sandboxed["isolation"] == "process" and trusted["isolation"] == "in-process"
+    assert {k: v for k, v in trusted.items() if k not in skip} == {
+        k: v for k, v in sandboxed.items() if k not in skip
+    }

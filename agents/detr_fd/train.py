@@ -68,58 +68,24 @@ def collect(
 ) -> list[dict[str, Any]]:
     """Labelled examples: ``{"series", "faults": [(type, slot), ...], "seed", "scenario",
     "size"}``; ``faults`` lists every active injected fault on a provisioned slot."""
-    import gymnasium as gym
+    from pase_gym.harness.one_action import snapshots as labelled
 
-    import pase_gym  # noqa: F401  (registers the env ids)
-    from pase_gym.scenarios import load_scenario
-    from pase_gym.sim.plan import Call, Plan
-
-    rng = np.random.default_rng(seed)
-    runs: list[tuple[str, str | None]] = []
-    for name in scenarios:
-        spec = load_scenario(name)
-        if spec.split != "train":
-            raise ValueError(
-                f"{name} is a {spec.split}-split scenario: DETR-FD trains on the train split only"
-            )
-        runs.append((name, None))
-        if augment and spec.topology.nodes != AUGMENT_SIZE:
-            runs.append((name, AUGMENT_SIZE))
     examples: list[dict[str, Any]] = []
-    bar = tqdm(runs, desc="collect", unit="run", disable=not progress)
-    for name, size in bar:
-        env = gym.make("PASE-OpenStack-v4", scenario=name, nodes=size, start="incident")
-        base: Any = env.unwrapped  # the evaluation side: training labels only
-        for ep in range(episodes):
-            obs, info = env.reset(seed=ep)
-            for k in range(snapshots):
-                if k:
-                    wait = Plan((Call("Wait", (int(rng.integers(1, 11)),)),))
-                    obs, _, terminated, truncated, info = env.step(wait)
-                    if terminated or truncated:
-                        break
-                if obs["alarms"].sum() == 0:
-                    continue
-                truth = base.ground_truth()
-                active = [t for t in truth if t["phase"] != "resolved"] or truth
-                slots = np.flatnonzero(obs["node_mask"])
-                by_name = {n: int(s) for s, n in zip(slots, info["node_names"], strict=True)}
-                faults = sorted(
-                    {(t["fault_type"], by_name[t["node"]]) for t in active if t["node"] in by_name}
-                )
-                if not faults:
-                    continue
-                examples.append(
-                    {
-                        "series": M.Series.from_obs(obs),
-                        "faults": faults,
-                        "seed": ep,
-                        "scenario": name,
-                        "size": size or "native",
-                    }
-                )
-        env.close()
-        bar.set_postfix_str(f"{name}{'@' + size if size else ''} ({len(examples)} examples)")
+    for s in labelled(
+        scenarios, episodes, snapshots, seed, AUGMENT_SIZE if augment else None, progress, "DETR-FD"
+    ):
+        faults = sorted({(t, slot) for t, slot in s.faults if slot is not None})
+        if not faults:
+            continue
+        examples.append(
+            {
+                "series": M.Series.from_obs(s.obs),
+                "faults": faults,
+                "seed": s.seed,
+                "scenario": s.scenario,
+                "size": s.size,
+            }
+        )
     return examples
 
 

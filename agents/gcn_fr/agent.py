@@ -25,12 +25,10 @@ from typing import Any
 import numpy as np
 
 from pase_gym.devices import resolve_device
-from pase_gym.harness.one_action import action_for, names_by_slot
-from pase_gym.sim.plan import Call, Diagnosis, Plan
+from pase_gym.harness.one_action import ActOnce, names_by_slot
 
 HERE = Path(__file__).resolve().parent
 WEIGHTS = HERE / "weights.pt"
-WAIT = Plan((Call("Wait", (10,)),))
 
 
 def _model_module() -> Any:
@@ -45,7 +43,7 @@ def _model_module() -> Any:
     return sys.modules[key]
 
 
-class Agent:
+class Agent(ActOnce):
     """GCN fault-type classification + root-cause localisation, then one recovery action.
 
     Args:
@@ -56,7 +54,6 @@ class Agent:
     """
 
     name = "gcn_fr"
-    FOLLOW_UP_AFTER = 60  # simulated seconds after the first action before a second one
 
     def __init__(self, device: str = "cpu", weights: str | Path | None = None) -> None:
         self.device = resolve_device(device)
@@ -66,37 +63,6 @@ class Agent:
         self._mean: np.ndarray | None = None
         self._std: np.ndarray | None = None
         self.reset(0)
-
-    # -- the harness interface ---------------------------------------------------------------
-    def reset(self, seed: int) -> None:
-        """Forget the episode (the agent draws no random numbers: ``seed`` changes nothing)."""
-        self._first: tuple[str, str, Call | None] | None = None  # (type, node, action)
-        self._first_tick = 0
-        self._steps = 0
-        self._follow_up_done = False
-        self.last_prediction: tuple[str, str] | None = None
-
-    def act(self, observation: dict[str, Any], info: dict[str, Any]) -> Plan:
-        self._steps += 1
-        tick = int(info.get("tick", 20 * self._steps))
-        alarmed = float(np.asarray(observation["alarms"]).sum()) > 0
-        if self._first is None:
-            if not alarmed:
-                return WAIT
-            fault, node = self.predict(observation, info)
-            call = action_for(fault, node, observation, info)
-            self._first, self._first_tick = (fault, node, call), tick
-            return Plan((call,) if call else (), Diagnosis(fault, node))
-        if self._follow_up_done or not alarmed or tick - self._first_tick < self.FOLLOW_UP_AFTER:
-            return WAIT
-        self._follow_up_done = True
-        fault, node = self.predict(observation, info)
-        if (fault, node) == self._first[:2]:
-            return WAIT  # one action per reading of the incident; no runbook chaining
-        call = action_for(fault, node, observation, info)
-        if call is None or call == self._first[2]:
-            return WAIT
-        return Plan((call,))
 
     # -- inference ---------------------------------------------------------------------------
     def load(self) -> None:

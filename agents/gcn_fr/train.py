@@ -64,56 +64,27 @@ def collect(
     augment: bool = True,
     progress: bool = True,
 ) -> list[dict[str, Any]]:
-    """Labelled examples: ``{"graph", "type", "root", "seed", "scenario", "size"}``."""
-    import gymnasium as gym
+    """Labelled examples: ``{"graph", "type", "root", "seed", "scenario", "size"}`` (the first
+    active fault, where it sits on a provisioned slot)."""
+    from pase_gym.harness.one_action import snapshots as labelled
 
-    import pase_gym  # noqa: F401  (registers the env ids)
-    from pase_gym.scenarios import load_scenario
-    from pase_gym.sim.plan import Call, Plan
-
-    rng = np.random.default_rng(seed)
-    runs = []
-    for name in scenarios:
-        spec = load_scenario(name)
-        if spec.split != "train":
-            raise ValueError(
-                f"{name} is a {spec.split}-split scenario: GCN-FR trains on the train split only"
-            )
-        runs.append((name, None))
-        if augment and spec.topology.nodes != AUGMENT_SIZE:
-            runs.append((name, AUGMENT_SIZE))
     examples: list[dict[str, Any]] = []
-    bar = tqdm(runs, desc="collect", unit="run", disable=not progress)
-    for name, size in bar:
-        env = gym.make("PASE-OpenStack-v4", scenario=name, nodes=size, start="incident")
-        for ep in range(episodes):
-            obs, info = env.reset(seed=ep)
-            for k in range(snapshots):
-                if k:
-                    wait = Plan((Call("Wait", (int(rng.integers(1, 11)),)),))
-                    obs, _, terminated, truncated, info = env.step(wait)
-                    if terminated or truncated:
-                        break
-                if obs["alarms"].sum() == 0:
-                    continue
-                truth = env.unwrapped.ground_truth()
-                active = [t for t in truth if t["phase"] != "resolved"] or truth
-                slots = np.flatnonzero(obs["node_mask"])
-                by_name = {n: int(s) for s, n in zip(slots, info["node_names"], strict=True)}
-                if active[0]["node"] not in by_name:
-                    continue
-                examples.append(
-                    {
-                        "graph": M.Graph.from_obs(obs),
-                        "type": active[0]["fault_type"],
-                        "root": by_name[active[0]["node"]],
-                        "seed": ep,
-                        "scenario": name,
-                        "size": size or "native",
-                    }
-                )
-        env.close()
-        bar.set_postfix_str(f"{name}{'@' + size if size else ''} ({len(examples)} examples)")
+    for s in labelled(
+        scenarios, episodes, snapshots, seed, AUGMENT_SIZE if augment else None, progress, "GCN-FR"
+    ):
+        fault, root = s.faults[0]
+        if root is None:
+            continue
+        examples.append(
+            {
+                "graph": M.Graph.from_obs(s.obs),
+                "type": fault,
+                "root": root,
+                "seed": s.seed,
+                "scenario": s.scenario,
+                "size": s.size,
+            }
+        )
     return examples
 
 

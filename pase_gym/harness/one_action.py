@@ -1,4 +1,6 @@
-"""One recovery action per diagnosed fault, read off the public observation.
+"""The act-once detectors (GCN-FR, DETR-FD): one recovery action per diagnosed fault, read
+off the public observation; their loop (:class:`ActOnce`); their training data
+(:func:`snapshots`).
 
 The detectors that act but do not plan (GCN-FR, Deformable DETR-FD) name a fault type and a
 root node, then send the first step of the catalogue's runbook for that type, aimed with what
@@ -13,11 +15,13 @@ Reads only the observation and ``info`` (``node_mask``, ``nodes``, the edges,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from pase_gym.sim.plan import Call
+from pase_gym.sim.plan import Call, Diagnosis, Plan
 from pase_gym.sim.roles import ROLE_NAMES, ROLES, Kind
 from pase_gym.sim.topology import EDGE_TYPES
 
@@ -100,3 +104,129 @@ def host_of(obs: dict[str, Any], slot: int) -> int:
     keep = (np.asarray(obs["edge_mask"]) > 0) & (np.asarray(obs["edge_type"]) == RUNS_ON)
     hosts = index[1, keep & (index[0] == slot)]
     return int(hosts[0]) if hosts.size else slot
+
+
+WAIT = Plan((Call("Wait", (10,)),))
+
+
+class ActOnce:
+    """The act-once loop of a detector (GCN-FR, DETR-FD): subclasses give :meth:`predict`.
+
+    ``Wait(10)`` while no alarm is raised; at the first alarmed step, ``Diagnose(type, node)``
+    with the runbook's first step (:func:`action_for`); then monitoring. If alarms are still
+    raised :attr:`FOLLOW_UP_AFTER` simulated seconds later it predicts again and, only if the
+    prediction changed (a new reading of the incident), sends the first step for it, once.
+    It never chains a runbook's second step. Deterministic: ``seed`` changes nothing.
+    """
+
+    FOLLOW_UP_AFTER = 60  # simulated seconds after the first action before a second one
+
+    def predict(self, observation: dict[str, Any], info: dict[str, Any]) -> tuple[str, str]:
+        """(fault type, root-cause node name) from the observation alone."""
+        raise NotImplementedError
+
+    def reset(self, seed: int) -> None:
+        """Forget the episode (the agent draws no random numbers: ``seed`` changes nothing)."""
+        self._first: tuple[str, str, Call | None] | None = None  # (type, node, action)
+        self._first_tick = 0
+        self._steps = 0
+        self._follow_up_done = False
+        self.last_prediction: tuple[str, str] | None = None
+
+    def act(self, observation: dict[str, Any], info: dict[str, Any]) -> Plan:
+        self._steps += 1
+        tick = int(info.get("tick", 20 * self._steps))
+        alarmed = float(np.asarray(observation["alarms"]).sum()) > 0
+        if self._first is None:
+            if not alarmed:
+                return WAIT
+            fault, node = self.predict(observation, info)
+            call = action_for(fault, node, observation, info)
+            self._first, self._first_tick = (fault, node, call), tick
+            return Plan((call,) if call else (), Diagnosis(fault, node))
+        if self._follow_up_done or not alarmed or tick - self._first_tick < self.FOLLOW_UP_AFTER:
+            return WAIT
+        self._follow_up_done = True
+        fault, node = self.predict(observation, info)
+        if (fault, node) == self._first[:2]:
+            return WAIT  # one action per reading of the incident; no runbook chaining
+        call = action_for(fault, node, observation, info)
+        if call is None or call == self._first[2]:
+            return WAIT
+        return Plan((call,))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One labelled observation of an incident: what the detectors train on."""
+
+    obs: dict[str, Any]
+    faults: list[tuple[str, int | None]]  # each active fault: (type, slot; None if unprovisioned)
+    seed: int
+    scenario: str
+    size: str  # "native" or the augmented cloud size
+
+
+def snapshots(
+    scenarios: Sequence[str],
+    episodes: int,
+    snapshots_per_episode: int,
+    seed: int,
+    augment_size: str | None = "small",
+    progress: bool = True,
+    who: str = "a detector",
+) -> list[Snapshot]:
+    """Labelled observations of the train split, for the act-once detectors' training.
+
+    Every scenario is run with ``start="incident"`` for episode seeds ``0..episodes-1`` at its
+    own cloud size and, where that is not ``augment_size``, also at that size (the test
+    clouds'). Each episode gives up to ``snapshots_per_episode`` observations a few seconds
+    apart (a ``Wait`` of 1 to 10 s, drawn from ``seed``, plus the env's monitoring), those with
+    at least one alarm only. The labels are the env's ground truth (the evaluation side, read
+    here for training labels only).
+
+    Raises:
+        ValueError: a scenario is not of the train split (``who`` names the trainer).
+    """
+    import gymnasium as gym
+    from tqdm import tqdm
+
+    import pase_gym  # noqa: F401  (registers the env ids)
+    from pase_gym.scenarios import load_scenario
+
+    rng = np.random.default_rng(seed)
+    runs: list[tuple[str, str | None]] = []
+    for name in scenarios:
+        spec = load_scenario(name)
+        if spec.split != "train":
+            raise ValueError(
+                f"{name} is a {spec.split}-split scenario: {who} trains on the train split only"
+            )
+        runs.append((name, None))
+        if augment_size and spec.topology.nodes != augment_size:
+            runs.append((name, augment_size))
+    out: list[Snapshot] = []
+    bar = tqdm(runs, desc="collect", unit="run", disable=not progress)
+    for name, size in bar:
+        env = gym.make("PASE-OpenStack-v4", scenario=name, nodes=size, start="incident")
+        base: Any = env.unwrapped  # the evaluation side: training labels only
+        for ep in range(episodes):
+            obs, info = env.reset(seed=ep)
+            for k in range(snapshots_per_episode):
+                if k:
+                    wait = Plan((Call("Wait", (int(rng.integers(1, 11)),)),))
+                    obs, _, terminated, truncated, info = env.step(wait)
+                    if terminated or truncated:
+                        break
+                if obs["alarms"].sum() == 0:
+                    continue
+                truth = base.ground_truth()
+                active = [t for t in truth if t["phase"] != "resolved"] or truth
+                by_name = {n: s for s, n in names_by_slot(obs, info).items()}
+                faults: list[tuple[str, int | None]] = [
+                    (str(t["fault_type"]), by_name.get(t["node"])) for t in active
+                ]
+                out.append(Snapshot(obs, faults, ep, name, size or "native"))
+        env.close()
+        bar.set_postfix_str(f"{name}{'@' + size if size else ''} ({len(out)} snapshots)")
+    return out

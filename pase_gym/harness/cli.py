@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pase_gym.clitools import EXIT_FAILED, run_cli
 from pase_gym.devices import DEVICE_HELP, device_option
@@ -235,6 +235,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-import", action="store_true", help="skip the import check in the sandbox"
     )
     sub.add_parser("list", help="list suites and reference agents")
+    adapt = sub.add_parser(
+        "adapt",
+        help="online adaptation: a stream with an unseen fault injected mid-stream; agents "
+        "with learn() get each episode's outcome",
+    )
+    adapt.add_argument("--agents", type=_agents, required=True, help="comma-separated agents")
+    adapt.add_argument("--stream", default="deadlock", help="deadlock or certificate")
+    adapt.add_argument("--episodes", type=_positive, help="episodes in the stream (default 40)")
+    adapt.add_argument("--switch", type=_positive, help="episodes before the unseen fault (10)")
+    adapt.add_argument("--seed", type=int, default=0)
+    adapt.add_argument("--device", type=device_option, default="cpu", help=DEVICE_HELP)
+    adapt.add_argument("--out", type=Path, help="rows file (default runs/adapt-<stream>.jsonl)")
+    adapt.add_argument("--figure", type=Path, help="also draw the rolling success there (.png)")
+    adapt.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
@@ -506,6 +520,47 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _advance(bar: Any) -> Any:
+    return lambda _row: bar.update(1)
+
+
+def cmd_adapt(args: argparse.Namespace) -> int:
+    from pase_gym.harness.adaptation import figure, run_stream, stream_of, summary
+    from pase_gym.harness.runner import progress_bar
+
+    try:
+        stream = stream_of(args.stream, args.episodes, args.switch, args.seed)
+        stream.plan()
+    except ValueError as exc:
+        raise SuiteError(str(exc)) from exc
+    out = args.out or Path("runs") / f"adapt-{stream.name}.jsonl"
+    if out.exists():
+        raise SuiteError(f"{out} exists: a stream is not resumable; remove it or pick --out")
+    rows = []
+    for agent in args.agents:
+        bar = progress_bar(stream.episodes, f"{stream.name} {agent}")
+        bar.disable = args.quiet
+        rows += run_stream(agent, stream, out, args.device, on_episode=_advance(bar))
+        bar.close()
+    table = summary(rows, stream.switch)
+    lines = [
+        f"stream {stream.name}: {stream.switch} known-fault episodes, then "
+        f"{stream.episodes - stream.switch} of {stream.after} (seed {stream.seed})",
+        "| agent | learns | safe success before | after | last 5 | adaptation episodes |",
+        "|---|---|---|---|---|---|",
+    ]
+    for agent, t in table.items():
+        adapted = t["adaptation_episodes"]
+        lines.append(
+            f"| {agent} | {'yes' if t['learns'] else 'no'} | {t['before']:.2f} | "
+            f"{t['after']:.2f} | {t['final']:.2f} | {adapted if adapted is not None else 'never'} |"
+        )
+    sys.stdout.write("\n".join(lines) + f"\n{len(rows)} episodes in {out}\n")
+    if args.figure:
+        figure(rows, stream.switch, args.figure)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: 0 ok, 1 a verified record did not reproduce, 2 bad input."""
     arguments = list(sys.argv[1:] if argv is None else argv)
@@ -524,6 +579,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "speed-gate": cmd_speed_gate,
         "leaderboard": cmd_leaderboard,
         "list": cmd_list,
+        "adapt": cmd_adapt,
     }
     return run_cli(build_parser(), lambda a: handlers[a.command](a), arguments, default=["run"])
 

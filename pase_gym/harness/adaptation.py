@@ -1,0 +1,201 @@
+"""Online adaptation: a stream of episodes into which an unseen fault family is injected
+mid-stream, with each episode's outcome handed back to an agent that learns.
+
+A stream (:class:`Stream`) plays ``switch`` episodes of known faults (the test split's
+scenarios, in a seeded order), then ``episodes - switch`` episodes of one unseen scenario
+(the CPU-memory deadlock or the certificate expiry), each with its own seed, all with the same
+agent object. After every episode an agent that has ``learn(feedback)`` is handed
+``{"recovered": bool, "reward": float, "safe": bool}``: the episode's outcome and return,
+never its fault's type or node (:data:`FEEDBACK_KEYS`; a test keeps it so).
+
+:func:`adaptation_episodes` is the paper's measure: episodes from the first unseen fault until
+the rolling success rate (over ``window`` episodes) reaches ``threshold`` and holds there to
+the end of the stream.
+
+A stream is sequential by nature (each episode may change the agent), so it runs in one
+process, in-process agents only (a sandboxed agent has no ``learn`` channel yet), and is not
+resumable: a killed stream is started again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pase_gym.harness.runner import Job, _agent, run_episode
+from pase_gym.scenarios import list_scenarios
+
+FEEDBACK_KEYS = ("recovered", "reward", "safe")
+WINDOW = 5
+THRESHOLD = 0.8
+
+
+@dataclass(frozen=True)
+class Stream:
+    """An adaptation stream: ``switch`` known-fault episodes, then the unseen ``after``."""
+
+    name: str
+    after: str
+    episodes: int = 40
+    switch: int = 10
+    seed: int = 0
+    before: tuple[str, ...] = ()
+
+    def plan(self) -> list[tuple[str, int, str]]:
+        """(scenario, episode seed, phase) for each position of the stream."""
+        if not 0 < self.switch < self.episodes:
+            raise ValueError(
+                f"stream {self.name}: expected 0 < switch < episodes, found switch "
+                f"{self.switch} of {self.episodes}"
+            )
+        before = list(self.before) or [s for s in list_scenarios("test") if s != "concurrent-test"]
+        order = np.random.default_rng([self.seed, 0xADA]).permutation(len(before))
+        out = []
+        for i in range(self.episodes):
+            seed = self.seed * 100_000 + i
+            if i < self.switch:
+                out.append((before[int(order[i % len(order)])], seed, "before"))
+            else:
+                out.append((self.after, seed, "after"))
+        return out
+
+
+STREAMS = {
+    "deadlock": Stream("deadlock", "cpu-memory-deadlock-unseen"),
+    "certificate": Stream("certificate", "certificate-expiry-unseen"),
+}
+
+
+def stream_of(
+    name: str, episodes: int | None = None, switch: int | None = None, seed: int = 0
+) -> Stream:
+    """A built-in stream, optionally resized."""
+    if name not in STREAMS:
+        raise ValueError(f"unknown stream {name!r}: expected one of {', '.join(STREAMS)}")
+    base = STREAMS[name]
+    return Stream(
+        base.name,
+        base.after,
+        episodes if episodes is not None else base.episodes,
+        switch if switch is not None else base.switch,
+        seed,
+        base.before,
+    )
+
+
+def run_stream(
+    agent_spec: str,
+    stream: Stream,
+    out: Path | None = None,
+    device: str = "cpu",
+    on_episode: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Play ``stream`` with one in-process agent; one row per episode (appended to ``out`` as
+    JSON lines when given). The agent learns after each episode if it has ``learn``."""
+    rows: list[dict[str, Any]] = []
+    agent = _agent(agent_spec, device, "in-process")
+    learns = callable(getattr(agent, "learn", None))
+    for position, (scenario, seed, phase) in enumerate(stream.plan()):
+        record = run_episode(
+            Job(agent_spec, f"adapt-{stream.name}", scenario, seed, device, isolation="in-process")
+        )
+        safe = bool(record["recovered"] and not record["harmed"])
+        row = {
+            "agent": record["agent"],
+            "stream": stream.name,
+            "position": position,
+            "phase": phase,
+            "scenario": scenario,
+            "seed": seed,
+            "recovered": bool(record["recovered"]),
+            "safe": safe,
+            "return": float(record["return"]),
+            "mttr": record["mttr"],
+            "learns": learns,
+        }
+        if learns:
+            agent.learn({"recovered": row["recovered"], "reward": row["return"], "safe": safe})
+        rows.append(row)
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with out.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+        if on_episode is not None:
+            on_episode(row)
+    return rows
+
+
+def rolling(success: Sequence[bool], window: int = WINDOW) -> np.ndarray:
+    """The rolling success rate: at each position, the mean over the last ``window``
+    episodes (fewer at the start)."""
+    s = np.asarray(success, dtype=np.float64)
+    out = np.empty(len(s))
+    for i in range(len(s)):
+        out[i] = s[max(0, i - window + 1) : i + 1].mean()
+    return out
+
+
+def adaptation_episodes(
+    success: Sequence[bool], switch: int, threshold: float = THRESHOLD, window: int = WINDOW
+) -> int | None:
+    """Episodes from the first unseen fault (position ``switch``) until the rolling success
+    rate over the unseen episodes (the last ``window`` of them, fewer at first) reaches
+    ``threshold`` and holds there to the end of the stream; the count includes the episode
+    where it first holds (1: right from the first unseen episode). ``None`` if it never does.
+    """
+    after = list(success)[switch:]
+    rate = rolling(after, window)
+    for i in range(len(after)):
+        if (rate[i:] >= threshold).all():
+            return i + 1
+    return None
+
+
+def summary(rows: Sequence[dict[str, Any]], switch: int) -> dict[str, dict[str, Any]]:
+    """Per agent: success before and after the switch, over the last ``WINDOW`` episodes,
+    and the adaptation episodes."""
+    out: dict[str, dict[str, Any]] = {}
+    for agent in sorted({r["agent"] for r in rows}):
+        mine = sorted((r for r in rows if r["agent"] == agent), key=lambda r: r["position"])
+        success = [r["safe"] for r in mine]
+        out[agent] = {
+            "before": float(np.mean(success[:switch])) if switch else None,
+            "after": float(np.mean(success[switch:])) if len(success) > switch else None,
+            "final": float(np.mean(success[-WINDOW:])),
+            "adaptation_episodes": adaptation_episodes(success, switch),
+            "learns": bool(mine[0]["learns"]),
+        }
+    return out
+
+
+def figure(rows: Sequence[dict[str, Any]], switch: int, path: Path) -> Path:
+    """Fig. 4's layout: each agent's rolling safe-success rate against the stream's
+    episodes, the switch to the unseen fault marked (matplotlib, the ``bench`` extra)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ImportError("the figure needs matplotlib: pip install -e '.[bench]'") from exc
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for agent in sorted({r["agent"] for r in rows}):
+        mine = sorted((r for r in rows if r["agent"] == agent), key=lambda r: r["position"])
+        rate = rolling([r["safe"] for r in mine])
+        ax.plot([r["position"] + 1 for r in mine], rate, marker=".", label=agent)
+    ax.axvline(switch + 0.5, color="grey", linestyle="--", label="unseen fault injected")
+    ax.axhline(THRESHOLD, color="grey", linestyle=":", linewidth=0.8)
+    ax.set_xlabel("interaction episode")
+    ax.set_ylabel(f"safe success (rolling, {WINDOW} episodes)")
+    ax.set_ylim(-0.03, 1.03)
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

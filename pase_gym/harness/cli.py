@@ -8,6 +8,7 @@ pase-bench hardness --out benchmarks/hardness
 pase-bench submit validate leaderboard/submissions/my-agent
 pase-bench gate --baseline benchmarks/baselines/smoke.json --results runs/smoke.jsonl
 pase-bench replay --agents rule_based,gcn_fr --campaigns DEPL,NET,STO --out runs/replay
+pase-bench adapt --agents ifshm,rule_based --stream deadlock --figure runs/adapt-deadlock.png
 pase-bench list
 """
 

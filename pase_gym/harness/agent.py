@@ -5,7 +5,9 @@ An agent is any object with ``reset(seed)`` and ``act(observation, info) -> plan
 ``train(...)``. The harness hands it the env's observation and ``info`` only. An agent that
 verifies its plans may set ``last_feasibility`` in ``act()`` to the score ``F`` it gave the plan
 it returns: the records keep it beside the plan's real outcome (the ``feasibility_auc``
-metric). An agent that
+metric). An agent that adapts may define ``learn(feedback)``: an adaptation stream
+(:mod:`pase_gym.harness.adaptation`, ``pase-bench adapt``) hands it each episode's outcome and
+return after the episode, never the fault. An agent that
 declares ``uses_ground_truth = True`` (the oracle, nothing else) is handed a callable that
 returns the injected faults, and its results are labelled as such.
 

@@ -150,7 +150,7 @@ def test_list(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     suites = next(line for line in out.splitlines() if line.startswith("suites: "))
     assert {"paper", "smoke", "unseen"} <= set(suites.removeprefix("suites: ").split(", "))
-    assert "agents: random, rule_based, prober, gcn_fr, pase, oracle" in out
+    assert "agents: random, rule_based, prober, gcn_fr, detr_fd, ifshm, pase, oracle" in out
 
 
 # -- bad input ------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The published result tables are in step with the code.
 
-The classic agents (random, rule-based, prober, GCN-FR, DETR-FD, oracle) are re-run on the ``paper`` and
-``unseen`` suites and every record is compared with the committed
+The classic agents (random, rule-based, prober, GCN-FR, DETR-FD, oracle) are re-run on the
+``paper`` and ``unseen`` suites and every record is compared with the committed
 ``benchmarks/results/<suite>/results.jsonl``, the wall-clock and provenance fields aside. A
 change of dynamics, of an agent or of a metric that moves any published number fails here:
 regenerate the files (and the README's tables) in the same commit, with the commands in the

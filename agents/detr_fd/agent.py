@@ -20,14 +20,13 @@ deadlock) are always diagnosed as one of those.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pase_gym.devices import resolve_device
+from pase_gym.harness.agent import sibling
 from pase_gym.harness.one_action import ActOnce, names_by_slot
 
 HERE = Path(__file__).resolve().parent
@@ -36,14 +35,7 @@ WEIGHTS = HERE / "weights.pt"
 
 def _model_module() -> Any:
     """``model.py`` of this folder, imported under a private name (agents are not a package)."""
-    key = "_pase_detr_fd_model"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, HERE / "model.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
+    return sibling(HERE, "model")
 
 
 class Agent(ActOnce):

@@ -20,7 +20,6 @@ normalisation, the command, the data counts, the training time and the accuracie
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import shlex
@@ -34,6 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pase_gym.devices import DEVICE_HELP, device_option, resolve_device
+from pase_gym.harness.agent import sibling
 
 logger = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -44,15 +44,7 @@ AUGMENT_SIZE = "small"  # tiny train clouds are also run at this size (test clou
 
 def _sibling(name: str) -> Any:
     """Import a module of this folder under a private name (agents are not a package)."""
-    key = f"_pase_detr_fd_{name}"
-    if key in sys.modules:
-        return sys.modules[key]
-    spec = importlib.util.spec_from_file_location(key, HERE / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[key] = module
-    spec.loader.exec_module(module)
-    return module
+    return sibling(HERE, name)
 
 
 M = _sibling("model")

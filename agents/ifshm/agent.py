@@ -24,15 +24,14 @@ downloaded).
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pase_gym.devices import check_device, resolve_device
+from pase_gym.harness.agent import sibling as _shared_sibling
 from pase_gym.sim.plan import Call, Diagnosis, Plan
 
 HERE = Path(__file__).resolve().parent
@@ -44,14 +43,7 @@ TRAIN_COMMAND = "python agents/ifshm/train.py"
 
 def sibling(name: str) -> Any:
     """A module of this folder, imported under a private name (agents are not a package)."""
-    key = f"_pase_ifshm_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, HERE / f"{name}.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
+    return _shared_sibling(HERE, name)
 
 
 class WeightsError(ValueError):

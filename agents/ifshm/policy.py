@@ -31,7 +31,6 @@ from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from pase_gym.harness.one_action import names_by_slot
 from pase_gym.sim.plan import Call
 from pase_gym.sim.predicates import precondition_mask
 from pase_gym.sim.primitives import get_primitive
@@ -198,6 +197,42 @@ def observation_space(state_dim: int) -> spaces.Dict:
 ACTION_SPACE = spaces.Discrete(K * MAX_SLOTS)
 
 
+def raw_input(obs: dict[str, Any], info: dict[str, Any], memory: Memory) -> dict[str, np.ndarray]:
+    """What the policy reads of one decision besides the semantic state, before
+    normalisation and padding: the node table, the provisioned mask, the allowed pairs
+    (flat), the globals (decisions taken, time since the first alarm, share alarmed)."""
+    tick = int(info.get("tick", 0))
+    since = 0.0 if memory.first_alarm is None else (tick - memory.first_alarm) / 100.0
+    alarmed = float((np.asarray(obs["alarms"]).sum(axis=1) > 0).mean())
+    return {
+        "table": node_table(obs, memory),
+        "mask": np.asarray(obs["node_mask"], dtype=np.float32),
+        "valid": valid_actions(obs, info).reshape(-1).astype(np.float32),
+        "globals": np.array([memory.decisions / 10.0, since, alarmed], dtype=np.float32),
+    }
+
+
+def finish(
+    raw: dict[str, np.ndarray], semantic: np.ndarray, mean: np.ndarray, std: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The policy's observation from :func:`raw_input` and the semantic state: the node
+    table normalised and padded to ``MAX_SLOTS`` rows (padding and spares zero)."""
+    table = (raw["table"] - mean) / std
+    n = table.shape[0]
+    node = np.zeros((MAX_SLOTS, NODE_DIM), dtype=np.float32)
+    node[:n] = table
+    mask = np.zeros(MAX_SLOTS, dtype=np.float32)
+    mask[:n] = raw["mask"]
+    node *= mask[:, None]
+    return {
+        "node": node,
+        "mask": mask,
+        "valid": raw["valid"],
+        "semantic": np.asarray(semantic, dtype=np.float32),
+        "globals": raw["globals"],
+    }
+
+
 def policy_input(
     obs: dict[str, Any],
     info: dict[str, Any],
@@ -207,23 +242,7 @@ def policy_input(
     std: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """The policy's observation of one decision (rows padded to ``MAX_SLOTS``)."""
-    table = (node_table(obs, memory) - mean) / std
-    n = table.shape[0]
-    node = np.zeros((MAX_SLOTS, NODE_DIM), dtype=np.float32)
-    node[:n] = table
-    mask = np.zeros(MAX_SLOTS, dtype=np.float32)
-    mask[:n] = np.asarray(obs["node_mask"], dtype=np.float32)
-    node *= mask[:, None]
-    tick = int(info.get("tick", 0))
-    since = 0.0 if memory.first_alarm is None else (tick - memory.first_alarm) / 100.0
-    alarmed = float((np.asarray(obs["alarms"]).sum(axis=1) > 0).mean())
-    return {
-        "node": node,
-        "mask": mask,
-        "valid": valid_actions(obs, info).reshape(-1).astype(np.float32),
-        "semantic": np.asarray(semantic, dtype=np.float32),
-        "globals": np.array([memory.decisions / 10.0, since, alarmed], dtype=np.float32),
-    }
+    return finish(raw_input(obs, info, memory), semantic, mean, std)
 
 
 def _mlp(sizes: list[int]) -> nn.Sequential:
@@ -334,8 +353,3 @@ class TwoLevelPolicy(MaskableActorCriticPolicy):
 def build_policy(state_dim: int, hidden: int = 64, lr: float = 3e-4) -> TwoLevelPolicy:
     """A fresh policy (for behaviour cloning, loading weights, or acting)."""
     return TwoLevelPolicy(observation_space(state_dim), ACTION_SPACE, lambda _: lr, hidden=hidden)
-
-
-def names_of(obs: dict[str, Any], info: dict[str, Any]) -> dict[int, str]:
-    """Slot -> name of the provisioned rows (``info["node_names"]``)."""
-    return names_by_slot(obs, info)

@@ -42,6 +42,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pase_gym.devices import DEVICE_HELP, device_option, resolve_device
+from pase_gym.harness.agent import sibling
 
 HERE = Path(__file__).resolve().parent
 logger = logging.getLogger(__name__)
@@ -53,16 +54,7 @@ MAX_IDLE = 40  # monitoring steps before an incident (or after a recovery) at mo
 
 
 def _agent_module() -> Any:
-    key = "_pase_ifshm_agent"
-    if key not in sys.modules:
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location(key, HERE / "agent.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
+    return sibling(HERE, "agent")
 
 
 A = _agent_module()
@@ -175,17 +167,14 @@ class IncidentEnv(gym.Env):
         if self.done:
             return self._last
         embedding = self.reader.read([str(self.info.get("description", ""))])[0]
-        self.raw = {
-            "embedding": embedding,
-            "table": P.node_table(self.obs, self.memory),
-            "valid": P.valid_actions(self.obs, self.info).reshape(-1),
-            "truth": self._truth(),
-        }
-        self._valid = self.raw["valid"]
+        raw = P.raw_input(self.obs, self.info, self.memory)
+        self.raw = {"embedding": embedding, "raw": raw, "truth": self._truth()}
+        self._valid = raw["valid"] > 0.5
         if self.core is None:
             self._last = None
             return None
-        self._last = self.core.inputs(self.obs, self.info, self.memory, embedding)
+        state = self.core.head.state(embedding[None])[0]
+        self._last = P.finish(raw, state, self.core.mean, self.core.std)
         return self._last
 
     def action_masks(self) -> np.ndarray:
@@ -265,7 +254,7 @@ def collect(
         env.reset(options={"run": run, "seed": ep})
         while not env.done:
             a = env.teacher()
-            row = {**env.raw, "action": a, "run": run, "seed": ep, "inputs": _inputs_of(env)}
+            row = {**env.raw, "action": a, "run": run, "seed": ep}
             rows.append(row)
             env.step(a)
         bar.set_postfix_str(f"{len(rows)} decisions")
@@ -273,35 +262,11 @@ def collect(
     return rows
 
 
-def _inputs_of(env: IncidentEnv) -> dict[str, Any]:
-    """What the policy input needs besides the semantic state (rebuilt after stage one)."""
-    tick = int(env.info.get("tick", 0))
-    m = env.memory
-    since = 0.0 if m.first_alarm is None else (tick - m.first_alarm) / 100.0
-    alarmed = float((np.asarray(env.obs["alarms"]).sum(axis=1) > 0).mean())
-    return {
-        "mask": np.asarray(env.obs["node_mask"], dtype=np.float32),
-        "globals": np.array([m.decisions / 10.0, since, alarmed], dtype=np.float32),
-    }
-
-
 def stack(rows: Sequence[dict[str, Any]], head: Any, mean: np.ndarray, std: np.ndarray) -> dict:
-    """Policy inputs of collected rows, batched (as :func:`policy.policy_input` builds them)."""
-    n = len(rows)
-    node = np.zeros((n, P.MAX_SLOTS, P.NODE_DIM), dtype=np.float32)
-    mask = np.zeros((n, P.MAX_SLOTS), dtype=np.float32)
-    for i, r in enumerate(rows):
-        t = (r["table"] - mean) / std
-        m = r["inputs"]["mask"]
-        node[i, : len(t)] = t * m[:, None]
-        mask[i, : len(m)] = m
-    return {
-        "node": node,
-        "mask": mask,
-        "valid": np.stack([r["valid"] for r in rows]).astype(np.float32),
-        "semantic": head.state(np.stack([r["embedding"] for r in rows])),
-        "globals": np.stack([r["inputs"]["globals"] for r in rows]),
-    }
+    """Policy inputs of collected rows, batched (each built by :func:`policy.finish`)."""
+    states = head.state(np.stack([r["embedding"] for r in rows]))
+    inputs = [P.finish(r["raw"], st, mean, std) for r, st in zip(rows, states, strict=True)]
+    return {k: np.stack([x[k] for x in inputs]) for k in inputs[0]}
 
 
 def clone(policy: Any, batch: dict, actions: np.ndarray, epochs: int, seed: int) -> list[float]:
@@ -351,7 +316,7 @@ def evaluate(core: Any, runs: Sequence[tuple], seeds: Sequence[int], progress: b
     return {"episodes": n, "recovered": recovered / max(n, 1), "safely_recovered": safe / max(n, 1)}
 
 
-CACHE_FORMAT = "pase-gym-ifshm-decisions/1"
+CACHE_FORMAT = "pase-gym-ifshm-decisions/2"
 
 
 def _cached_collect(
@@ -371,7 +336,10 @@ def _cached_collect(
         with cache.open("rb") as f:
             data = pickle.load(f)  # the user's own file, written below
         if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT:
-            raise ValueError(f"{cache}: not an IFSHM decisions cache ({CACHE_FORMAT})")
+            raise ValueError(
+                f"{cache}: not an IFSHM decisions cache of this version ({CACHE_FORMAT}); "
+                "remove it to collect anew"
+            )
         if data["key"] == key:
             _say(progress, f"teacher episodes: {len(data['rows'])} decisions from {cache}")
             return list(data["rows"])
@@ -492,7 +460,7 @@ def main(argv: Sequence[str] | None = None, reader: Any = None) -> int:
         "validation_by_weight_decay": {str(d): heads[d][0] for d in WEIGHT_DECAYS},
     }
     timings["stage_one_s"] = time.time() - t
-    tables = np.concatenate([r["table"][r["inputs"]["mask"] > 0] for r in train_rows])
+    tables = np.concatenate([r["raw"]["table"][r["raw"]["mask"] > 0] for r in train_rows])
     mean = tables.mean(0).astype(np.float32)
     std = np.maximum(tables.std(0), 1e-3).astype(np.float32)
     memory_cols = slice(P.NODE_DIM - P.K, P.NODE_DIM)  # what was sent: kept as 0..1

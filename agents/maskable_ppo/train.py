@@ -28,7 +28,6 @@ evaluation are all seeded, so the same command gives the same numbers on the sam
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import shlex
 import sys
@@ -39,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from pase_gym.harness.agent import sibling
 
 ENV_ID = "PASE-OpenStack-Tiny-v4"
 HYPERPARAMETERS: dict[str, Any] = {
@@ -68,14 +69,7 @@ Policy = Callable[[Any, dict[str, np.ndarray]], int]
 def _sibling(name: str) -> Any:
     """``<name>.py`` of this folder, imported once under a private name (agents are loaded by
     path, not as a package); a saved model names its classes by that name."""
-    key = f"_pase_maskable_ppo_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, HERE / f"{name}.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
+    return sibling(HERE, name)
 
 
 def policy_module() -> Any:

@@ -101,6 +101,29 @@ def _load_file(path: Path, cls_name: str | None, spec: str) -> type:
     return _pick_class(module, cls_name, spec)
 
 
+def sibling(here: str | Path, name: str) -> Any:
+    """``<name>.py`` beside ``here`` (an agent's file or folder), imported once under the
+    private name ``_pase_<folder>_<name>``: agents are loaded by path, not as packages, so an
+    agent's ``agent.py``, its ``train.py`` and its tests share its other modules this way (and
+    a saved object names its classes by that name)."""
+    folder = Path(here)
+    if folder.suffix == ".py":
+        folder = folder.parent
+    key = f"_pase_{folder.name}_{name}"
+    if key not in sys.modules:
+        loader_spec = importlib.util.spec_from_file_location(key, folder / f"{name}.py")
+        if loader_spec is None or loader_spec.loader is None:
+            raise AgentError(f"cannot import {folder / (name + '.py')}")
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.modules[key] = module
+        try:
+            loader_spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[key]
+            raise
+    return sys.modules[key]
+
+
 def _pick_class(module: Any, cls_name: str | None, spec: str) -> type:
     name = cls_name or "Agent"
     obj = getattr(module, name, None)

@@ -5,11 +5,9 @@ sizes, deterministically and without the ground truth."""
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import itertools
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import numpy as np
 import pytest
 
 import pase_gym  # noqa: F401  (registers the env ids)
+from pase_gym.harness.agent import sibling
 from pase_gym.harness.runner import Job, run_episode
 from pase_gym.sim.faults import faults_for_split
 from pase_gym.sim.plan import Plan, parse_plan
@@ -31,14 +30,7 @@ TYPES = list(faults_for_split("train"))
 
 def _load(name: str) -> Any:
     """A module of agents/detr_fd under the private name its siblings use for it."""
-    key = f"_pase_detr_fd_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, FOLDER / f"{name}.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
+    return sibling(FOLDER, name)
 
 
 M = _load("model")

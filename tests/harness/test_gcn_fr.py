@@ -4,10 +4,8 @@ access to the ground truth."""
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ import pytest
 
 import pase_gym  # noqa: F401  (registers the env ids)
 from pase_gym.harness import one_action
+from pase_gym.harness.agent import sibling
 from pase_gym.harness.runner import Job, run_episode
 from pase_gym.sim.faults import faults_for_split
 from pase_gym.sim.plan import Plan, parse_plan
@@ -29,14 +28,7 @@ FOLDER = REPO / "agents" / "gcn_fr"
 
 def _load(name: str) -> Any:
     """A module of agents/gcn_fr under the private name its siblings use for it."""
-    key = f"_pase_gcn_fr_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, FOLDER / f"{name}.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
+    return sibling(FOLDER, name)
 
 
 M = _load("model")

@@ -3,11 +3,9 @@ distribution, a tiny training run, and the shipped agent."""
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ import pytest
 
 import pase_gym  # noqa: F401  (registers the env ids)
 from pase_gym.env.core import episode_of
+from pase_gym.harness.agent import sibling
 from pase_gym.sim.plan import parse_plan
 from pase_gym.sim.predicates import violations
 from pase_gym.sim.primitives import get_primitive
@@ -30,14 +29,7 @@ HERE = ROOT / "agents" / "ifshm"
 
 
 def _load(name: str) -> Any:
-    key = f"_test_ifshm_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, HERE / f"{name}.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
+    return sibling(HERE, name)
 
 
 A = _load("agent")

@@ -5,8 +5,9 @@ A stream (:class:`Stream`) plays ``switch`` episodes of known faults (the test s
 scenarios, in a seeded order), then ``episodes - switch`` episodes of one unseen scenario
 (the CPU-memory deadlock or the certificate expiry), each with its own seed, all with the same
 agent object. After every episode an agent that has ``learn(feedback)`` is handed
-``{"recovered": bool, "reward": float, "safe": bool}``: the episode's outcome and return,
-never its fault's type or node (:data:`FEEDBACK_KEYS`; a test keeps it so).
+``{"recovered": bool, "reward": float, "safe": bool, "mttr": float | None}``: the episode's
+outcome, return and time to recover (what an operator sees), never its fault's type or node
+(:data:`FEEDBACK_KEYS`; a test keeps it so).
 
 :func:`adaptation_episodes` is the paper's measure: episodes from the first unseen fault until
 the rolling success rate (over ``window`` episodes) reaches ``threshold`` and holds there to
@@ -30,7 +31,7 @@ import numpy as np
 from pase_gym.harness.runner import Job, _agent, run_episode
 from pase_gym.scenarios import list_scenarios
 
-FEEDBACK_KEYS = ("recovered", "reward", "safe")
+FEEDBACK_KEYS = ("recovered", "reward", "safe", "mttr")
 WINDOW = 5
 THRESHOLD = 0.8
 
@@ -119,7 +120,14 @@ def run_stream(
             "learns": learns,
         }
         if learns:
-            agent.learn({"recovered": row["recovered"], "reward": row["return"], "safe": safe})
+            agent.learn(
+                {
+                    "recovered": row["recovered"],
+                    "reward": row["return"],
+                    "safe": safe,
+                    "mttr": row["mttr"],
+                }
+            )
         rows.append(row)
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)

@@ -167,7 +167,7 @@ class PlanSynthesisEngine:
         self,
         incidents: Sequence[Any],
         prompt_embedding: Any = None,
-        temperature: float = 0.0,
+        temperature: float | Sequence[float] = 0.0,
         seed: int | None = None,
     ) -> list[Generation]:
         """Decode one plan per incident, in one batch.
@@ -178,14 +178,19 @@ class PlanSynthesisEngine:
             prompt_embedding: ``None`` (the fixed prompt), a ``(prompt_dim,)`` vector shared
                 by the batch or a ``(batch, prompt_dim)`` array.
             temperature: ``0`` for greedy decoding, else sampling at this temperature (a
-                token the grammar forces is taken without a draw).
+                token the grammar forces is taken without a draw); one number for the batch
+                or one per incident (e.g. a greedy row beside sampled ones).
             seed: seeds the sampler (ignored when greedy).
+
+        Raises:
+            ValueError: per-incident temperatures whose number is not the batch's.
         """
         import torch
 
         items = [as_incident(i) for i in incidents]
         if not items:
             return []
+        temps = self._temperatures(temperature, len(items))
         rows = []
         for item in items:
             con = self.constraint(item)
@@ -201,7 +206,7 @@ class PlanSynthesisEngine:
                 # attention repeat the grouped keys per head, which costs more than it saves.
                 jump = self._jump and len(active) == 1
                 feeds = [
-                    self._next_tokens(rows[r], scores[b], temperature, gen, jump)
+                    self._next_tokens(rows[r], scores[b], temps[r], gen, jump)
                     for b, r in enumerate(active)
                 ]
                 live = [b for b, r in enumerate(active) if not rows[r].done]
@@ -224,6 +229,17 @@ class PlanSynthesisEngine:
             text = "".join(row.pieces) + (rec.complete(row.state) if truncated else "")
             results.append(Generation(text, parse_plan(text), row.n_tokens, truncated))
         return results
+
+    @staticmethod
+    def _temperatures(temperature: float | Sequence[float], n: int) -> list[float]:
+        if isinstance(temperature, int | float):
+            return [float(temperature)] * n
+        temps = [float(t) for t in temperature]
+        if len(temps) != n:
+            raise ValueError(
+                f"temperature: expected one number or {n} (one per incident), found {len(temps)}"
+            )
+        return temps
 
     def _index(self, row: Row) -> Any:
         """The allowed token ids of the row's state as a tensor (memoised)."""
@@ -284,7 +300,7 @@ class PlanSynthesisEngine:
         self,
         incidents: Sequence[Any],
         prompt_embedding: Any = None,
-        temperature: float = 0.0,
+        temperature: float | Sequence[float] = 0.0,
         seed: int | None = None,
     ) -> list[Plan]:
         """One plan per incident (see :meth:`generate`)."""

@@ -1,0 +1,389 @@
+"""PASE, the whole reason–plan–verify–adapt loop (paper §3.4).
+
+At an incident's first alarm (and again if alarms persist ``REPLAN_AFTER`` simulated seconds
+after a plan, at most ``MAX_PLANS`` plans an incident), for the scene description D_t:
+
+1. **Reason**: the meta-prompt optimiser (``mpo.py``: Soft Actor-Critic) reads D_t (a frozen
+   SmolLM2 cut after 8 layers, pooled, PCA) and answers a prompt embedding p_t.
+2. **Plan**: the plan synthesis engine (the ``pase`` agent's SmolLM2 + LoRA, grammar-
+   constrained) writes ``CANDIDATES`` plans under p_t in one batch: the greedy one and
+   ``CANDIDATES - 1`` sampled at ``TEMPERATURE``.
+3. **Verify**: the world model (the shipped NSWM, :func:`pase_gym.worldmodel.load_verifier`)
+   scores each from the observation alone; the best is executed if its ``F > tau``.
+4. **Refine**: otherwise a new p_t is drawn from the MPO's stochastic policy and the engine
+   tries again, at most ``REFINEMENTS`` times; then the agent **falls back** to a safe
+   action (the best candidate's diagnosis with ``Wait(10)``: nothing on the cloud changes)
+   and logs the case in :attr:`Agent.fallbacks`.
+5. **Adapt**: ``learn(feedback)`` after an episode (its outcome, MTTR and return, never its
+   fault) turns each executed plan into a SAC transition with eq. 7's reward
+   (:func:`mpo.reward`) and takes ``UPDATES_PER_EPISODE`` gradient steps; from then on the
+   first prompt of an incident is drawn from the policy (exploration) instead of its mean.
+
+Variants (paper Table 1), each a class of this module with its own name:
+``NoEngine`` (no language model: the catalogue's first steps for every fault type at every
+alarmed node, ranked by the world model), ``NoWorldModel`` (the greedy plan under p_t runs at
+once; eq. 7 without its world-model term), ``NoMpo`` (no prompt embedding: the engine's trained
+prompt), ``DescriptionOnly`` (the language model only diagnoses; the recovery is the
+catalogue's first step for the fault it names), ``NoVerify`` (the greedy plan runs at once;
+the world model still scores it for eq. 7), ``FixedTemplate`` (the hand-written full prompt
+template with the primitive library, no prompt embedding).
+
+Reads the observation and ``info`` only, never the ground truth.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pase_gym.devices import check_device, resolve_device
+from pase_gym.harness.agent import sibling as _shared_sibling
+from pase_gym.sim.plan import Call, Diagnosis, Plan
+
+HERE = Path(__file__).resolve().parent
+ADAPTER = HERE.parent / "pase" / "adapter"
+MPO_FILE = HERE / "mpo.zip"
+WAIT = Plan((Call("Wait", (10,)),))
+DEFAULT_TAU = -0.95  # used when the MPO file names none
+
+
+def sibling(name: str) -> Any:
+    """A module of this folder, imported under a private name (agents are not a package)."""
+    return _shared_sibling(HERE, name)
+
+
+class Agent:
+    """PASE, full loop (see the module docstring).
+
+    Args:
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (the language models' device).
+        mpo: the meta-prompt optimiser file (``mpo.zip`` beside this module).
+        tau: the feasibility threshold (``None``: the one chosen at training, in the file).
+        threads: torch CPU threads (CPU only; ``None`` leaves torch's default).
+        adapter: the engine's LoRA adapter folder.
+    """
+
+    name = "pase_full"
+    #: which parts run (Table 1's rows switch them off)
+    engine_on = True
+    world_model_on = True
+    mpo_on = True
+    verify_on = True
+    description_only = False
+    template = "compact"
+
+    REPLAN_AFTER = 60
+    MAX_PLANS = 3
+    CANDIDATES = 3
+    REFINEMENTS = 2
+    TEMPERATURE = 0.7
+    UPDATES_PER_EPISODE = 16
+    MAX_ALARMED = 8  # nodes the catalogue's candidates are aimed at (no engine)
+    #: False: the best candidate runs whatever its F (the MPO warm-up; never in evaluation)
+    gate = True
+
+    def __init__(
+        self,
+        device: str = "cpu",
+        mpo: str | Path = MPO_FILE,
+        tau: float | None = None,
+        threads: int | None = 2,
+        adapter: str | Path = ADAPTER,
+    ) -> None:
+        self.device = check_device(device)
+        self.mpo_path = Path(mpo)
+        self.adapter = Path(adapter)
+        self.threads = threads
+        self._tau = tau
+        self.engine: Any = None
+        self.verifier: Any = None
+        self.encoder: Any = None
+        self.mpo: Any = None
+        self.header: dict[str, Any] = {}
+        self._loaded = False
+        self.online = False  # set by learn(): the first prompt is then drawn, not the mean
+        self.fallbacks: list[dict[str, Any]] = []
+        self.log: list[dict[str, Any]] = []
+        self.last_feasibility: float | None = None
+        #: called with (candidates, their F) after each scoring (training's calibration)
+        self.observer: Any = None
+        self.reset(0)
+
+    # -- episode state --------------------------------------------------------------------
+
+    def reset(self, seed: int) -> None:
+        """Forget the episode; sampled prompts and plans are seeded from ``seed``."""
+        self._seed = int(seed)
+        self._plans = 0
+        self._last_tick: int | None = None
+        self._rng = np.random.default_rng([self._seed, 1009])
+        self._executed: list[dict[str, Any]] = []
+
+    @property
+    def tau(self) -> float:
+        """The feasibility threshold ``F > tau`` that a plan must clear to run."""
+        if self._tau is not None:
+            return float(self._tau)
+        return float(self.header.get("tau", DEFAULT_TAU))
+
+    # -- loading --------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load the language models, the world model and the MPO (on the first plan)."""
+        if self._loaded:
+            return
+        import torch
+
+        from pase_gym.llm.engine import PlanSynthesisEngine
+        from pase_gym.llm.models import load_model
+
+        mpo = sibling("mpo")
+        device = resolve_device(self.device)
+        if self.threads and device == "cpu":
+            torch.set_num_threads(self.threads)
+        if self.mpo_on:
+            if self.mpo is None:
+                self.mpo, self.encoder, self.header = mpo.load(self.mpo_path)
+            if self.encoder.reader is None:
+                self.encoder.reader = mpo.load_reader(device)
+        elif self.mpo_path.is_file():
+            self.header = mpo.load(self.mpo_path)[2]  # tau only
+        if self.engine_on:
+            if not (self.adapter / "adapter_config.json").is_file():
+                raise FileNotFoundError(
+                    f"LoRA adapter not found at {self.adapter}: train it with "
+                    "python agents/pase/train.py"
+                )
+            from pase_gym.llm.adapters import load_adapter
+
+            model, tokenizer = load_model("smollm2", device=device)
+            model = load_adapter(model, self.adapter)
+            self.engine = PlanSynthesisEngine(
+                model, tokenizer, template=self.template, prompt_dim=mpo.ACTION_DIM
+            )
+        if self.world_model_on:
+            from pase_gym.worldmodel.verifier import load_verifier
+
+            self.verifier = load_verifier()
+        self._loaded = True
+
+    def use(self, mpo: Any, encoder: Any, header: dict[str, Any]) -> None:
+        """Act with this optimiser and encoder (training) instead of the file's."""
+        self.mpo, self.encoder, self.header = mpo, encoder, header
+
+    # -- acting ---------------------------------------------------------------------------
+
+    def act(self, observation: dict[str, Any], info: dict[str, Any]) -> Plan:
+        tick = int(info.get("tick", 0))
+        self.last_feasibility = None
+        if not info.get("alarms"):
+            self._plans, self._last_tick = 0, None  # the incident (if any) is over
+            return WAIT
+        due = self._last_tick is None or tick - self._last_tick >= self.REPLAN_AFTER
+        if not due or self._plans >= self.MAX_PLANS:
+            return WAIT
+        self.load()
+        plan = self._decide(observation, info)
+        self._plans += 1
+        self._last_tick = tick
+        return plan
+
+    def _decide(self, obs: dict[str, Any], info: dict[str, Any]) -> Plan:
+        """One reason–plan–verify round (with its refinements and fallback)."""
+        from pase_gym.llm.incident import Incident
+        from pase_gym.worldmodel.view import Seen
+
+        seen = Seen.of(obs, info) if self.verifier is not None else None
+        if not self.engine_on:
+            cands = self._catalogue(obs, info)
+            scores = self.verifier.score([seen] * len(cands), cands, unknown="veto")
+            return self._choose(cands, scores, None, None, 0)
+        incident = Incident(
+            info["description"], tuple(info.get("slot_names") or info["node_names"])
+        )
+        state = self.encoder.encode([incident.description])[0] if self.mpo_on else None
+        action = None
+        if self.mpo_on:
+            action = self.mpo.act(state, self._rng if self.online else None)
+        direct = not (self.verify_on and self.world_model_on)
+        best: tuple[Plan, float] | None = None
+        for attempt in range(1 + (0 if direct else self.REFINEMENTS)):
+            p = None if action is None else self.mpo.prompt_embedding(action)
+            k = 1 if direct else self.CANDIDATES
+            temps = [0.0] + [self.TEMPERATURE] * (k - 1)
+            seed = (self._seed * 1009 + self._plans) * 31 + attempt
+            cands = self.engine.plan_batch([incident] * k, p, temperature=temps, seed=seed)
+            if self.description_only:
+                cands = [self._runbook(c, obs, info) for c in cands]
+            if self.verifier is None:
+                return self._execute(cands[0], None, state, action)
+            scores = self.verifier.score([seen] * len(cands), cands, unknown="veto")
+            if self.observer is not None:
+                self.observer(cands, scores)
+            if direct:
+                return self._execute(cands[0], float(scores[0]), state, action)
+            i = int(np.argmax(scores))
+            if best is None or scores[i] > best[1]:
+                best = (cands[i], float(scores[i]))
+            if scores[i] > self.tau or not self.gate:
+                return self._execute(cands[i], float(scores[i]), state, action)
+            if self.mpo_on:  # refine: a new prompt from the stochastic policy
+                action = self.mpo.act(state, self._rng)
+        assert best is not None
+        return self._fallback(best[0], best[1], info)
+
+    def _choose(
+        self, cands: list[Plan], scores: np.ndarray, state: Any, action: Any, attempt: int
+    ) -> Plan:
+        i = int(np.argmax(scores))
+        if scores[i] > self.tau or not self.verify_on:
+            return self._execute(cands[i], float(scores[i]), state, action)
+        return self._fallback(cands[i], float(scores[i]), None)
+
+    def _execute(self, plan: Plan, score: float | None, state: Any, action: Any) -> Plan:
+        self.last_feasibility = score
+        feasible = None if score is None else bool(score > self.tau)
+        if state is not None and action is not None:
+            self._executed.append(
+                {"state": state, "action": action, "calls": len(plan.steps), "feasible": feasible}
+            )
+        self.log.append({"seed": self._seed, "plan": str(plan), "F": score, "fallback": False})
+        return plan
+
+    def _fallback(self, plan: Plan, score: float, info: dict[str, Any] | None) -> Plan:
+        case = {"seed": self._seed, "best": str(plan), "F": score, "tau": self.tau}
+        if info is not None:
+            case["tick"] = int(info.get("tick", 0))
+        self.fallbacks.append(case)
+        self.log.append({"seed": self._seed, "plan": str(plan), "F": score, "fallback": True})
+        self.last_feasibility = None
+        return Plan(WAIT.steps, plan.diagnosis)
+
+    # -- the variants' plan sources -------------------------------------------------------
+
+    def _catalogue(self, obs: dict[str, Any], info: dict[str, Any]) -> list[Plan]:
+        """Every fault type's first runbook step at each of the most-alarmed nodes."""
+        from pase_gym.harness.one_action import ACTIONS, action_for, names_by_slot
+
+        names = names_by_slot(obs, info)
+        alarms = np.asarray(obs["alarms"]).sum(1)
+        slots = [s for s in np.argsort(-alarms, kind="stable") if alarms[s] > 0 and s in names]
+        plans: list[Plan] = []
+        for slot in slots[: self.MAX_ALARMED]:
+            for fault in ACTIONS:
+                call = action_for(fault, names[int(slot)], obs, info)
+                if call is not None:
+                    plans.append(Plan((call,), Diagnosis(fault, names[int(slot)])))
+        return plans or [WAIT]
+
+    def _runbook(self, plan: Plan, obs: dict[str, Any], info: dict[str, Any]) -> Plan:
+        """The engine's diagnosis with the catalogue's first step for it (description only)."""
+        from pase_gym.harness.one_action import action_for
+
+        d = plan.diagnosis
+        if d is None:
+            return WAIT
+        try:
+            call = action_for(d.fault_type, d.node, obs, info)
+        except KeyError:  # a fault type without a runbook, or a node without a slot
+            call = None
+        return Plan(WAIT.steps if call is None else (call,), d)
+
+    # -- adapting -------------------------------------------------------------------------
+
+    def learn(self, feedback: dict[str, Any]) -> None:
+        """After an episode, its outcome: ``feedback["recovered"]`` (bool) and, when known,
+        ``feedback["mttr"]`` (seconds). Nothing else is read: never the fault's type or node.
+
+        Each plan executed in the episode becomes a SAC transition (the D_t encoding it was
+        planned for, its action, eq. 7's reward); then ``UPDATES_PER_EPISODE`` gradient
+        steps, and from now on the first prompt of an incident is sampled (exploration).
+        """
+        if not isinstance(feedback, dict) or not isinstance(feedback.get("recovered"), bool):
+            raise ValueError("feedback: expected a dict with 'recovered' (bool)")
+        mttr = feedback.get("mttr")
+        if mttr is not None and (isinstance(mttr, bool) or not isinstance(mttr, int | float)):
+            raise ValueError(f"feedback['mttr']: expected seconds or None, found {mttr!r}")
+        executed, self._executed = self._executed, []
+        if not self.mpo_on or self.mpo is None:
+            return
+        mpo = sibling("mpo")
+        self.online = True
+        for step in executed:
+            feasible = step["feasible"] if self.world_model_on else None
+            r, _ = mpo.reward(feedback["recovered"], mttr, step["calls"], feasible)
+            self.mpo.add(step["state"], step["action"], r)
+        self.mpo.update(self.UPDATES_PER_EPISODE)
+
+    def forget_adaptation(self) -> None:
+        """Back to the shipped MPO (what ``learn`` changed is dropped)."""
+        if self.mpo_on and self._loaded:
+            reader = self.encoder.reader
+            self.mpo, self.encoder, self.header = sibling("mpo").load(self.mpo_path)
+            self.encoder.reader = reader
+        self.online = False
+        self._executed = []
+
+
+class NoEngine(Agent):
+    """Table 1, w/o plan synthesis engine: the world model ranks the catalogue's actions."""
+
+    name = "pase_no_engine"
+    engine_on = False
+    mpo_on = False
+
+
+class NoWorldModel(Agent):
+    """Table 1, w/o neural-symbolic world model: the greedy plan under p_t runs at once."""
+
+    name = "pase_no_world_model"
+    world_model_on = False
+
+
+class NoMpo(Agent):
+    """Table 1, w/o meta-prompt optimiser: the engine's trained prompt, no embedding."""
+
+    name = "pase_no_mpo"
+    mpo_on = False
+
+
+class DescriptionOnly(Agent):
+    """Table 1, semantic description only: the engine diagnoses; the catalogue recovers."""
+
+    name = "pase_description_only"
+    description_only = True
+
+
+class NoVerify(Agent):
+    """Table 1, direct execution: the greedy plan runs at once (scored, never gated)."""
+
+    name = "pase_no_verify"
+    verify_on = False
+
+
+class FixedTemplate(Agent):
+    """Table 1, fixed prompt template: the full hand-written template, no embedding."""
+
+    name = "pase_fixed_template"
+    mpo_on = False
+    template = "full"
+
+
+VARIANTS: dict[str, type[Agent]] = {
+    cls.name: cls
+    for cls in (Agent, NoEngine, NoWorldModel, NoMpo, DescriptionOnly, NoVerify, FixedTemplate)
+}
+
+
+def describe(agent: Agent) -> str:
+    """One line naming what runs in ``agent``."""
+    parts = {
+        "engine": agent.engine_on,
+        "world model": agent.world_model_on,
+        "MPO": agent.mpo_on,
+        "verify": agent.verify_on,
+    }
+    return json.dumps({"name": agent.name, **parts, "template": agent.template})

@@ -181,6 +181,125 @@ def summary(rows: Sequence[dict[str, Any]], switch: int) -> dict[str, dict[str, 
     return out
 
 
+ROW_KEYS = {
+    "agent": str,
+    "stream": str,
+    "position": int,
+    "phase": str,
+    "scenario": str,
+    "seed": int,
+    "recovered": bool,
+    "safe": bool,
+    "learns": bool,
+}
+
+
+def load_rows(paths: Sequence[Path]) -> list[dict[str, Any]]:
+    """The rows of one or more stream files (as :func:`run_stream` writes them), checked: each
+    line a JSON object with the row's fields, one stream, no agent's position twice, each
+    agent's positions 0..n-1.
+
+    Raises:
+        ValueError: naming ``FILE:LINE`` and what was expected.
+    """
+    rows: list[dict[str, Any]] = []
+    seen: set[tuple[str, int]] = set()
+    for path in paths:
+        try:
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ValueError(f"{path}: cannot read the stream rows ({exc})") from None
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{n}"
+            try:
+                row = json.loads(line)
+            except ValueError:
+                raise ValueError(f"{where}: expected a JSON object per line") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{where}: expected a JSON object per line")
+            for key, kind in ROW_KEYS.items():
+                value = row.get(key)
+                if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                    raise ValueError(f"{where}: {key!r}: expected {kind.__name__}, found {value!r}")
+            if (row["agent"], row["position"]) in seen:
+                raise ValueError(f"{where}: {row['agent']} position {row['position']} twice")
+            seen.add((row["agent"], row["position"]))
+            rows.append(row)
+    if not rows:
+        raise ValueError("no stream rows in " + ", ".join(str(p) for p in paths))
+    streams = {r["stream"] for r in rows}
+    if len(streams) != 1:
+        raise ValueError(f"rows of several streams ({', '.join(sorted(streams))}): one at a time")
+    for agent in {r["agent"] for r in rows}:
+        positions = sorted(r["position"] for r in rows if r["agent"] == agent)
+        if positions != list(range(len(positions))):
+            raise ValueError(f"{agent}: expected positions 0..{len(positions) - 1}, with gaps")
+    return rows
+
+
+def switch_of(rows: Sequence[dict[str, Any]]) -> int:
+    """The position of the first unseen episode (the same for every agent of the rows)."""
+    firsts = {
+        min((r["position"] for r in rows if r["agent"] == a and r["phase"] == "after"), default=-1)
+        for a in {r["agent"] for r in rows}
+    }
+    if len(firsts) != 1 or -1 in firsts:
+        raise ValueError("the rows' agents did not meet the unseen fault at the same position")
+    return firsts.pop()
+
+
+def table(rows: Sequence[dict[str, Any]], switch: int) -> str:
+    """The markdown table of :func:`summary`."""
+    lines = [
+        "| agent | learns | safe success before | after | last 5 | adaptation episodes |",
+        "|---|---|---|---|---|---|",
+    ]
+    for agent, t in summary(rows, switch).items():
+        adapted = t["adaptation_episodes"]
+        lines.append(
+            f"| {agent} | {'yes' if t['learns'] else 'no'} | {t['before']:.2f} | "
+            f"{t['after']:.2f} | {t['final']:.2f} | {adapted if adapted is not None else 'never'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_report(rows: Sequence[dict[str, Any]], out: Path) -> list[Path]:
+    """``rows.jsonl``, ``summary.json``, ``summary.md`` and ``fig4.png`` in ``out``."""
+    switch = switch_of(rows)
+    out.mkdir(parents=True, exist_ok=True)
+    ordered = sorted(rows, key=lambda r: (r["agent"], r["position"]))
+    stream = ordered[0]["stream"]
+    (out / "rows.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in ordered))
+    (out / "summary.json").write_text(
+        json.dumps(
+            {
+                "stream": stream,
+                "switch": switch,
+                "window": WINDOW,
+                "threshold": THRESHOLD,
+                "agents": summary(rows, switch),
+            },
+            indent=1,
+            sort_keys=True,
+        )
+        + "\n"
+    )
+    after = len([r for r in ordered if r["agent"] == ordered[0]["agent"]]) - switch
+    (out / "summary.md").write_text(
+        f"Stream {stream}: {switch} known-fault episodes, then {after} of the unseen fault; "
+        f"safe success; adaptation episodes: from the first unseen episode until the rolling "
+        f"rate ({WINDOW} episodes) reaches {THRESHOLD} and holds.\n\n" + table(rows, switch)
+    )
+    return [
+        out / "rows.jsonl",
+        out / "summary.json",
+        out / "summary.md",
+        figure(rows, switch, out / "fig4.png"),
+    ]
+
+
 def figure(rows: Sequence[dict[str, Any]], switch: int, path: Path) -> Path:
     """Fig. 4's layout: each agent's rolling safe-success rate against the stream's
     episodes, the switch to the unseen fault marked (matplotlib, the ``bench`` extra)."""

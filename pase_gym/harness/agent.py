@@ -33,7 +33,17 @@ from typing import Any, Protocol, runtime_checkable
 
 from pase_gym.errors import AgentError
 
-REGISTRY = ("random", "rule_based", "prober", "gcn_fr", "detr_fd", "ifshm", "pase", "oracle")
+REGISTRY = (
+    "random",
+    "rule_based",
+    "prober",
+    "gcn_fr",
+    "detr_fd",
+    "ifshm",
+    "pase",
+    "pase_full",
+    "oracle",
+)
 AGENTS_ENV = "PASE_GYM_AGENTS_DIR"
 
 

@@ -250,6 +250,18 @@ def build_parser() -> argparse.ArgumentParser:
     adapt.add_argument("--out", type=Path, help="rows file (default runs/adapt-<stream>.jsonl)")
     adapt.add_argument("--figure", type=Path, help="also draw the rolling success there (.png)")
     adapt.add_argument("--quiet", action="store_true", help="no progress bar")
+    adrep = sub.add_parser(
+        "adapt-report",
+        help="the adaptation table and Fig. 4 from stream row files (one stream)",
+    )
+    adrep.add_argument("--results", type=Path, nargs="+", required=True, help="row files")
+    adrep.add_argument("--out", type=Path, required=True, help="folder for the table and figure")
+    t1 = sub.add_parser(
+        "table1", help="PASE's ablation table (Table 1) from run records and adaptation rows"
+    )
+    t1.add_argument("--results", type=Path, required=True, help="records of the variants")
+    t1.add_argument("--adapt", type=Path, nargs="*", default=[], help="their stream row files")
+    t1.add_argument("--out", type=Path, required=True, help="folder for table1.md and .json")
     return p
 
 
@@ -526,7 +538,7 @@ def _advance(bar: Any) -> Any:
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:
-    from pase_gym.harness.adaptation import figure, run_stream, stream_of, summary
+    from pase_gym.harness.adaptation import figure, run_stream, stream_of, table
     from pase_gym.harness.runner import progress_bar
 
     try:
@@ -543,22 +555,44 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         bar.disable = args.quiet
         rows += run_stream(agent, stream, out, args.device, on_episode=_advance(bar))
         bar.close()
-    table = summary(rows, stream.switch)
-    lines = [
+    sys.stdout.write(
         f"stream {stream.name}: {stream.switch} known-fault episodes, then "
-        f"{stream.episodes - stream.switch} of {stream.after} (seed {stream.seed})",
-        "| agent | learns | safe success before | after | last 5 | adaptation episodes |",
-        "|---|---|---|---|---|---|",
-    ]
-    for agent, t in table.items():
-        adapted = t["adaptation_episodes"]
-        lines.append(
-            f"| {agent} | {'yes' if t['learns'] else 'no'} | {t['before']:.2f} | "
-            f"{t['after']:.2f} | {t['final']:.2f} | {adapted if adapted is not None else 'never'} |"
-        )
-    sys.stdout.write("\n".join(lines) + f"\n{len(rows)} episodes in {out}\n")
+        f"{stream.episodes - stream.switch} of {stream.after} (seed {stream.seed})\n"
+        + table(rows, stream.switch)
+        + f"{len(rows)} episodes in {out}\n"
+    )
     if args.figure:
         figure(rows, stream.switch, args.figure)
+    return 0
+
+
+def cmd_table1(args: argparse.Namespace) -> int:
+    from pase_gym.harness.ablation import markdown, write
+    from pase_gym.harness.adaptation import load_rows
+
+    records = _load_records(args.results)
+    try:
+        rows = load_rows(args.adapt) if args.adapt else []
+        sys.stdout.write(markdown(records, rows))
+        paths = write(records, rows, args.out)
+    except ValueError as exc:
+        raise ResultsError(str(exc)) from None
+    for path in paths:
+        sys.stdout.write(f"{path}\n")
+    return 0
+
+
+def cmd_adapt_report(args: argparse.Namespace) -> int:
+    from pase_gym.harness.adaptation import load_rows, switch_of, table, write_report
+
+    try:
+        rows = load_rows(args.results)
+        switch = switch_of(rows)
+    except ValueError as exc:
+        raise ResultsError(str(exc)) from None
+    sys.stdout.write(table(rows, switch))
+    for path in write_report(rows, args.out):
+        sys.stdout.write(f"{path}\n")
     return 0
 
 
@@ -581,6 +615,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "leaderboard": cmd_leaderboard,
         "list": cmd_list,
         "adapt": cmd_adapt,
+        "adapt-report": cmd_adapt_report,
+        "table1": cmd_table1,
     }
     return run_cli(build_parser(), lambda a: handlers[a.command](a), arguments, default=["run"])
 

@@ -99,3 +99,33 @@ def test_the_adapt_command_prints_a_table_and_refuses_to_overwrite(
     bad = ["adapt", "--agents", "prober", "--episodes", "3", "--switch", "3", "--quiet"]
     assert main([*bad, "--out", str(tmp_path / "b.jsonl")]) == 2
     assert "0 < switch < episodes" in capsys.readouterr().err
+
+
+def test_adapt_report_merges_row_files_into_the_table_and_fig4(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    common = ["--episodes", "4", "--switch", "2", "--quiet", "--stream", "certificate"]
+    assert main(["adapt", "--agents", "prober", *common, "--out", str(first)]) == 0
+    assert main(["adapt", "--agents", "random", *common, "--out", str(second)]) == 0
+    capsys.readouterr()
+    out = tmp_path / "report"
+    assert main(["adapt-report", "--results", str(first), str(second), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| prober | no | 1.00 | 1.00 | 1.00 | 1 |" in printed
+    assert "| random | no | 0.00 | 0.00 | 0.00 | never |" in printed
+    data = json.loads((out / "summary.json").read_text())
+    assert data["switch"] == 2 and set(data["agents"]) == {"prober", "random"}
+    assert (out / "fig4.png").stat().st_size > 0
+    assert len((out / "rows.jsonl").read_text().splitlines()) == 8
+    # the same file twice, a damaged line, another stream: one clear error each
+    assert main(["adapt-report", "--results", str(first), str(first), "--out", str(out)]) == 2
+    assert "position 0 twice" in capsys.readouterr().err
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(first.read_text().replace('"safe": true', '"safe": "yes"', 1))
+    assert main(["adapt-report", "--results", str(broken), "--out", str(out)]) == 2
+    assert f"{broken}:1: 'safe': expected bool" in capsys.readouterr().err
+    other = tmp_path / "other.jsonl"
+    other.write_text(second.read_text().replace('"certificate"', '"deadlock"'))
+    assert main(["adapt-report", "--results", str(first), str(other), "--out", str(out)]) == 2
+    assert "several streams" in capsys.readouterr().err

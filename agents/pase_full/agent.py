@@ -12,8 +12,9 @@ after a plan, at most ``MAX_PLANS`` plans an incident), for the scene descriptio
    scores each from the observation alone; the best is executed if its ``F > tau``.
 4. **Refine**: otherwise a new p_t is drawn from the MPO's stochastic policy and the engine
    tries again, at most ``REFINEMENTS`` times; then the agent **falls back** to a safe
-   action (the best candidate's diagnosis with ``Wait(10)``: nothing on the cloud changes)
-   and logs the case in :attr:`Agent.fallbacks`.
+   action (a probe, ``Inspect``, of the node the best candidate blamed, with its diagnosis:
+   nothing on the cloud changes, and what the probe finds is in the next D_t, planned from
+   at the next step) and logs the case in :attr:`Agent.fallbacks`.
 5. **Adapt**: ``learn(feedback)`` after an episode (its outcome, MTTR and return, never its
    fault) turns each executed plan into a SAC transition with eq. 7's reward
    (:func:`mpo.reward`) and takes ``UPDATES_PER_EPISODE`` gradient steps; from then on the
@@ -33,7 +34,6 @@ Reads the observation and ``info`` only, never the ground truth.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -78,12 +78,14 @@ class Agent:
     REPLAN_AFTER = 60
     MAX_PLANS = 3
     CANDIDATES = 3
-    REFINEMENTS = 2
+    REFINEMENTS = 1
     TEMPERATURE = 0.7
     UPDATES_PER_EPISODE = 16
     MAX_ALARMED = 8  # nodes the catalogue's candidates are aimed at (no engine)
     #: False: the best candidate runs whatever its F (the MPO warm-up; never in evaluation)
     gate = True
+    #: how the prompt is chosen and adapted (``strategies.py``; Fig. 3 compares them)
+    strategy = "sac"
 
     def __init__(
         self,
@@ -107,6 +109,8 @@ class Agent:
         self.online = False  # set by learn(): the first prompt is then drawn, not the mean
         self.fallbacks: list[dict[str, Any]] = []
         self.log: list[dict[str, Any]] = []
+        #: eq. 7's mean reward of each episode handed to learn() (0 with no executed plan)
+        self.rewards: list[float] = []
         self.last_feasibility: float | None = None
         #: called with (candidates, their F) after each scoring (training's calibration)
         self.observer: Any = None
@@ -119,6 +123,7 @@ class Agent:
         self._seed = int(seed)
         self._plans = 0
         self._last_tick: int | None = None
+        self._probed = False  # the last round fell back to a probe: the next one is due now
         self._rng = np.random.default_rng([self._seed, 1009])
         self._executed: list[dict[str, Any]] = []
 
@@ -147,6 +152,8 @@ class Agent:
         if self.mpo_on:
             if self.mpo is None:
                 self.mpo, self.encoder, self.header = mpo.load(self.mpo_path)
+                if self.strategy != "sac":
+                    self.mpo = sibling("strategies").build(self.strategy, self.mpo)
             if self.encoder.reader is None:
                 self.encoder.reader = mpo.load_reader(device)
         elif self.mpo_path.is_file():
@@ -160,7 +167,8 @@ class Agent:
             from pase_gym.llm.adapters import load_adapter
 
             model, tokenizer = load_model("smollm2", device=device)
-            model = load_adapter(model, self.adapter)
+            # merged for inference: the same plans up to float rounding, ~20% faster a token
+            model = load_adapter(model, self.adapter).merge_and_unload()
             self.engine = PlanSynthesisEngine(
                 model, tokenizer, template=self.template, prompt_dim=mpo.ACTION_DIM
             )
@@ -183,9 +191,10 @@ class Agent:
             self._plans, self._last_tick = 0, None  # the incident (if any) is over
             return WAIT
         due = self._last_tick is None or tick - self._last_tick >= self.REPLAN_AFTER
-        if not due or self._plans >= self.MAX_PLANS:
+        if not (due or self._probed) or self._plans >= self.MAX_PLANS:
             return WAIT
         self.load()
+        self._probed = False
         plan = self._decide(observation, info)
         self._plans += 1
         self._last_tick = tick
@@ -254,13 +263,23 @@ class Agent:
         return plan
 
     def _fallback(self, plan: Plan, score: float, info: dict[str, Any] | None) -> Plan:
+        """No candidate cleared ``tau``: log the case and send a safe action instead, a probe
+        of the node the best candidate blamed (``Inspect``: it changes nothing on the cloud,
+        and what it finds is in the next D_t), with that candidate's diagnosis; the next
+        round is due at the next step."""
         case = {"seed": self._seed, "best": str(plan), "F": score, "tau": self.tau}
         if info is not None:
             case["tick"] = int(info.get("tick", 0))
         self.fallbacks.append(case)
         self.log.append({"seed": self._seed, "plan": str(plan), "F": score, "fallback": True})
         self.last_feasibility = None
-        return Plan(WAIT.steps, plan.diagnosis)
+        node = plan.diagnosis.node if plan.diagnosis is not None else None
+        if node is None and plan.steps and plan.steps[0].args:
+            node = str(plan.steps[0].args[0])
+        self._probed = True
+        if node is None:
+            return Plan(WAIT.steps, plan.diagnosis)
+        return Plan((Call("Inspect", (node,)),), plan.diagnosis)
 
     # -- the variants' plan sources -------------------------------------------------------
 
@@ -312,10 +331,13 @@ class Agent:
             return
         mpo = sibling("mpo")
         self.online = True
+        rewards = []
         for step in executed:
             feasible = step["feasible"] if self.world_model_on else None
             r, _ = mpo.reward(feedback["recovered"], mttr, step["calls"], feasible)
             self.mpo.add(step["state"], step["action"], r)
+            rewards.append(r)
+        self.rewards.append(float(np.mean(rewards)) if rewards else 0.0)
         self.mpo.update(self.UPDATES_PER_EPISODE)
 
     def forget_adaptation(self) -> None:
@@ -323,6 +345,8 @@ class Agent:
         if self.mpo_on and self._loaded:
             reader = self.encoder.reader
             self.mpo, self.encoder, self.header = sibling("mpo").load(self.mpo_path)
+            if self.strategy != "sac":
+                self.mpo = sibling("strategies").build(self.strategy, self.mpo)
             self.encoder.reader = reader
         self.online = False
         self._executed = []
@@ -372,18 +396,48 @@ class FixedTemplate(Agent):
     template = "full"
 
 
+class PpoPrompt(Agent):
+    """Fig. 3: the prompt chosen by PPO instead of SAC."""
+
+    name = "pase_mpo_ppo"
+    strategy = "ppo"
+
+
+class ReinforcePrompt(Agent):
+    """Fig. 3: the prompt chosen by REINFORCE."""
+
+    name = "pase_mpo_reinforce"
+    strategy = "reinforce"
+
+
+class RandomSearchPrompt(Agent):
+    """Fig. 3: the prompt found by random search."""
+
+    name = "pase_mpo_random_search"
+    strategy = "random_search"
+
+
+class EsPrompt(Agent):
+    """Fig. 3: the prompt found by a (1+1) evolution strategy."""
+
+    name = "pase_mpo_es"
+    strategy = "es"
+
+
+class GradientPrompt(Agent):
+    """Fig. 3: the prompt found by simultaneous-perturbation gradient ascent."""
+
+    name = "pase_mpo_gradient"
+    strategy = "gradient"
+
+
+#: Fig. 3's rows: strategy -> the agent class that uses it
+STRATEGY_AGENTS: dict[str, type[Agent]] = {
+    cls.strategy: cls
+    for cls in (Agent, PpoPrompt, ReinforcePrompt, RandomSearchPrompt, EsPrompt, GradientPrompt)
+}
+
 VARIANTS: dict[str, type[Agent]] = {
     cls.name: cls
     for cls in (Agent, NoEngine, NoWorldModel, NoMpo, DescriptionOnly, NoVerify, FixedTemplate)
 }
-
-
-def describe(agent: Agent) -> str:
-    """One line naming what runs in ``agent``."""
-    parts = {
-        "engine": agent.engine_on,
-        "world model": agent.world_model_on,
-        "MPO": agent.mpo_on,
-        "verify": agent.verify_on,
-    }
-    return json.dumps({"name": agent.name, **parts, "template": agent.template})

@@ -148,10 +148,34 @@ class PlanSynthesisEngine:
         self.prefix_cache.clear()
 
     def _prefill(self, incidents: Sequence[Incident], prompt_embedding: Any) -> Prefilled:
-        """Run the prompts: ``(last logits, cache, attention mask, next positions)``."""
-        return self.prompts.run(
-            incidents, prompt_embedding, reuse_prefix=self.fast, reserve=self.max_new_tokens
+        """Run the prompts: ``(last logits, cache, attention mask, next positions)``.
+
+        Rows that are all the same incident under the same prompt embedding (candidates
+        sampled for one incident) are run once and the result repeated for each row.
+        """
+        shared, row = self._shared_row(incidents, prompt_embedding)
+        if not shared:
+            return self.prompts.run(
+                incidents, prompt_embedding, reuse_prefix=self.fast, reserve=self.max_new_tokens
+            )
+        n = len(incidents)
+        logits, past, mask, nxt = self.prompts.run(
+            incidents[:1], row, reuse_prefix=self.fast, reserve=self.max_new_tokens
         )
+        past.batch_repeat_interleave(n)
+        return logits.expand(n, -1), past, mask.repeat(n, 1), nxt * n
+
+    def _shared_row(self, incidents: Sequence[Incident], prompt_embedding: Any) -> tuple[bool, Any]:
+        """``(True, p)`` for a batch whose rows are all the same incident under the same
+        prompt embedding ``p`` (``None``: the fixed prompt); ``(False, None)`` otherwise."""
+        if len(incidents) < 2 or any(i != incidents[0] for i in incidents[1:]):
+            return False, None
+        if prompt_embedding is None:
+            return True, None
+        p = self.prompts.prompt_rows(prompt_embedding, len(incidents))
+        if not bool((p == p[:1]).all()):
+            return False, None
+        return True, p[0].detach().clone()
 
     def first_logits(self, incidents: Sequence[Any], prompt_embedding: Any = None) -> Any:
         """Unconstrained next-token logits after the prompt, ``(batch, vocab)`` (for tests

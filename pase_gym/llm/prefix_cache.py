@@ -158,6 +158,15 @@ def _growing_layer_class() -> Any:
                 self.keys = self.buffers[0][:, :, : self.length]
                 self.values = self.buffers[1][:, :, : self.length]
 
+        def batch_repeat_interleave(self, repeats: int) -> None:
+            if self.buffers is not None:
+                self.buffers = (
+                    self.buffers[0].repeat_interleave(repeats, dim=0),
+                    self.buffers[1].repeat_interleave(repeats, dim=0),
+                )
+                self.keys = self.buffers[0][:, :, : self.length]
+                self.values = self.buffers[1][:, :, : self.length]
+
     return GrowingLayer
 
 

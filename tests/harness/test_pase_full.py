@@ -330,3 +330,80 @@ def test_the_shipped_loop_plans_verifies_and_acts_on_a_test_incident():
     plans = [parse_plan(p) for p in record["trace"] if p is not None]
     assert any(len(p.steps) and p.steps[0].name != "Wait" for p in plans)
     assert any(f is not None for f in record.get("feasibility", []))
+
+
+# -- Fig. 3's strategies ------------------------------------------------------------------
+
+S = A.sibling("strategies")
+F3 = sibling(HERE, "fig3")
+
+
+def _toy(strategy: Any, episodes: int) -> tuple[float, float]:
+    """Distance of the acting prompt to a target before and after ``episodes`` of a bandit
+    whose reward is minus that distance."""
+    target = np.linspace(-0.8, 0.8, M.ACTION_DIM)
+    obs = np.zeros(M.OBS_DIM, np.float32)
+    rng = np.random.default_rng(5)
+    before = float(np.sum((strategy.act(obs) - target) ** 2))
+    for _ in range(episodes):
+        a = strategy.act(obs, rng)
+        assert a.shape == (M.ACTION_DIM,) and np.all(np.abs(a) <= 1.0)
+        strategy.add(obs, a, -float(np.sum((a - target) ** 2)))
+        strategy.update(4)
+    return before, float(np.sum((strategy.act(obs) - target) ** 2))
+
+
+@pytest.mark.parametrize("name", ["ppo", "reinforce", "es"])
+def test_the_learning_strategies_move_the_prompt_towards_what_pays(name: str) -> None:
+    strategy = S.build(name, None, seed=0)
+    before, after = _toy(strategy, 48)
+    assert after < 0.8 * before
+    assert strategy.transitions == 48 and strategy.seconds >= 0.0
+
+
+def test_random_search_acts_with_the_best_prompt_it_tried() -> None:
+    rs = S.build("random_search", None, seed=0)
+    obs = np.zeros(M.OBS_DIM, np.float32)
+    rng = np.random.default_rng(0)
+    tried = []
+    for r in (0.1, 0.9, 0.4):
+        a = rs.act(obs, rng)
+        assert np.array_equal(rs.act(obs, rng), a)  # one trial per episode
+        rs.add(obs, a, r)
+        rs.update(1)
+        tried.append(a)
+    np.testing.assert_array_equal(rs.act(obs), tried[1])
+
+
+def test_spsa_steps_along_the_better_side() -> None:
+    g = S.build("gradient", None, seed=0)
+    obs = np.zeros(M.OBS_DIM, np.float32)
+    rng = np.random.default_rng(0)
+    plus = g.act(obs, rng)
+    g.add(obs, plus, 1.0)
+    g.update(1)
+    minus = g.act(obs, rng)
+    np.testing.assert_allclose(plus + minus, 0.0, atol=1e-6)  # a +- c d around a = 0
+    g.add(obs, minus, 0.0)
+    g.update(1)
+    moved = g.act(obs)
+    assert np.all(np.sign(moved) == np.sign(plus))  # towards the side that paid
+    with pytest.raises(ValueError, match="unknown strategy"):
+        S.build("annealing", None)
+
+
+def test_fig3_measures_reward_convergence_gap_and_compute() -> None:
+    rows = [{"position": i, "safe": s} for i, s in enumerate([True, False] + [True] * 6)]
+    info = {
+        "rewards": [1.0, 0.0, 0.2, 0.6, 0.8, 0.8, 0.8, 0.8],
+        "rows": rows,
+        "learn_seconds": 3.0,
+        "wall_seconds": 16.0,
+        "fallbacks": 2,
+    }
+    m = F3.metrics(info, switch=2)
+    assert m["final_reward"] == pytest.approx(0.76)
+    assert m["convergence_episodes"] == 1
+    assert m["generalisation_gap"] == pytest.approx((0.5 - 0.76) / 0.5)
+    assert m["seconds_per_episode"] == 2.0 and m["fallbacks"] == 2
+    assert set(A.STRATEGY_AGENTS) == set(S.STRATEGIES)

@@ -162,6 +162,40 @@ def test_batched_equals_one_by_one(engine):
     assert batched == single
 
 
+@pytest.mark.parametrize("fast", [True, False])
+def test_candidates_for_one_incident_share_one_prefill(tiny, fast, monkeypatch):
+    """Rows that are one incident under one prompt embedding are prefilled once and the
+    cache repeated: the same candidates as prefilling every row (greedy and sampled rows,
+    per-row temperatures), and the prompt side runs a single row."""
+    import torch
+
+    model, tokenizer = tiny
+    eng = PlanSynthesisEngine(
+        model, tokenizer, k_virtual=4, prompt_dim=8, max_new_tokens=80, fast=fast
+    )
+    inc = Incident(DESCRIPTION, NODES)
+    temps = [0.0, 1.0, 1.0, 1.0]
+    rows_run: list[int] = []
+    real_run = eng.prompts.run
+
+    def counted(incidents, *args, **kwargs):
+        rows_run.append(len(incidents))
+        return real_run(incidents, *args, **kwargs)
+
+    for p in (None, torch.linspace(-1, 1, 8)):
+        rows_run.clear()
+        monkeypatch.setattr(eng.prompts, "run", counted)
+        shared = [g.text for g in eng.generate([inc] * 4, p, temperature=temps, seed=7)]
+        assert rows_run == [1]
+        monkeypatch.setattr(eng, "_shared_row", lambda *a: (False, None))
+        every = [g.text for g in eng.generate([inc] * 4, p, temperature=temps, seed=7)]
+        monkeypatch.undo()
+        assert shared == every
+        assert shared[0] == eng.generate([inc], p)[0].text  # the greedy row
+    with pytest.raises(ValueError, match="one number or 2"):
+        eng.generate([inc] * 2, temperature=[0.0, 1.0, 1.0])
+
+
 def test_sampling_is_seeded(engine):
     inc = Incident(DESCRIPTION, NODES)
     a = engine.generate([inc], temperature=1.0, seed=3)[0].text

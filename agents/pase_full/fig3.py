@@ -1,0 +1,181 @@
+"""Fig. 3: meta-prompt strategies on the adaptation stream.
+
+    python agents/pase_full/fig3.py [--stream deadlock] [--strategies sac,ppo,...]
+        [--runs runs/fig3] [--out benchmarks/results/fig3]
+
+Each strategy (``strategies.py``) drives the same loop (``agent.py``: engine, world model,
+gate, refinement, fallback) on the same stream (``pase-bench adapt``'s: known faults, then the
+unseen one), learning after every episode from eq. 7's reward. Per strategy, its rows go to
+``RUNS/<strategy>.jsonl`` and what the loop saw to ``RUNS/<strategy>.json`` (a strategy whose
+two files are there is not run again: delete them to rerun it). Then the table and figure:
+
+- **final reward**: eq. 7's mean reward over the stream's last 5 episodes;
+- **convergence episodes**: the adaptation episodes of Fig. 4 (safe success, rolling 5,
+  threshold 0.8, from the first unseen episode; ``never``);
+- **generalisation gap**: ``(R_known - R_unseen) / R_known``, the mean reward on the
+  known-fault episodes before the switch against the last 5 unseen ones;
+- **compute**: seconds spent learning over the stream, and wall seconds per episode.
+
+SAC starts from the shipped optimiser (its warm-up and joint phases); the other strategies
+start from the zero prompt (close to the engine's fixed prompt) with no training phase.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+WINDOW = 5
+
+
+def _sibling(name: str) -> Any:
+    from pase_gym.harness.agent import sibling
+
+    return sibling(HERE, name)
+
+
+def run_strategy(strategy: str, stream: Any, runs: Path, device: str, quiet: bool) -> dict:
+    """Play the stream with the loop under ``strategy``; its rows and its summary."""
+    from pase_gym.harness.adaptation import run_stream
+    from pase_gym.harness.runner import _agent, progress_bar
+
+    agent_mod = _sibling("agent")
+    cls = agent_mod.STRATEGY_AGENTS[strategy]
+    spec = f"{HERE / 'agent.py'}:{cls.__name__}"
+    rows_path, info_path = runs / f"{strategy}.jsonl", runs / f"{strategy}.json"
+    if rows_path.is_file() and info_path.is_file():
+        return json.loads(info_path.read_text())
+    rows_path.unlink(missing_ok=True)
+    bar = progress_bar(stream.episodes, f"fig3 {strategy}")
+    bar.disable = quiet
+    start = time.perf_counter()
+    rows = run_stream(spec, stream, rows_path, device, on_episode=lambda _: bar.update(1))
+    bar.close()
+    agent = _agent(spec, device, "in-process")
+    info = {
+        "strategy": strategy,
+        "agent": agent.name,
+        "rows": rows,
+        "rewards": list(agent.rewards),
+        "learn_seconds": float(getattr(agent.mpo, "seconds", 0.0)),
+        "wall_seconds": time.perf_counter() - start,
+        "fallbacks": len(agent.fallbacks),
+    }
+    info_path.write_text(json.dumps(info, indent=1) + "\n")
+    return info
+
+
+def metrics(info: dict, switch: int) -> dict[str, Any]:
+    """The four Fig. 3 measures of one strategy's stream."""
+    from pase_gym.harness.adaptation import adaptation_episodes
+
+    rewards = np.asarray(info["rewards"], dtype=np.float64)
+    safe = [r["safe"] for r in sorted(info["rows"], key=lambda r: r["position"])]
+    known = float(rewards[:switch].mean())
+    final = float(rewards[-WINDOW:].mean())
+    return {
+        "final_reward": round(final, 4),
+        "convergence_episodes": adaptation_episodes(safe, switch),
+        "generalisation_gap": round((known - final) / abs(known), 4) if known else None,
+        "known_reward": round(known, 4),
+        "learn_seconds": round(info["learn_seconds"], 2),
+        "seconds_per_episode": round(info["wall_seconds"] / len(safe), 2),
+        "safe_success_after": round(float(np.mean(safe[switch:])), 4),
+        "fallbacks": info["fallbacks"],
+    }
+
+
+def figure(infos: Sequence[dict], switch: int, path: Path) -> Path:
+    """Eq. 7's reward (rolling mean) against the stream's episodes, one line per strategy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pase_gym.harness.adaptation import rolling
+
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for info in infos:
+        r = rolling(info["rewards"], WINDOW)
+        ax.plot(np.arange(1, len(r) + 1), r, marker=".", label=info["strategy"])
+    ax.axvline(switch + 0.5, color="grey", linestyle="--", label="unseen fault injected")
+    ax.set_xlabel("interaction episode")
+    ax.set_ylabel(f"eq. 7 reward (rolling, {WINDOW})")
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    strategies = _sibling("strategies")
+    parser = argparse.ArgumentParser(
+        prog="python agents/pase_full/fig3.py", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--stream", default="deadlock")
+    parser.add_argument("--strategies", default=",".join(strategies.STRATEGIES))
+    parser.add_argument("--episodes", type=int)
+    parser.add_argument("--switch", type=int)
+    parser.add_argument("--runs", type=Path, default=Path("runs/fig3"))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/fig3"))
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    chosen = [s for s in args.strategies.split(",") if s]
+    unknown = [s for s in chosen if s not in strategies.STRATEGIES]
+    if unknown or not chosen:
+        parser.error(f"--strategies: expected some of {', '.join(strategies.STRATEGIES)}")
+    from pase_gym.harness.adaptation import stream_of
+
+    try:
+        stream = stream_of(args.stream, args.episodes, args.switch)
+        stream.plan()
+    except ValueError as exc:
+        parser.error(str(exc))
+    args.runs.mkdir(parents=True, exist_ok=True)
+    infos = [run_strategy(s, stream, args.runs, args.device, args.quiet) for s in chosen]
+    table = {i["strategy"]: metrics(i, stream.switch) for i in infos}
+    args.out.mkdir(parents=True, exist_ok=True)
+    lines = [
+        f"Stream {stream.name} (seed {stream.seed}): {stream.switch} known-fault episodes, then "
+        f"{stream.episodes - stream.switch} of the unseen fault.\n",
+        "| strategy | final reward | convergence episodes | generalisation gap | "
+        "learning s | s/episode | safe success after switch | fallbacks |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, m in table.items():
+        conv = m["convergence_episodes"]
+        gap = m["generalisation_gap"]
+        lines.append(
+            f"| {name} | {m['final_reward']:.3f} | {'never' if conv is None else conv} | "
+            f"{'n/a' if gap is None else f'{100 * gap:.1f}%'} | {m['learn_seconds']:.1f} | "
+            f"{m['seconds_per_episode']:.1f} | {m['safe_success_after']:.2f} | "
+            f"{m['fallbacks']} |"
+        )
+    text = "\n".join(lines) + "\n"
+    (args.out / "fig3.md").write_text(text)
+    (args.out / "fig3.json").write_text(
+        json.dumps(
+            {"stream": stream.name, "switch": stream.switch, "strategies": table},
+            indent=1,
+            sort_keys=True,
+        )
+        + "\n"
+    )
+    figure(infos, stream.switch, args.out / "fig3.png")
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -89,3 +89,52 @@ def test_ifshm_reproduces_its_published_records_on_a_sample(tmp_path: Path) -> N
     fresh = run_suite(["ifshm"], spec, tmp_path / "run.jsonl", device="cpu", progress=False)
     now = {r["key"]: {k: v for k, v in r.items() if k not in VOLATILE} for r in fresh}
     assert now == published
+
+
+ADAPTATION = ROOT / "benchmarks" / "results" / "adaptation"
+
+
+def _stream_rows(agent: str, n: int, tmp_path: Path) -> list[dict[str, Any]]:
+    """The first ``n`` (known-fault) episodes of the published stream, played again: a stream
+    cut after ``n + 1`` episodes plays the same first ``n``."""
+    from pase_gym.harness.adaptation import run_stream, stream_of
+
+    published = json.loads((ADAPTATION / "summary.json").read_text())
+    assert n <= published["switch"]
+    stream = stream_of(published["stream"], episodes=n + 1, switch=n)
+    return run_stream(agent, stream, tmp_path / f"{agent}.jsonl")[:n]
+
+
+def test_the_published_adaptation_table_is_computed_from_its_rows() -> None:
+    from pase_gym.harness.adaptation import load_rows, summary, switch_of
+
+    rows = load_rows([ADAPTATION / "rows.jsonl"])
+    published = json.loads((ADAPTATION / "summary.json").read_text())
+    assert published["switch"] == switch_of(rows)
+    assert published["agents"] == json.loads(json.dumps(summary(rows, published["switch"])))
+    assert {"pase_full", "ifshm", "rule_based"} <= set(published["agents"])
+
+
+def _published_stream(agent: str, n: int) -> list[dict[str, Any]]:
+    rows = [json.loads(line) for line in (ADAPTATION / "rows.jsonl").read_text().splitlines()]
+    mine = sorted((r for r in rows if r["agent"] == agent), key=lambda r: r["position"])
+    return mine[:n]
+
+
+def test_the_rule_based_stream_reproduces_its_published_rows(tmp_path: Path) -> None:
+    fresh = _stream_rows("rule_based", 10, tmp_path)
+    assert fresh == _published_stream("rule_based", 10)
+
+
+@pytest.mark.slow
+def test_pase_full_reproduces_the_start_of_its_published_stream(tmp_path: Path) -> None:
+    """The loop learns after every episode, so its first two episodes (the second played
+    after one update of the optimiser) are re-run and compared, row for row."""
+    from pase_gym.harness.runner import _agent
+
+    _agent("pase_full", "cpu", "in-process").forget_adaptation()
+    try:
+        fresh = _stream_rows("pase_full", 2, tmp_path)
+    finally:
+        _agent("pase_full", "cpu", "in-process").forget_adaptation()
+    assert fresh == _published_stream("pase_full", 2)

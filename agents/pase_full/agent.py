@@ -108,7 +108,6 @@ class Agent:
         self._loaded = False
         self.online = False  # set by learn(): the first prompt is then drawn, not the mean
         self.fallbacks: list[dict[str, Any]] = []
-        self.log: list[dict[str, Any]] = []
         #: eq. 7's mean reward of each episode handed to learn() (0 with no executed plan)
         self.rewards: list[float] = []
         self.last_feasibility: float | None = None
@@ -209,7 +208,10 @@ class Agent:
         if not self.engine_on:
             cands = self._catalogue(obs, info)
             scores = self.verifier.score([seen] * len(cands), cands, unknown="veto")
-            return self._choose(cands, scores, None, None, 0)
+            i = int(np.argmax(scores))
+            if scores[i] > self.tau:
+                return self._execute(cands[i], float(scores[i]), None, None)
+            return self._fallback(cands[i], float(scores[i]), info)
         incident = Incident(
             info["description"], tuple(info.get("slot_names") or info["node_names"])
         )
@@ -244,14 +246,6 @@ class Agent:
         assert best is not None
         return self._fallback(best[0], best[1], info)
 
-    def _choose(
-        self, cands: list[Plan], scores: np.ndarray, state: Any, action: Any, attempt: int
-    ) -> Plan:
-        i = int(np.argmax(scores))
-        if scores[i] > self.tau or not self.verify_on:
-            return self._execute(cands[i], float(scores[i]), state, action)
-        return self._fallback(cands[i], float(scores[i]), None)
-
     def _execute(self, plan: Plan, score: float | None, state: Any, action: Any) -> Plan:
         self.last_feasibility = score
         feasible = None if score is None else bool(score > self.tau)
@@ -259,7 +253,6 @@ class Agent:
             self._executed.append(
                 {"state": state, "action": action, "calls": len(plan.steps), "feasible": feasible}
             )
-        self.log.append({"seed": self._seed, "plan": str(plan), "F": score, "fallback": False})
         return plan
 
     def _fallback(self, plan: Plan, score: float, info: dict[str, Any] | None) -> Plan:
@@ -271,7 +264,6 @@ class Agent:
         if info is not None:
             case["tick"] = int(info.get("tick", 0))
         self.fallbacks.append(case)
-        self.log.append({"seed": self._seed, "plan": str(plan), "F": score, "fallback": True})
         self.last_feasibility = None
         node = plan.diagnosis.node if plan.diagnosis is not None else None
         if node is None and plan.steps and plan.steps[0].args:

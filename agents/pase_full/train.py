@@ -1,7 +1,7 @@
 """Train PASE's meta-prompt optimiser: the loop's three phases on the train split.
 
-    python agents/pase_full/train.py [--phase all|warmup|joint] [--warmup-episodes 40]
-        [--joint-episodes 20] [--seed 0] [--out agents/pase_full/mpo.zip]
+    python agents/pase_full/train.py [--phase all|warmup|joint] [--warmup-episodes 48]
+        [--joint-episodes 24] [--seed 0] [--out agents/pase_full/mpo.zip]
         [--checkpoint artifacts/pase_full/checkpoint.zip] [--fresh] [--device cpu]
 
 1. **World-model pre-training** is its own command, ``pase-worldmodel all --ship`` (the
@@ -127,8 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python agents/pase_full/train.py", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--phase", choices=("all", "warmup", "joint"), default="all")
-    parser.add_argument("--warmup-episodes", type=int, default=40)
-    parser.add_argument("--joint-episodes", type=int, default=20)
+    parser.add_argument("--warmup-episodes", type=int, default=48)
+    parser.add_argument("--joint-episodes", type=int, default=24)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)

@@ -320,7 +320,7 @@ def figure(rows: Sequence[dict[str, Any]], switch: int, path: Path) -> Path:
     ax.set_xlabel("interaction episode")
     ax.set_ylabel(f"safe success (rolling, {WINDOW} episodes)")
     ax.set_ylim(-0.03, 1.03)
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="center right", fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

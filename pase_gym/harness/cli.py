@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from pase_gym.harness.records import Record
     from pase_gym.harness.verify import Mismatch
 
-DEFAULT_AGENTS = "random,rule_based,prober,gcn_fr,oracle"
+DEFAULT_AGENTS = "random,rule_based,prober,gcn_fr,pase_full,oracle"
 
 
 def _agents(text: str) -> list[str]:

@@ -28,7 +28,16 @@ def _fmt(a: Aggregate, digits: int = 2) -> str:
 def _order(agents: Sequence[str]) -> list[str]:
     """Paper order: PASE-like agents first, then the baselines, unknown agents before the
     floor, the ceiling last."""
-    preferred = ["pase", "ifshm", "detr_fd", "gcn_fr", "rule_based", "random", "oracle"]
+    preferred = [
+        "pase_full",
+        "pase",
+        "ifshm",
+        "detr_fd",
+        "gcn_fr",
+        "rule_based",
+        "random",
+        "oracle",
+    ]
 
     def rank(a: str) -> tuple[float, str]:
         return (preferred.index(a) if a in preferred else 3.5, a)

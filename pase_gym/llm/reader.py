@@ -73,8 +73,8 @@ class Reader:
     def _rows(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         rows = []
         for text in texts:
-            ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-            rows.append(self._prompt_ids + ids[: self.max_tokens])
+            tokens = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+            rows.append(self._prompt_ids + tokens[: self.max_tokens])
         width = max(len(r) for r in rows)
         ids = torch.zeros(len(rows), width, dtype=torch.long)
         mask = torch.zeros(len(rows), width, dtype=torch.long)

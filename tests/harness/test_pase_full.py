@@ -318,18 +318,24 @@ def test_training_episodes_are_seeded_train_split_episodes():
 
 @pytest.mark.slow
 def test_the_shipped_loop_plans_verifies_and_acts_on_a_test_incident():
-    from pase_gym.harness.runner import Job, run_episode
+    from pase_gym.harness.runner import Job, _agent, run_episode
 
     if not (HERE / "mpo.zip").is_file():
         pytest.fail("agents/pase_full/mpo.zip is missing: python agents/pase_full/train.py")
-    record = run_episode(
-        Job("pase_full", "t", "process-crash-test", 0, "cpu", isolation="in-process")
-    )
+    job = Job("pase_full", "t", "memory-leak-test", 0, "cpu", isolation="in-process")
+    agent = _agent("pase_full", "cpu", "in-process")  # the object the run will use
+    before = len(agent.fallbacks)
+    record = run_episode(job)
     assert record["agent"] == "pase_full" and record["agent_errors"] == 0
     assert record["diagnosis"] is not None
     plans = [parse_plan(p) for p in record["trace"] if p is not None]
-    assert any(len(p.steps) and p.steps[0].name != "Wait" for p in plans)
-    assert any(f is not None for f in record.get("feasibility", []))
+    acted = [p for p in plans if p.steps and p.steps[0].name not in INERT]
+    assert acted, "the loop executed no plan"
+    scores = [f for f in record["feasibility"] if f is not None]
+    assert len(scores) == len(acted)  # each executed plan carries its F, above tau
+    assert all(f > agent.tau for f in scores)
+    probes = [p for p in plans if p.steps and p.steps[0].name == "Inspect"]
+    assert len(probes) == len(agent.fallbacks) - before  # each fallback is a logged probe
 
 
 # -- Fig. 3's strategies ------------------------------------------------------------------

@@ -95,14 +95,14 @@ ADAPTATION = ROOT / "benchmarks" / "results" / "adaptation"
 
 
 def _stream_rows(agent: str, n: int, tmp_path: Path) -> list[dict[str, Any]]:
-    """The first ``n`` (known-fault) episodes of the published stream, played again: a stream
-    cut after ``n + 1`` episodes plays the same first ``n``."""
+    """The first ``n`` episodes of the published stream, played again."""
     from pase_gym.harness.adaptation import run_stream, stream_of
 
     published = json.loads((ADAPTATION / "summary.json").read_text())
-    assert n <= published["switch"]
-    stream = stream_of(published["stream"], episodes=n + 1, switch=n)
-    return run_stream(agent, stream, tmp_path / f"{agent}.jsonl")[:n]
+    rows = [json.loads(line) for line in (ADAPTATION / "rows.jsonl").read_text().splitlines()]
+    episodes = 1 + max(r["position"] for r in rows)
+    stream = stream_of(published["stream"], episodes=episodes, switch=published["switch"])
+    return run_stream(agent, stream, tmp_path / f"{agent}.jsonl", stop=n)
 
 
 def test_the_published_adaptation_table_is_computed_from_its_rows() -> None:

@@ -95,13 +95,15 @@ def run_stream(
     out: Path | None = None,
     device: str = "cpu",
     on_episode: Callable[[dict[str, Any]], None] | None = None,
+    stop: int | None = None,
 ) -> list[dict[str, Any]]:
     """Play ``stream`` with one in-process agent; one row per episode (appended to ``out`` as
-    JSON lines when given). The agent learns after each episode if it has ``learn``."""
+    JSON lines when given). The agent learns after each episode if it has ``learn``. With
+    ``stop``, only the stream's first ``stop`` episodes are played (a replay of its start)."""
     rows: list[dict[str, Any]] = []
     agent = _agent(agent_spec, device, "in-process")
     learns = callable(getattr(agent, "learn", None))
-    for position, (scenario, seed, phase) in enumerate(stream.plan()):
+    for position, (scenario, seed, phase) in enumerate(stream.plan()[:stop]):
         record = run_episode(
             Job(agent_spec, f"adapt-{stream.name}", scenario, seed, device, isolation="in-process")
         )

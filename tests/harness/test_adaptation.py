@@ -129,3 +129,10 @@ def test_adapt_report_merges_row_files_into_the_table_and_fig4(
     other.write_text(second.read_text().replace('"certificate"', '"deadlock"'))
     assert main(["adapt-report", "--results", str(first), str(other), "--out", str(out)]) == 2
     assert "several streams" in capsys.readouterr().err
+
+
+def test_a_stream_can_be_replayed_from_its_start(tmp_path: Path) -> None:
+    stream = stream_of("certificate", episodes=5, switch=2)
+    whole = run_stream("rule_based", stream, tmp_path / "whole.jsonl")
+    start = run_stream("rule_based", stream, tmp_path / "start.jsonl", stop=3)
+    assert start == whole[:3] and len(whole) == 5

@@ -150,7 +150,8 @@ def test_list(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     suites = next(line for line in out.splitlines() if line.startswith("suites: "))
     assert {"paper", "smoke", "unseen"} <= set(suites.removeprefix("suites: ").split(", "))
-    assert "agents: random, rule_based, prober, gcn_fr, detr_fd, ifshm, pase, oracle" in out
+    agents = "random, rule_based, prober, gcn_fr, detr_fd, ifshm, pase, pase_full, oracle"
+    assert f"agents: {agents}" in out
 
 
 # -- bad input ------------------------------------------------------------------------------------

@@ -15,14 +15,12 @@ Imports torch and transformers (the ``llm`` extra).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 from torch import nn
 
 from pase_gym.llm import reader
-from pase_gym.llm.reader import LAYERS, MAX_TOKENS
+from pase_gym.llm.reader import LAYERS, MAX_TOKENS  # noqa: F401  (train.py records them)
 
 PCA_DIMS = 16
 PROMPT = (
@@ -35,15 +33,7 @@ class Reader(reader.Reader):
     """The shared :class:`pase_gym.llm.reader.Reader` with IFSHM's stage-one prompt as its
     default."""
 
-    def __init__(
-        self,
-        model: Any,
-        tokenizer: Any,
-        layers: int = LAYERS,
-        max_tokens: int = MAX_TOKENS,
-        prompt: str = PROMPT,
-    ) -> None:
-        super().__init__(model, tokenizer, layers, max_tokens, prompt)
+    PROMPT = PROMPT
 
 
 class SemanticHead(nn.Module):

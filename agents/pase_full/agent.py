@@ -156,7 +156,7 @@ class Agent:
             if self.encoder.reader is None:
                 self.encoder.reader = mpo.load_reader(device)
         elif self.mpo_path.is_file():
-            self.header = mpo.load(self.mpo_path)[2]  # tau only
+            self.header = mpo.read_header(self.mpo_path)  # tau only
         if self.engine_on:
             if not (self.adapter / "adapter_config.json").is_file():
                 raise FileNotFoundError(

@@ -85,10 +85,6 @@ class Encoder:
         self.std: np.ndarray | None = None
         self.components: np.ndarray | None = None
 
-    @property
-    def fitted(self) -> bool:
-        return self.components is not None
-
     def fit(self, embeddings: np.ndarray) -> None:
         """Fit the standardisation and the principal directions on ``(n, dim)`` embeddings."""
         x = np.asarray(embeddings, dtype=np.float64)
@@ -361,6 +357,36 @@ def save(
     return path
 
 
+def _header(z: zipfile.ZipFile, path: Path) -> dict[str, Any]:
+    header = json.loads(z.read("header.json"))
+    if not isinstance(header, dict):
+        raise MpoError(f"{path}: header.json: expected an object")
+    expected = {"format": FORMAT, "obs_dim": OBS_DIM, "action_dim": ACTION_DIM}
+    wrong = {k: header.get(k) for k, v in expected.items() if header.get(k) != v}
+    if wrong:
+        raise MpoError(f"{path}: expected {expected}, found {wrong}")
+    return header
+
+
+def read_header(path: str | Path) -> dict[str, Any]:
+    """The header of a file written by :func:`save` (``tau``, the training record) without
+    building the optimiser.
+
+    Raises:
+        MpoError: as :func:`load`.
+    """
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as z:
+            return _header(z, path)
+    except MpoError:
+        raise
+    except Exception as exc:
+        raise MpoError(
+            f"{path}: not a meta-prompt optimiser file ({type(exc).__name__}: {exc})"
+        ) from None
+
+
 def load(path: str | Path, seed: int = 0) -> tuple[MetaPromptOptimiser, Encoder, dict[str, Any]]:
     """Read a file written by :func:`save`: ``(mpo, encoder without a reader, header)``; the
     replay buffer (and its generator's state) too when the file has it.
@@ -378,13 +404,7 @@ def load(path: str | Path, seed: int = 0) -> tuple[MetaPromptOptimiser, Encoder,
         )
     try:
         with zipfile.ZipFile(path) as z:
-            header = json.loads(z.read("header.json"))
-            if not isinstance(header, dict):
-                raise MpoError(f"{path}: header.json: expected an object")
-            expected = {"format": FORMAT, "obs_dim": OBS_DIM, "action_dim": ACTION_DIM}
-            wrong = {k: header.get(k) for k, v in expected.items() if header.get(k) != v}
-            if wrong:
-                raise MpoError(f"{path}: expected {expected}, found {wrong}")
+            header = _header(z, path)
             with np.load(io.BytesIO(z.read("encoder.npz"))) as npz:
                 arrays = {k: npz[k] for k in npz.files}
             state = torch.load(io.BytesIO(z.read("sac.pt")), weights_only=True)
@@ -426,6 +446,7 @@ __all__ = [
     "MetaPromptOptimiser",
     "MpoError",
     "load",
+    "read_header",
     "reward",
     "save",
 ]

@@ -33,8 +33,11 @@ class Reader:
         tokenizer: its tokenizer.
         layers: decoder layers kept.
         max_tokens: description tokens kept (the end of a longer description is dropped).
-        prompt: the stage-one prompt, read before each description.
+        prompt: the prompt read before each text (``None``: the class's :attr:`PROMPT`; a
+            subclass sets its own).
     """
+
+    PROMPT = ""
 
     def __init__(
         self,
@@ -42,8 +45,9 @@ class Reader:
         tokenizer: Any,
         layers: int = LAYERS,
         max_tokens: int = MAX_TOKENS,
-        prompt: str = "",
+        prompt: str | None = None,
     ) -> None:
+        prompt = self.PROMPT if prompt is None else prompt
         base = model.model
         if not 1 <= layers <= len(base.layers):
             raise ValueError(f"layers: expected 1..{len(base.layers)}, found {layers}")

@@ -94,6 +94,7 @@ def test_a_saved_optimiser_resumes_exactly(tmp_path):
     path = M.save(tmp_path / "mpo.zip", mpo, enc, {"tau": -0.5}, with_buffer=True)
     again, enc2, header = M.load(path)
     assert header["tau"] == -0.5 and header["seed"] == 3 and again.transitions == 20
+    assert M.read_header(path) == header
     obs = rng.normal(size=M.OBS_DIM).astype(np.float32)
     np.testing.assert_array_equal(again.act(obs), mpo.act(obs))
     np.testing.assert_array_equal(enc2.project(np.ones((1, 8))), enc.project(np.ones((1, 8))))
@@ -118,6 +119,8 @@ def test_a_damaged_or_foreign_optimiser_file_is_a_clear_error(tmp_path):
         z.writestr("header.json", json.dumps({"format": "other/9", "obs_dim": 3}))
     with pytest.raises(M.MpoError, match="expected"):
         M.load(foreign)
+    with pytest.raises(M.MpoError, match="expected"):
+        M.read_header(foreign)
     enc = M.Encoder()
     enc.fit(np.random.default_rng(0).normal(size=(5, 4)))
     good = M.save(tmp_path / "good.zip", M.MetaPromptOptimiser(), enc, {})

@@ -62,10 +62,14 @@ def reward(
             the term is then 0).
 
     ``E_rec = 1 - mttr / HORIZON`` when recovered, else 0; ``E_res = 1 - calls / MAX_CALLS``
-    (fewer changes to the cloud, cheaper); ``1[F > tau]``.
+    when recovered, else 0 (a cheap recovery is worth more; a cheap plan that recovers
+    nothing is worth nothing: counted unconditionally, a lone probe would earn 0.75 and beat
+    every recovery slower than about four minutes); ``1[F > tau]``. In the loop every
+    executed plan cleared the gate, so a recovery always earns more than a plan that does
+    not recover.
     """
     e_rec = max(0.0, 1.0 - float(mttr) / HORIZON) if recovered and mttr is not None else 0.0
-    e_res = max(0.0, 1.0 - calls / MAX_CALLS)
+    e_res = max(0.0, 1.0 - calls / MAX_CALLS) if recovered else 0.0
     ind = 1.0 if feasible else 0.0
     terms = {"E_rec": e_rec, "E_res": e_res, "feasible": ind}
     return ALPHA[0] * e_rec + ALPHA[1] * e_res + ALPHA[2] * ind, terms

@@ -46,6 +46,18 @@ def test_eq7_weighs_recovery_resources_and_the_world_models_verdict():
     assert M.reward(True, 60.0, 1, False)[0] == M.reward(True, 60.0, 1, None)[0] < fast
 
 
+def test_eq7_pays_nothing_for_a_cheap_plan_that_recovers_nothing():
+    # the shortcut: a lone probe or Wait, let through by the world model, never recovers
+    inert, terms = M.reward(False, None, 1, True)
+    assert terms == {"E_rec": 0.0, "E_res": 0.0, "feasible": 1.0}
+    assert inert == pytest.approx(M.ALPHA[2])
+    # any recovery the gate let through, however slow or costly, earns more
+    for mttr in (1.0, 240.0, 599.0):
+        for calls in range(1, M.MAX_CALLS + 1):
+            for cheap in range(1, M.MAX_CALLS + 1):
+                assert M.reward(True, mttr, calls, True)[0] > M.reward(False, None, cheap, True)[0]
+
+
 def test_the_encoder_is_a_deterministic_unit_variance_projection():
     x = np.random.default_rng(0).normal(size=(40, 20)) * np.arange(1, 21)
     a, b = M.Encoder(), M.Encoder()

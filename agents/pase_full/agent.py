@@ -171,6 +171,8 @@ class Agent:
             self.engine = PlanSynthesisEngine(
                 model, tokenizer, template=self.template, prompt_dim=mpo.ACTION_DIM
             )
+            if hasattr(self.mpo, "attach"):  # a strategy that tunes the engine itself
+                self.mpo.attach(self.engine)
         if self.world_model_on:
             from pase_gym.worldmodel.verifier import load_verifier
 
@@ -226,33 +228,49 @@ class Agent:
             k = 1 if direct else self.CANDIDATES
             temps = [0.0] + [self.TEMPERATURE] * (k - 1)
             seed = (self._seed * 1009 + self._plans) * 31 + attempt
-            cands = self.engine.plan_batch([incident] * k, p, temperature=temps, seed=seed)
+            gens = self.engine.generate([incident] * k, p, temperature=temps, seed=seed)
+            cands = [g.plan for g in gens]
             if self.description_only:
                 cands = [self._runbook(c, obs, info) for c in cands]
             if self.verifier is None:
-                return self._execute(cands[0], None, state, action)
+                return self._execute(cands[0], None, state, action, (incident, gens[0]))
             scores = self.verifier.score([seen] * len(cands), cands, unknown="veto")
             if self.observer is not None:
                 self.observer(cands, scores)
             if direct:
-                return self._execute(cands[0], float(scores[0]), state, action)
+                return self._execute(cands[0], float(scores[0]), state, action, (incident, gens[0]))
             i = int(np.argmax(scores))
             if best is None or scores[i] > best[1]:
                 best = (cands[i], float(scores[i]))
             if scores[i] > self.tau or not self.gate:
-                return self._execute(cands[i], float(scores[i]), state, action)
+                return self._execute(cands[i], float(scores[i]), state, action, (incident, gens[i]))
             if self.mpo_on:  # refine: a new prompt from the stochastic policy
                 action = self.mpo.act(state, self._rng)
         assert best is not None
         return self._fallback(best[0], best[1], info)
 
-    def _execute(self, plan: Plan, score: float | None, state: Any, action: Any) -> Plan:
+    def _execute(
+        self,
+        plan: Plan,
+        score: float | None,
+        state: Any,
+        action: Any,
+        written: tuple[Any, Any] | None = None,
+    ) -> Plan:
+        """Send ``plan`` (``written``: the incident and the engine's generation it came
+        from, for a strategy that learns from the plan's tokens)."""
         self.last_feasibility = score
         feasible = None if score is None else bool(score > self.tau)
         if state is not None and action is not None:
-            self._executed.append(
-                {"state": state, "action": action, "calls": len(plan.steps), "feasible": feasible}
-            )
+            step = {
+                "state": state,
+                "action": action,
+                "calls": len(plan.steps),
+                "feasible": feasible,
+            }
+            if written is not None:
+                step["incident"], step["tokens"] = written[0], written[1].tokens
+            self._executed.append(step)
         return plan
 
     def _fallback(self, plan: Plan, score: float, info: dict[str, Any] | None) -> Plan:
@@ -328,6 +346,8 @@ class Agent:
             feasible = step["feasible"] if self.world_model_on else None
             r, _ = mpo.reward(feedback["recovered"], mttr, step["calls"], feasible)
             self.mpo.add(step["state"], step["action"], r)
+            if hasattr(self.mpo, "add_generation") and "tokens" in step:
+                self.mpo.add_generation(step["incident"], step["tokens"], r)
             rewards.append(r)
         self.rewards.append(float(np.mean(rewards)) if rewards else 0.0)
         self.mpo.update(self.UPDATES_PER_EPISODE)
@@ -336,9 +356,13 @@ class Agent:
         """Back to the shipped MPO (what ``learn`` changed is dropped)."""
         if self.mpo_on and self._loaded:
             reader = self.encoder.reader
+            if hasattr(self.mpo, "detach"):
+                self.mpo.detach()
             self.mpo, self.encoder, self.header = sibling("mpo").load(self.mpo_path)
             if self.strategy != "sac":
                 self.mpo = sibling("strategies").build(self.strategy, self.mpo)
+            if hasattr(self.mpo, "attach") and self.engine is not None:
+                self.mpo.attach(self.engine)
             self.encoder.reader = reader
         self.online = False
         self._executed = []
@@ -423,10 +447,26 @@ class GradientPrompt(Agent):
     strategy = "gradient"
 
 
+class LoraTuning(Agent):
+    """Fig. 3: adapter tuning instead of prompt tuning (a fresh LoRA on the engine learns
+    from the executed plans' rewards; no prompt embedding)."""
+
+    name = "pase_mpo_lora"
+    strategy = "lora"
+
+
 #: Fig. 3's rows: strategy -> the agent class that uses it
 STRATEGY_AGENTS: dict[str, type[Agent]] = {
     cls.strategy: cls
-    for cls in (Agent, PpoPrompt, ReinforcePrompt, RandomSearchPrompt, EsPrompt, GradientPrompt)
+    for cls in (
+        Agent,
+        PpoPrompt,
+        ReinforcePrompt,
+        RandomSearchPrompt,
+        EsPrompt,
+        GradientPrompt,
+        LoraTuning,
+    )
 }
 
 VARIANTS: dict[str, type[Agent]] = {

@@ -20,6 +20,13 @@ reward (eq. 7). ``update`` is called once after each episode (``steps`` = the lo
 - ``gradient``: simultaneous-perturbation gradient ascent (SPSA) over one prompt: two episodes
   at ``a + c d`` and ``a - c d`` (``d`` random signs), then
   ``a += lr (r+ - r-) / (2 c) d``.
+- ``lora``: adapter tuning instead of prompt tuning: no prompt embedding (the engine's own
+  prompt); a fresh rank-4 LoRA on the engine's attention projections (``q_proj``,
+  ``v_proj``, zero at the start, so the first plans are the untuned engine's) learns from
+  eq. 7's reward by the policy gradient of the plans it executed: after each episode one Adam
+  step on ``-(R - b) log pi(plan)``, where ``log pi`` is the plan's log-probability under the
+  grammar-constrained sampler at the loop's temperature (tokens the grammar forces count 0)
+  and ``b`` a running mean of the rewards. It needs the engine: :meth:`LoraTuning.attach`.
 
 The three context-free strategies (``random_search``, ``es``, ``gradient``) ignore the
 observation: one prompt for every incident, as a prompt found by search would be used.
@@ -28,6 +35,7 @@ observation: one prompt for every incident, as a prompt found by search would be
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -320,7 +328,125 @@ class Spsa(_Base):
         self.delta, self.sign, self.plus = None, 1, None
 
 
-STRATEGIES = ("sac", "ppo", "reinforce", "random_search", "es", "gradient")
+class LoraTuning(_Base):
+    """Adapter tuning: a fresh LoRA on the engine learns by the policy gradient of its plans.
+
+    Args:
+        seed: seeds the adapter's initialisation.
+        learning_rate: Adam's step size.
+        temperature: the sampler temperature the plans' log-probabilities are taken at (the
+            loop's ``TEMPERATURE``).
+        rank: the adapter's rank.
+    """
+
+    name = "lora"
+    TARGETS = ("q_proj", "v_proj")
+
+    def __init__(
+        self, seed: int = 0, learning_rate: float = 5e-4, temperature: float = 0.7, rank: int = 4
+    ) -> None:
+        super().__init__(seed)
+        self.learning_rate = learning_rate
+        self.temperature = temperature
+        self.rank = rank
+        self.engine: Any = None
+        self.peft: Any = None
+        self.opt: Any = None
+        self.baseline: float | None = None
+        self.batch: list[tuple[Any, tuple[int, ...], float]] = []
+
+    # -- the adapter ----------------------------------------------------------------------
+
+    def attach(self, engine: Any) -> None:
+        """Put a fresh adapter on ``engine``'s model (in place: the engine keeps decoding
+        through the same model object, now with the adapter)."""
+        import torch
+        from peft import LoraConfig, get_peft_model
+
+        if self.peft is not None:
+            raise ValueError("this LoRA strategy is already attached to an engine")
+        config = LoraConfig(
+            r=self.rank,
+            lora_alpha=2 * self.rank,
+            lora_dropout=0.0,
+            target_modules=list(self.TARGETS),
+            bias="none",
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            self.peft = get_peft_model(engine.model, config)
+        self.peft.eval()  # no dropout; gradients flow all the same
+        params = [p for p in self.peft.parameters() if p.requires_grad]
+        self.opt = torch.optim.Adam(params, lr=self.learning_rate)
+        self.engine = engine
+        engine.clear_prefix_cache()
+
+    def detach(self) -> None:
+        """Take the adapter off the engine's model (what it learned is dropped)."""
+        if self.peft is not None:
+            self.peft.unload()
+            self.engine.clear_prefix_cache()
+        self.peft = self.engine = self.opt = None
+
+    # -- the strategy interface -----------------------------------------------------------
+
+    def act(self, obs: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        return np.zeros(ACTION_DIM, np.float32)
+
+    @staticmethod
+    def prompt_embedding(action: np.ndarray) -> None:  # type: ignore[override]
+        """No prompt embedding: the engine's own prompt (the adapter does the adapting)."""
+        return None
+
+    def _add(self, obs: np.ndarray, action: np.ndarray, reward: float) -> None:
+        pass  # the plan's tokens come through add_generation
+
+    def add_generation(self, incident: Any, tokens: Sequence[int], reward: float) -> None:
+        """One executed plan: the incident it was written for, its token ids, its reward."""
+        if tokens:
+            self.batch.append((incident, tuple(int(t) for t in tokens), float(reward)))
+
+    def log_prob(self, incident: Any, tokens: Sequence[int]) -> Any:
+        """``log pi(plan)`` under the constrained sampler, differentiable in the adapter."""
+        import torch
+
+        engine = self.engine
+        ids, _ = engine.prompts.encode([incident])
+        plan = torch.tensor([list(tokens)], dtype=ids.dtype, device=ids.device)
+        logits = engine.model(input_ids=torch.cat([ids, plan], dim=1)).logits[0]
+        start = ids.shape[1] - 1
+        con = engine.constraint(incident)
+        state = con.recognizer.initial()
+        total = logits.new_zeros(())
+        for k, token in enumerate(tokens):
+            allowed = con.allowed(state)
+            if len(allowed) > 1:
+                index = torch.tensor(allowed, device=logits.device)
+                scores = logits[start + k].index_select(0, index).float() / self.temperature
+                total = total + torch.log_softmax(scores, 0)[allowed.index(token)]
+            state = con.advance(state, token)
+        return total
+
+    def _update(self, steps: int) -> None:
+        import torch
+
+        batch, self.batch = self.batch, []
+        if not batch or self.peft is None:
+            return
+        rewards = np.array([r for _, _, r in batch])
+        base = float(rewards.mean()) if self.baseline is None else self.baseline
+        self.opt.zero_grad()
+        with torch.enable_grad():
+            loss = sum(
+                -(r - base) * self.log_prob(incident, tokens) for incident, tokens, r in batch
+            )
+            (loss / len(batch)).backward()
+        self.opt.step()
+        self.engine.clear_prefix_cache()
+        self.baseline = 0.8 * base + 0.2 * float(rewards.mean())
+
+
+STRATEGIES = ("sac", "ppo", "reinforce", "random_search", "es", "gradient", "lora")
 
 
 def build(name: str, shipped: Any, seed: int = 0) -> Any:
@@ -332,6 +458,7 @@ def build(name: str, shipped: Any, seed: int = 0) -> Any:
         "random_search": lambda: RandomSearch(seed),
         "es": lambda: OnePlusOneEs(seed),
         "gradient": lambda: Spsa(seed),
+        "lora": lambda: LoraTuning(seed),
     }
     if name not in makers:
         raise ValueError(f"unknown strategy {name!r}: expected one of {', '.join(STRATEGIES)}")

@@ -6,6 +6,8 @@ functions only.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,13 +21,33 @@ class Row:
     constraint: TokenConstraint
     state: State
     pieces: list[str] = field(default_factory=list)
-    n_tokens: int = 0
+    tokens: list[int] = field(default_factory=list)
     done: bool = False
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.tokens)
 
     def push(self, token: int) -> None:
         self.state = self.constraint.advance(self.state, token)
         self.pieces.append(self.constraint.strings[token] or "")
-        self.n_tokens += 1
+        self.tokens.append(token)
+
+
+@functools.cache
+def _cache_keyword(forward: Any) -> str:
+    try:
+        params = inspect.signature(forward).parameters
+    except (TypeError, ValueError):
+        return "past_key_values"
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def cache_keyword(model: Any) -> str:
+    """The keyword a model's ``forward`` takes its key/value cache by: ``cache`` in recent
+    transformers releases (which warn on every call given the older ``past_key_values``),
+    ``past_key_values`` before."""
+    return _cache_keyword(type(model).forward)
 
 
 def mask_arg(mask: Any) -> Any:
@@ -108,15 +130,15 @@ def forward_step(
         real.append([0] * gap + [1] * len(feed))
         pos.append([start] * gap + list(range(start, start + len(feed))))
     mask = torch.cat([mask, torch.tensor(real, dtype=mask.dtype, device=device)], dim=1)
+    split = decoder_and_head(model) if restricted_head else None
     inputs = {
         "input_ids": torch.tensor(ids, device=device),
         "attention_mask": mask_arg(mask),
         "position_ids": torch.tensor(pos, device=device),
-        "past_key_values": past,
+        cache_keyword(model if split is None else split[0]): past,
         "use_cache": True,
     }
     nxt = [start + len(feed) for feed, start in zip(feeds, nxt, strict=True)]
-    split = decoder_and_head(model) if restricted_head else None
     if split is None or allowed is None:
         out = model(**inputs, logits_to_keep=1)
         logits = out.logits[:, -1, :].float()

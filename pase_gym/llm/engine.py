@@ -251,7 +251,9 @@ class PlanSynthesisEngine:
             rec = row.constraint.recognizer
             truncated = not rec.accepts(row.state)
             text = "".join(row.pieces) + (rec.complete(row.state) if truncated else "")
-            results.append(Generation(text, parse_plan(text), row.n_tokens, truncated))
+            results.append(
+                Generation(text, parse_plan(text), row.n_tokens, truncated, tuple(row.tokens))
+            )
         return results
 
     @staticmethod

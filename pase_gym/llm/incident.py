@@ -28,12 +28,15 @@ class Generation:
         n_tokens: tokens the model generated (EOS not counted).
         truncated: whether the token budget ran out and the plan was completed by the
             shortest valid continuation.
+        tokens: the generated token ids, in order (what a learner scores the plan by; the
+            completion of a truncated plan is not among them).
     """
 
     text: str
     plan: Plan
     n_tokens: int
     truncated: bool
+    tokens: tuple[int, ...] = ()
 
 
 def as_incident(item: Any) -> Incident:

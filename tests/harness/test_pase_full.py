@@ -155,11 +155,17 @@ class Counting:
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
-        self.prompts: list[Any] = []
+        self.embeddings: list[Any] = []
+
+    def generate(self, incidents, prompt_embedding=None, temperature=0.0, seed=None):
+        self.embeddings.append(None if prompt_embedding is None else np.array(prompt_embedding))
+        return self.engine.generate(incidents, prompt_embedding, temperature, seed)
 
     def plan_batch(self, incidents, prompt_embedding=None, temperature=0.0, seed=None):
-        self.prompts.append(None if prompt_embedding is None else np.array(prompt_embedding))
-        return self.engine.plan_batch(incidents, prompt_embedding, temperature, seed)
+        return [g.plan for g in self.generate(incidents, prompt_embedding, temperature, seed)]
+
+    def __getattr__(self, name: str) -> Any:  # model, prompts, constraint, ...
+        return getattr(self.engine, name)
 
 
 def _tiny(cls: Any, tau: float | None = None) -> Any:
@@ -204,8 +210,8 @@ def test_a_plan_below_tau_is_refined_then_replaced_by_a_logged_safe_action():
     plan = agent.act(obs, info)
     assert isinstance(plan, Plan) and plan.diagnosis is not None
     assert all(c.name in INERT for c in plan.steps)  # nothing on the cloud changes
-    assert len(agent.engine.prompts) == 1 + agent.REFINEMENTS
-    prompts = agent.engine.prompts
+    assert len(agent.engine.embeddings) == 1 + agent.REFINEMENTS
+    prompts = agent.engine.embeddings
     assert not np.array_equal(prompts[0], prompts[1])  # refinement asks with a new prompt
     assert len(agent.fallbacks) == 1 and agent.fallbacks[0]["tau"] == 10.0
     assert agent.last_feasibility is None and agent._executed == []
@@ -218,7 +224,7 @@ def test_the_best_candidate_runs_when_it_clears_tau_and_its_f_is_reported():
     agent.observer = lambda cands, scores: seen_scores.append(np.array(scores))
     env, obs, info = _incident()
     plan = agent.act(obs, info)
-    assert len(agent.engine.prompts) == 1 and agent.fallbacks == []
+    assert len(agent.engine.embeddings) == 1 and agent.fallbacks == []
     assert agent.last_feasibility == pytest.approx(float(seen_scores[0].max()))
     assert len(seen_scores[0]) == agent.CANDIDATES
     (step,) = agent._executed
@@ -234,7 +240,7 @@ def test_direct_variants_run_the_greedy_plan_at_once():
     env, obs, info = _incident()
     nv = _tiny(A.NoVerify, tau=10.0)
     plan = nv.act(obs, info)
-    assert len(nv.engine.prompts) == 1 and nv.fallbacks == []
+    assert len(nv.engine.embeddings) == 1 and nv.fallbacks == []
     assert nv.last_feasibility is not None  # scored for eq. 7, never gated
     assert nv._executed[0]["feasible"] is False
     nw = _tiny(A.NoWorldModel)
@@ -244,7 +250,7 @@ def test_direct_variants_run_the_greedy_plan_at_once():
     assert nw._executed[0]["feasible"] is None
     nm = _tiny(A.NoMpo, tau=-1e9)
     nm.act(obs, info)
-    assert nm.engine.prompts == [None] and nm.mpo is None
+    assert nm.engine.embeddings == [None] and nm.mpo is None
     assert A.FixedTemplate().template == "full" and not A.FixedTemplate.mpo_on
     env.close()
 
@@ -411,6 +417,71 @@ def test_spsa_steps_along_the_better_side() -> None:
     assert np.all(np.sign(moved) == np.sign(plus))  # towards the side that paid
     with pytest.raises(ValueError, match="unknown strategy"):
         S.build("annealing", None)
+
+
+def _tiny_engine() -> Any:
+    from pase_gym.llm.engine import PlanSynthesisEngine
+    from pase_gym.llm.models import tiny_llama
+
+    model, tok = tiny_llama(seed=0)
+    return PlanSynthesisEngine(model, tok, prompt_dim=M.ACTION_DIM, max_new_tokens=80)
+
+
+def test_lora_tuning_starts_as_the_engine_and_raises_the_plans_that_paid() -> None:
+    from pase_gym.llm.incident import Incident
+
+    engine = _tiny_engine()
+    _, _, info = _incident()
+    incident = Incident(info["description"], tuple(info["slot_names"] or info["node_names"]))
+    greedy = engine.generate([incident])[0]
+    lora = S.build("lora", None, seed=0)
+    lora.attach(engine)
+    assert lora.prompt_embedding(lora.act(np.zeros(M.OBS_DIM, np.float32))) is None
+    again = engine.generate([incident])[0]
+    assert again.text == greedy.text and again.tokens == greedy.tokens  # a zero adapter
+    assert len(greedy.tokens) == greedy.n_tokens > 0
+    good, bad = engine.generate([incident] * 2, temperature=[1.5, 1.5], seed=3)
+    assert good.tokens != bad.tokens
+    with torch.no_grad():
+        before = [float(lora.log_prob(incident, g.tokens)) for g in (good, bad)]
+    assert all(b < 0 for b in before)
+    for _ in range(3):
+        lora.add_generation(incident, good.tokens, 1.0)
+        lora.add_generation(incident, bad.tokens, 0.0)
+        lora.add(np.zeros(M.OBS_DIM, np.float32), np.zeros(M.ACTION_DIM, np.float32), 0.0)
+        lora.update(1)
+    with torch.no_grad():
+        after = [float(lora.log_prob(incident, g.tokens)) for g in (good, bad)]
+    assert after[0] > before[0] and after[0] - before[0] > after[1] - before[1]
+    assert lora.transitions == 3 and lora.seconds > 0
+    with pytest.raises(ValueError, match="already attached"):
+        lora.attach(engine)
+    lora.detach()  # the engine decodes as before again
+    assert engine.generate([incident])[0].tokens == greedy.tokens
+
+
+def test_the_loop_hands_a_lora_strategy_its_executed_plans() -> None:
+    agent = _tiny(A.LoraTuning, tau=-1e9)
+    agent.mpo = S.build("lora", None, seed=0)
+    agent.mpo.attach(agent.engine)
+    env, obs, info = _incident()
+    agent.act(obs, info)
+    assert agent.engine.embeddings[-1] is None  # no prompt embedding: the engine's own prompt
+    (step,) = agent._executed
+    assert step["tokens"] and step["incident"].description == info["description"]
+    weights = [p.detach().clone() for p in agent.mpo.peft.parameters() if p.requires_grad]
+    agent.learn({"recovered": True, "mttr": 40.0})
+    assert agent.mpo.batch == [] and agent.mpo.baseline is not None
+    # the first update has no advantage (its own mean is the baseline); the second has one
+    agent.reset(1)
+    other, obs, info = _incident(seed=1)
+    agent.act(obs, info)
+    assert len(agent._executed) == 1
+    agent.learn({"recovered": False})
+    moved = [p for p in agent.mpo.peft.parameters() if p.requires_grad]
+    assert any(not torch.equal(a, b) for a, b in zip(weights, moved, strict=True))
+    env.close()
+    other.close()
 
 
 def test_fig3_measures_reward_convergence_gap_and_compute() -> None:

@@ -2,33 +2,33 @@
 
 :func:`pase_gym.sim.dynamics.evaluate` is the definition: about a hundred numpy operations over
 arrays of a few hundred numbers, each paying the interpreter's and numpy's call overhead.
-:func:`evaluate_core` does the same arithmetic, operation for operation and in the same order
-(every sum accumulates its terms in the order ``np.bincount`` adds them, no operation is fused
-or reordered, no fast-math), in a handful of loops compiled by numba, so its results are the
+:meth:`Kernels.evaluate` does the same arithmetic, operation for operation and in the same
+order (every sum accumulates its terms in the order ``np.bincount`` adds them, no operation is
+fused or reordered, no fast-math), in a handful of loops compiled by numba
+(:func:`head_core`, then per propagation round :func:`edges_core`, :func:`sums_core` and
+:func:`error_core`, then :func:`tail_core`), so its results are the
 numpy path's to the bit (``tests/sim/test_kernel.py`` compares them on every built-in
 scenario's states).
 
+The only transcendental functions, the propagation's ``log1p`` and ``exp``, are numpy's own,
+called on whole arrays between the compiled parts (:meth:`Kernels.evaluate`): numpy's
+vectorised ``exp`` differs from the C library's in the last bit on some processors (those with
+AVX-512, for one), so compiled math would not reproduce the numpy path everywhere.
+
 Which path runs is chosen once per process (:func:`fused_kernel`): the environment variable
 ``PASE_GYM_KERNEL`` set to ``numpy`` keeps the numpy path, ``numba`` asks for the fused one (an
-error if numba is missing), and ``auto`` (the default) takes it when numba imports and a
-self-check passes: the compiled ``exp`` and ``log1p`` must give numpy's results on a probe of
-2^18 values of the ranges the kernel feeds them (numpy's own vectorised ``exp`` on some
-processors differs from the C library's in the last bit; there the numpy path stays), and
-numpy's must map +-0 to +-0 and 1 (the kernel skips those calls, which most edges of a healthy
-cloud would make).
+error if numba is missing), and ``auto`` (the default) takes it when numba imports.
 The first use compiles the kernel (a few seconds) and caches it on disk beside this module.
 """
 
 from __future__ import annotations
 
-import logging
+import inspect
 import os
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
-logger = logging.getLogger(__name__)
 
 KERNEL_ENV = "PASE_GYM_KERNEL"
 """Environment variable choosing the evaluation path: ``auto`` (default), ``numpy``, ``numba``."""
@@ -57,14 +57,6 @@ def fused_kernel() -> Kernels | None:
                     f"{KERNEL_ENV}=numba, but numba cannot be imported ({exc}); install the "
                     "'fast' extra (pip install -e '.[fast]') or unset it"
                 ) from None
-        if kernel is not None and not _same_math():
-            if mode == "numba":
-                raise KernelError(
-                    f"{KERNEL_ENV}=numba, but numba's exp/log1p differ from numpy's on this "
-                    "machine: the fused kernel would not reproduce the numpy path"
-                )
-            logger.warning("numba's exp/log1p differ from numpy's here: using the numpy kernel")
-            kernel = None
     _CHOICE["kernel"] = kernel
     return kernel
 
@@ -79,56 +71,111 @@ def _reset_choice() -> None:
     _CHOICE.clear()
 
 
-def _same_math() -> bool:
-    """Whether the compiled exp and log1p give numpy's results on a probe of their ranges."""
-    probe = _compile_probe()
-    rng = np.random.default_rng(0)
-    logs = -rng.random(2**18) * (1.0 - 1e-9)  # log1p(-min(e, 1 - 1e-9)), e in [0, 1)
-    exps = np.concatenate([-rng.random(2**17) * 40.0, -rng.random(2**17) * 1e-3])
-    got_log, got_exp = probe(logs, exps)
-    # the kernel skips log1p(+-0) and exp(+-0): numpy must give +-0 and 1 there, sign included
-    zeros = np.array([0.0, -0.0])
-    signs = np.signbit(np.log1p(zeros))
-    exact_zeros = bool((np.log1p(zeros) == 0).all() and (signs == [False, True]).all())
-    exact_ones = bool((np.exp(zeros) == 1.0).all())
-    return bool(
-        exact_zeros
-        and exact_ones
-        and np.array_equal(got_log, np.log1p(logs))
-        and np.array_equal(got_exp, np.exp(exps))
-    )
-
-
-def _compile_probe() -> Callable[..., Any]:
-    from numba import njit
-
-    return njit(cache=True)(_probe)
-
-
-def _probe(logs: np.ndarray, exps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """log1p and exp one value at a time, spelled as :func:`evaluate_core` spells them."""
-    a = np.empty_like(logs)
-    b = np.empty_like(exps)
-    for i in range(logs.shape[0]):
-        a[i] = np.log1p(logs[i])
-    for i in range(exps.shape[0]):
-        b[i] = np.exp(exps[i])
-    return a, b
-
-
 class Kernels:
-    """The compiled kernels: :func:`evaluate_core`, :func:`indicators_core` and
-    :func:`service_view_core`."""
+    """The compiled kernels: the evaluation (:meth:`evaluate`, in parts), :func:`indicators_core`
+    and :func:`service_view_core`."""
 
     def __init__(
         self,
-        evaluate: Callable[..., Any],
+        head: Callable[..., Any],
+        edges: Callable[..., Any],
+        sums: Callable[..., Any],
+        error: Callable[..., Any],
+        tail: Callable[..., Any],
         indicators: Callable[..., Any],
         service_view: Callable[..., Any],
     ) -> None:
-        self.evaluate = evaluate
+        self.head = head
+        self.edges = edges
+        self.sums = sums
+        self.error = error
+        self.tail = tail
         self.indicators = indicators
         self.service_view = service_view
+
+    def evaluate(self, *args: Any) -> tuple[Any, ...]:
+        """What :func:`pase_gym.sim.dynamics.evaluate` computes, from :func:`head_core`'s
+        arguments: the compiled parts, with numpy's own ``log1p`` and ``exp`` between them.
+
+        Returns ``(err, lat, load, util, retry_err, role_err, works_all, slo_ok_nodes,
+        slo_ok, alive, cap_eff, cfg_cap, host_alive, reach_ok, routable, works)``.
+        """
+        (
+            v0,
+            v1,
+            ok_own,
+            own_lat,
+            w,
+            inv,
+            fill0,
+            fill1,
+            load,
+            util,
+            cap_eff,
+            cfg_cap,
+            alive,
+            host_alive,
+            reach_ok,
+            routable,
+            works,
+            in_svc,
+            role_w,
+        ) = self.head(*args)
+        a = _HEAD_ARGS
+        role, pool, is_host = args[a["role"]], args[a["pool"]], args[a["is_host"]]
+        dep_src, dep_pool, dep_calls = args[a["dep_src"]], args[a["dep_pool"]], args[a["dep_calls"]]
+        depth, n_pools, timeout = args[a["depth"]], args[a["n_pools"]], args[a["timeout"]]
+        n_edges = dep_src.shape[0]
+        s0, s1 = np.empty(n_pools), np.empty(n_pools)
+        x, b0, b1 = np.empty(n_edges), np.empty(n_edges), np.empty(n_edges)
+        sums0, ex = np.empty(v0.shape[0]), np.empty(v0.shape[0])
+        for _ in range(depth):
+            self.edges(
+                v0, v1, w, pool, inv, fill0, fill1, dep_pool, dep_calls, timeout, s0, s1, x, b1
+            )
+            np.log1p(x, out=b0)
+            self.sums(dep_src, b0, b1, own_lat, sums0, v1)
+            np.exp(sums0, out=ex)
+            self.error(ok_own, ex, v0)
+        err, lat, weighted, role_err, works_all, slo_ok_nodes, slo_ok = self.tail(
+            v0,
+            v1,
+            is_host,
+            host_alive,
+            reach_ok,
+            works,
+            role,
+            load,
+            args[a["n_roles"]],
+            role_w,
+            args[a["demand_state"]],
+            in_svc,
+            args[a["slo_error"]],
+            args[a["slo_latency"]],
+            args[a["grouped_ids"]],
+            args[a["grouped_ids_group"]],
+            args[a["n_groups"]],
+            args[a["desired"]],
+            timeout,
+        )
+        return (
+            err,
+            lat,
+            load,
+            util,
+            weighted,
+            role_err,
+            works_all,
+            slo_ok_nodes,
+            slo_ok,
+            alive,
+            cap_eff,
+            cfg_cap,
+            host_alive,
+            reach_ok,
+            routable,
+            works,
+        )
 
 
 def _compile() -> Kernels:
@@ -136,13 +183,35 @@ def _compile() -> Kernels:
     from numba import njit
 
     return Kernels(
-        njit(cache=True)(evaluate_core),
-        njit(cache=True)(indicators_core),
-        njit(cache=True)(service_view_core),
+        *(
+            njit(cache=True)(f)
+            for f in (
+                head_core,
+                edges_core,
+                sums_core,
+                error_core,
+                tail_core,
+                indicators_core,
+                service_view_core,
+            )
+        )
     )
 
 
-def evaluate_core(
+def plain_kernels() -> Kernels:
+    """The same parts uncompiled (plain Python loops: slow; for tests without numba)."""
+    return Kernels(
+        head_core,
+        edges_core,
+        sums_core,
+        error_core,
+        tail_core,
+        indicators_core,
+        service_view_core,
+    )
+
+
+def head_core(
     role: np.ndarray,
     pool: np.ndarray,
     host: np.ndarray,
@@ -191,8 +260,9 @@ def evaluate_core(
     workload_noise: float,
     timeout: float,
 ) -> tuple[Any, ...]:
-    """What :func:`pase_gym.sim.dynamics.evaluate` computes, in loops (see the module
-    docstring); plain Python here, compiled by :func:`fused_kernel`.
+    """What :func:`pase_gym.sim.dynamics.evaluate` computes before the propagation along
+    dependencies, in loops (see the module docstring); plain Python here, compiled by
+    :func:`fused_kernel`. Returns the propagation's starting values and what the tail needs.
 
     ``np.maximum(a, b)`` is spelled ``a if (a >= b or a != a) else b`` (numpy's rule, NaN
     included) and ``np.minimum`` alike, so that even the sign of a zero is numpy's.
@@ -286,45 +356,123 @@ def evaluate_core(
         inv[p] = 1.0 / (wsum[p] + empty)
         fill0[p] = empty
         fill1[p] = empty * timeout
-    v0 = own_err.copy()
-    v1 = own_lat.copy()
-    n_edges = dep_src.shape[0]
+    return (
+        own_err.copy(),
+        own_lat.copy(),
+        ok_own,
+        own_lat,
+        w,
+        inv,
+        fill0,
+        fill1,
+        load,
+        util,
+        cap_eff,
+        cfg_cap,
+        alive,
+        host_alive,
+        reach_ok,
+        routable,
+        works,
+        in_svc,
+        role_w,
+    )
+
+
+#: :func:`head_core`'s parameters by name -> position (:meth:`Kernels.evaluate` reads its
+#: arguments by name)
+_HEAD_ARGS: dict[str, int] = {}
+
+
+def edges_core(
+    v0: np.ndarray,
+    v1: np.ndarray,
+    w: np.ndarray,
+    pool: np.ndarray,
+    inv: np.ndarray,
+    fill0: np.ndarray,
+    fill1: np.ndarray,
+    dep_pool: np.ndarray,
+    dep_calls: np.ndarray,
+    timeout: float,
+    s0: np.ndarray,
+    s1: np.ndarray,
+    x: np.ndarray,
+    b1: np.ndarray,
+) -> None:
+    """One propagation round's first half: each pool's traffic-weighted error and latency,
+    gathered per dependency edge; ``x`` receives the argument of the edge's ``log1p`` (taken
+    by numpy between the halves), ``b1`` the edge's latency times its calls."""
+    n = pool.shape[0]
     k = 2.0 / timeout
-    s0 = np.empty(n_pools)
-    s1 = np.empty(n_pools)
-    b0 = np.empty(n_edges)
-    b1 = np.empty(n_edges)
-    sums0 = np.empty(n)
-    sums1 = np.empty(n)
-    for _ in range(depth):
-        s0[:] = 0.0
-        s1[:] = 0.0
-        for i in range(n):
-            s0[pool[i]] += v0[i] * w[i]
-        for i in range(n):
-            s1[pool[i]] += v1[i] * w[i]
-        for p in range(n_pools):
-            s0[p] = s0[p] * inv[p] + fill0[p]
-            s1[p] = s1[p] * inv[p] + fill1[p]
-        for j in range(n_edges):
-            g0 = s0[dep_pool[j]]
-            g1 = s1[dep_pool[j]]
-            edge_lat = g1 if (g1 <= timeout or g1 != g1) else timeout
-            late = edge_lat * k - 1.0
-            e = g0 if (g0 >= late or g0 != g0) else late
-            x = -(e if (e <= 1.0 - 1e-9 or e != e) else 1.0 - 1e-9)
-            b0[j] = x if x == 0.0 else np.log1p(x)  # log1p(+-0) is +-0: skip the call
-            b1[j] = edge_lat * dep_calls[j]
-        sums0[:] = 0.0
-        sums1[:] = 0.0
-        for j in range(n_edges):
-            sums0[dep_src[j]] += b0[j]
-        for j in range(n_edges):
-            sums1[dep_src[j]] += b1[j]
-        for i in range(n):
-            x = sums0[i]
-            v0[i] = 1.0 - ok_own[i] * (1.0 if x == 0.0 else np.exp(x))  # exp(+-0) is 1
-            v1[i] = own_lat[i] + sums1[i]
+    s0[:] = 0.0
+    s1[:] = 0.0
+    for i in range(n):
+        s0[pool[i]] += v0[i] * w[i]
+    for i in range(n):
+        s1[pool[i]] += v1[i] * w[i]
+    for p in range(s0.shape[0]):
+        s0[p] = s0[p] * inv[p] + fill0[p]
+        s1[p] = s1[p] * inv[p] + fill1[p]
+    for j in range(dep_pool.shape[0]):
+        g0 = s0[dep_pool[j]]
+        g1 = s1[dep_pool[j]]
+        edge_lat = g1 if (g1 <= timeout or g1 != g1) else timeout
+        late = edge_lat * k - 1.0
+        e = g0 if (g0 >= late or g0 != g0) else late
+        x[j] = -(e if (e <= 1.0 - 1e-9 or e != e) else 1.0 - 1e-9)
+        b1[j] = edge_lat * dep_calls[j]
+
+
+def sums_core(
+    dep_src: np.ndarray,
+    b0: np.ndarray,
+    b1: np.ndarray,
+    own_lat: np.ndarray,
+    sums0: np.ndarray,
+    v1: np.ndarray,
+) -> None:
+    """The second half: the edges' terms summed per caller (``sums0``, whose ``exp`` numpy
+    takes next) and the callers' latency ``v1``."""
+    sums0[:] = 0.0
+    sums1 = np.zeros(own_lat.shape[0])
+    for j in range(dep_src.shape[0]):
+        sums0[dep_src[j]] += b0[j]
+    for j in range(dep_src.shape[0]):
+        sums1[dep_src[j]] += b1[j]
+    for i in range(own_lat.shape[0]):
+        v1[i] = own_lat[i] + sums1[i]
+
+
+def error_core(ok_own: np.ndarray, ex: np.ndarray, v0: np.ndarray) -> None:
+    """The callers' error rate from the ``exp`` of their summed terms."""
+    for i in range(v0.shape[0]):
+        v0[i] = 1.0 - ok_own[i] * ex[i]
+
+
+def tail_core(
+    v0: np.ndarray,
+    v1: np.ndarray,
+    is_host: np.ndarray,
+    host_alive: np.ndarray,
+    reach_ok: np.ndarray,
+    works: np.ndarray,
+    role: np.ndarray,
+    load: np.ndarray,
+    n_roles: int,
+    role_w: np.ndarray,
+    demand_state: np.ndarray,
+    in_svc: np.ndarray,
+    slo_error: float,
+    slo_latency: np.ndarray,
+    grouped_ids: np.ndarray,
+    grouped_ids_group: np.ndarray,
+    n_groups: int,
+    desired: np.ndarray,
+    timeout: float,
+) -> tuple[Any, ...]:
+    """After the propagation: latency capped, role errors, service level objectives."""
+    n = v0.shape[0]
     err = v0
     lat = np.empty(n)
     works_all = np.empty(n, np.bool_)
@@ -362,24 +510,7 @@ def evaluate_core(
             if not counts[g] >= desired[g]:
                 groups_ok = False
     slo_ok = groups_ok and not bad_any
-    return (
-        err,
-        lat,
-        load,
-        util,
-        weighted,
-        role_err,
-        works_all,
-        slo_ok_nodes,
-        slo_ok,
-        alive,
-        cap_eff,
-        cfg_cap,
-        host_alive,
-        reach_ok,
-        routable,
-        works,
-    )
+    return err, lat, weighted, role_err, works_all, slo_ok_nodes, slo_ok
 
 
 def indicators_core(
@@ -527,3 +658,6 @@ def service_view_core(
             if is_process[i]:
                 for c in detail_cols:
                     flat[k, i, c] = 0.0
+
+
+_HEAD_ARGS.update({name: i for i, name in enumerate(inspect.signature(head_core).parameters)})

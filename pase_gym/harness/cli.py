@@ -259,7 +259,13 @@ def build_parser() -> argparse.ArgumentParser:
     t1 = sub.add_parser(
         "table1", help="PASE's ablation table (Table 1) from run records and adaptation rows"
     )
-    t1.add_argument("--results", type=Path, required=True, help="records of the variants")
+    t1.add_argument(
+        "--results",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="records of the variants (one file or several, e.g. one per variant)",
+    )
     t1.add_argument("--adapt", type=Path, nargs="*", default=[], help="their stream row files")
     t1.add_argument("--out", type=Path, required=True, help="folder for table1.md and .json")
     return p
@@ -570,7 +576,16 @@ def cmd_table1(args: argparse.Namespace) -> int:
     from pase_gym.harness.ablation import markdown, write
     from pase_gym.harness.adaptation import load_rows
 
-    records = _load_records(args.results)
+    records: list[Record] = []
+    seen: dict[str, Path] = {}
+    for path in args.results:
+        for record in _load_records(path):
+            if record["key"] in seen:
+                raise ResultsError(
+                    f"{path}: record {record['key']!r} is also in {seen[record['key']]}"
+                )
+            seen[record["key"]] = path
+            records.append(record)
     try:
         rows = load_rows(args.adapt) if args.adapt else []
         sys.stdout.write(markdown(records, rows))

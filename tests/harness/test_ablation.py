@@ -79,3 +79,14 @@ def test_the_table1_command_writes_both_files_and_rejects_foreign_records(
     assert json.loads((out / "table1.json").read_text())["pase_full"]["adaptation_episodes"] == 1
     assert main(["table1", "--results", str(PUBLISHED), "--out", str(out)]) == 2
     assert "no records of Table 1's agents" in capsys.readouterr().err
+    # one file per variant is the same table; a record in two files is an error
+    lines = results.read_text().splitlines(keepends=True)
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text("".join(lines[: len(lines) // 2]))
+    second.write_text("".join(lines[len(lines) // 2 :]))
+    one, split = tmp_path / "one", tmp_path / "split"
+    assert main(["table1", "--results", str(results), "--out", str(one)]) == 0
+    assert main(["table1", "--results", str(first), str(second), "--out", str(split)]) == 0
+    assert (split / "table1.json").read_text() == (one / "table1.json").read_text()
+    assert main(["table1", "--results", str(first), str(first), "--out", str(split)]) == 2
+    assert "is also in" in capsys.readouterr().err

@@ -115,6 +115,12 @@ class Agent:
         self.observer: Any = None
         self.reset(0)
 
+    @property
+    def learns(self) -> bool:
+        """Whether ``learn`` changes anything (the variants without the optimiser do not
+        learn; the harness then hands them no feedback and its rows say so)."""
+        return self.mpo_on
+
     # -- episode state --------------------------------------------------------------------
 
     def reset(self, seed: int) -> None:

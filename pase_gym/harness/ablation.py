@@ -86,18 +86,24 @@ def markdown(records: Sequence[Record], adapt_rows: Sequence[dict[str, Any]] = (
         "| Safe success |",
         "|---|---|---|---|---|---|---|",
     ]
-    for agent, row in table.items():
-        s = sums[agent]
-        if "adaptation_episodes" in row:
-            a = row["adaptation_episodes"]
-            adapted = "never" if a is None else str(a)
+    for agent in VARIANTS:
+        if agent not in table:  # every row of the paper's table, ours where it was run
+            lines.append(
+                f"| {VARIANTS[agent]} (`{agent}`) | ours | not run | not run | not run | "
+                "not run | not run |"
+            )
         else:
-            adapted = "not run"
-        lines.append(
-            f"| {VARIANTS[agent]} (`{agent}`) | ours | {_cell(s['detection_f1'], 2)} | "
-            f"{_cell(s['mttr'], 1)} | {_cell(s['safety_score'], 2)} | {adapted} | "
-            f"{_cell(s['safe_success'], 2)} |"
-        )
+            s, row = sums[agent], table[agent]
+            if "adaptation_episodes" in row:
+                a = row["adaptation_episodes"]
+                adapted = "never" if a is None else str(a)
+            else:
+                adapted = "not run"
+            lines.append(
+                f"| {VARIANTS[agent]} (`{agent}`) | ours | {_cell(s['detection_f1'], 2)} | "
+                f"{_cell(s['mttr'], 1)} | {_cell(s['safety_score'], 2)} | {adapted} | "
+                f"{_cell(s['safe_success'], 2)} |"
+            )
         f1, mttr, safety, steps = PAPER[agent]
         lines.append(
             f"| | paper | {_paper(f1, 3)} | {_paper(mttr, 1)} | {_paper(safety, 2)} | "

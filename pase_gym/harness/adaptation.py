@@ -98,11 +98,12 @@ def run_stream(
     stop: int | None = None,
 ) -> list[dict[str, Any]]:
     """Play ``stream`` with one in-process agent; one row per episode (appended to ``out`` as
-    JSON lines when given). The agent learns after each episode if it has ``learn``. With
+    JSON lines when given). The agent learns after each episode if it has ``learn`` (and no
+    ``learns`` attribute that is false: a variant with its learning switched off). With
     ``stop``, only the stream's first ``stop`` episodes are played (a replay of its start)."""
     rows: list[dict[str, Any]] = []
     agent = _agent(agent_spec, device, "in-process")
-    learns = callable(getattr(agent, "learn", None))
+    learns = callable(getattr(agent, "learn", None)) and bool(getattr(agent, "learns", True))
     for position, (scenario, seed, phase) in enumerate(stream.plan()[:stop]):
         record = run_episode(
             Job(agent_spec, f"adapt-{stream.name}", scenario, seed, device, isolation="in-process")

@@ -62,6 +62,9 @@ def test_table1_rows_follow_the_paper_and_carry_our_numbers(tmp_path: Path) -> N
     paths = write(records, rows, tmp_path / "out")
     text = paths[0].read_text()
     assert "| PASE (Full) (`pase_full`) | ours |" in text and "not run" in text
+    # every row of the paper's table is there; those without records say so
+    assert "| Fixed Prompt Template (`pase_fixed_template`) | ours | not run |" in text
+    assert text.count("| ours |") == text.count("| paper |") == len(VARIANTS)
     assert "| | paper | 0.942 ± 0.021 | 72.3 ± 8.1 | 0.89 ± 0.05 | 15 ± 3 | — |" in text
     assert set(PAPER) == set(VARIANTS)
 

@@ -83,6 +83,12 @@ def test_a_learning_agent_gets_each_outcome_and_never_the_fault(
     assert stored == rows and all(r["learns"] for r in rows)
     table = summary(rows, stream.switch)
     assert table["learner"]["after"] == 0.0  # waiting recovers nothing
+    # an agent whose learning is switched off (``learns = False``) gets no feedback
+    switched_off = tmp_path / "switched_off.py"
+    switched_off.write_text(LEARNER.replace('name = "learner"', 'name = "off"\n    learns = False'))
+    log.unlink()
+    off = run_stream(str(switched_off), stream, tmp_path / "off.jsonl")
+    assert not log.exists() and not any(r["learns"] for r in off)
 
 
 def test_the_adapt_command_prints_a_table_and_refuses_to_overwrite(

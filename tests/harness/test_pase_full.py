@@ -252,6 +252,8 @@ def test_direct_variants_run_the_greedy_plan_at_once():
     nm.act(obs, info)
     assert nm.engine.embeddings == [None] and nm.mpo is None
     assert A.FixedTemplate().template == "full" and not A.FixedTemplate.mpo_on
+    assert A.Agent().learns and A.LoraTuning().learns
+    assert not any(cls().learns for cls in (A.NoEngine, A.NoMpo, A.FixedTemplate))
     env.close()
 
 

@@ -138,3 +138,53 @@ def test_pase_full_reproduces_the_start_of_its_published_stream(tmp_path: Path) 
     finally:
         _agent("pase_full", "cpu", "in-process").forget_adaptation()
     assert fresh == _published_stream("pase_full", 2)
+
+
+TABLE1 = ROOT / "benchmarks" / "results" / "table1"
+
+
+def _table1_inputs() -> tuple[list[Any], list[dict[str, Any]]]:
+    from pase_gym.harness.adaptation import load_rows
+    from pase_gym.harness.records import RunStore
+
+    records = [
+        r
+        for path in sorted((TABLE1 / "records").glob("*.jsonl"))
+        for r in RunStore(path).load().values()
+    ]
+    streams = [*sorted((TABLE1 / "streams").glob("*.jsonl")), ADAPTATION / "rows.jsonl"]
+    return sorted(records, key=lambda r: r["key"]), load_rows(streams)
+
+
+def test_the_published_table1_is_computed_from_its_records() -> None:
+    from pase_gym.harness.ablation import build, markdown
+
+    records, rows = _table1_inputs()
+    assert records, "no published Table 1 records"
+    published = json.loads((TABLE1 / "table1.json").read_text())
+    assert published == json.loads(json.dumps(build(records, rows)))
+    assert (TABLE1 / "table1.md").read_text().endswith(markdown(records, rows))
+
+
+def test_the_no_engine_variant_reproduces_its_published_table1_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The variant without the language model is quick: a sample of its episodes is re-run."""
+    from pase_gym.harness.suites import SuiteSpec
+
+    monkeypatch.chdir(ROOT)  # the records name the agent by its path from the repository
+    records, _ = _table1_inputs()
+    sample = ("bad-deploy-test", "disk-full-test", "process-crash-test")
+    published = {
+        r["key"]: {k: v for k, v in r.items() if k not in VOLATILE}
+        for r in records
+        if r["agent"] == "pase_no_engine" and r["seed"] == 1 and r["scenario"] in sample
+    }
+    assert len(published) == len(sample), "no published records of pase_no_engine's sample"
+    spec = SuiteSpec(name="paper", description="Table 1 sample", scenarios=list(sample), seeds=2)
+    spec_agent = next(iter(published.values()))["agent_spec"]
+    fresh = run_suite([spec_agent], spec, tmp_path / "run.jsonl", device="cpu", progress=False)
+    now = {
+        r["key"]: {k: v for k, v in r.items() if k not in VOLATILE} for r in fresh if r["seed"] == 1
+    }
+    assert now == published

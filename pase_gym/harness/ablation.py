@@ -77,6 +77,10 @@ def build(
     return out
 
 
+def _position(row: dict[str, Any]) -> int:
+    return int(row["position"])
+
+
 def markdown(records: Sequence[Record], adapt_rows: Sequence[dict[str, Any]] = ()) -> str:
     """Table 1 in the paper's layout, ours above the paper's for each row."""
     table = build(records, adapt_rows)
@@ -88,9 +92,14 @@ def markdown(records: Sequence[Record], adapt_rows: Sequence[dict[str, Any]] = (
     ]
     for agent in VARIANTS:
         if agent not in table:  # every row of the paper's table, ours where it was run
+            stream = sorted((r for r in adapt_rows if r["agent"] == agent), key=_position)
+            adapted = "not run"
+            if stream:
+                a = adaptation_episodes([r["safe"] for r in stream], switch_of(adapt_rows))
+                adapted = "never" if a is None else str(a)
             lines.append(
                 f"| {VARIANTS[agent]} (`{agent}`) | ours | not run | not run | not run | "
-                "not run | not run |"
+                f"{adapted} | not run |"
             )
         else:
             s, row = sums[agent], table[agent]

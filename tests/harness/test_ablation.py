@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pase_gym.harness.ablation import PAPER, VARIANTS, build, write
+from pase_gym.harness.ablation import PAPER, VARIANTS, build, markdown, write
 from pase_gym.harness.cli import main
 from pase_gym.harness.metrics import summarise
 from pase_gym.harness.records import RunStore
@@ -64,6 +64,9 @@ def test_table1_rows_follow_the_paper_and_carry_our_numbers(tmp_path: Path) -> N
     assert "| PASE (Full) (`pase_full`) | ours |" in text and "not run" in text
     # every row of the paper's table is there; those without records say so
     assert "| Fixed Prompt Template (`pase_fixed_template`) | ours | not run |" in text
+    # a variant with a stream but no suite records still shows its adaptation
+    streamed = markdown(records, [*rows, *_stream("pase_no_mpo", [True] * 8)])
+    assert "(`pase_no_mpo`) | ours | not run | not run | not run | 1 | not run |" in streamed
     assert text.count("| ours |") == text.count("| paper |") == len(VARIANTS)
     assert "| | paper | 0.942 ± 0.021 | 72.3 ± 8.1 | 0.89 ± 0.05 | 15 ± 3 | — |" in text
     assert set(PAPER) == set(VARIANTS)

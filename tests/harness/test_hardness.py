@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -76,10 +77,22 @@ def test_the_committed_report_is_in_step_with_the_simulator(tmp_path: Path) -> N
     assert main(["hardness", "--out", str(tmp_path), "--quiet"]) == 0
     published = ROOT / "benchmarks" / "hardness"
     fresh = json.loads((tmp_path / "hardness.json").read_text(encoding="utf-8"))
-    assert fresh == json.loads((published / "hardness.json").read_text(encoding="utf-8"))
-    assert (tmp_path / "hardness.md").read_text(encoding="utf-8") == (
-        published / "hardness.md"
-    ).read_text(encoding="utf-8")
+    stored = json.loads((published / "hardness.json").read_text(encoding="utf-8"))
+    # The flat model (a standardised logistic regression fitted by L-BFGS) is the one figure
+    # that moves between processors and thread counts: the BLAS kernels round differently,
+    # and its test F1 moved by up to 0.006 (0.124-0.130) between two machines and between 1
+    # and 2 threads on one. It is compared within 0.02; everything else to the bit.
+    flat, flat_stored = fresh.pop("flat_model_test_f1"), stored.pop("flat_model_test_f1")
+    assert flat.keys() == flat_stored.keys()
+    assert all(abs(flat[v] - flat_stored[v]) <= 0.02 for v in flat), (flat, flat_stored)
+    assert fresh == stored
+
+    def masked(text: str) -> str:
+        return re.sub(r"test macro-F1 \*\*\d\.\d\d\*\*", "test macro-F1 **x**", text)
+
+    assert masked((tmp_path / "hardness.md").read_text(encoding="utf-8")) == masked(
+        (published / "hardness.md").read_text(encoding="utf-8")
+    )
     assert fresh["episodes"]["train"] >= 500 and fresh["episodes"]["test"] >= 500
 
 

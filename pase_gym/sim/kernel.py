@@ -128,13 +128,14 @@ class Kernels:
         n_edges = dep_src.shape[0]
         s0, s1 = np.empty(n_pools), np.empty(n_pools)
         x, b0, b1 = np.empty(n_edges), np.empty(n_edges), np.empty(n_edges)
-        sums0, ex = np.empty(v0.shape[0]), np.empty(v0.shape[0])
+        n = v0.shape[0]
+        sums0, sums1, ex = np.empty(n), np.empty(n), np.empty(n)
         for _ in range(depth):
             self.edges(
                 v0, v1, w, pool, inv, fill0, fill1, dep_pool, dep_calls, timeout, s0, s1, x, b1
             )
             np.log1p(x, out=b0)
-            self.sums(dep_src, b0, b1, own_lat, sums0, v1)
+            self.sums(dep_src, b0, b1, own_lat, sums0, sums1, v1)
             np.exp(sums0, out=ex)
             self.error(ok_own, ex, v0)
         err, lat, weighted, role_err, works_all, slo_ok_nodes, slo_ok = self.tail(
@@ -381,7 +382,9 @@ def head_core(
 
 #: :func:`head_core`'s parameters by name -> position (:meth:`Kernels.evaluate` reads its
 #: arguments by name)
-_HEAD_ARGS: dict[str, int] = {}
+_HEAD_ARGS: dict[str, int] = {
+    name: i for i, name in enumerate(inspect.signature(head_core).parameters)
+}
 
 
 def edges_core(
@@ -430,12 +433,13 @@ def sums_core(
     b1: np.ndarray,
     own_lat: np.ndarray,
     sums0: np.ndarray,
+    sums1: np.ndarray,
     v1: np.ndarray,
 ) -> None:
     """The second half: the edges' terms summed per caller (``sums0``, whose ``exp`` numpy
-    takes next) and the callers' latency ``v1``."""
+    takes next; ``sums1``, a buffer) and the callers' latency ``v1``."""
     sums0[:] = 0.0
-    sums1 = np.zeros(own_lat.shape[0])
+    sums1[:] = 0.0
     for j in range(dep_src.shape[0]):
         sums0[dep_src[j]] += b0[j]
     for j in range(dep_src.shape[0]):
@@ -658,6 +662,3 @@ def service_view_core(
             if is_process[i]:
                 for c in detail_cols:
                     flat[k, i, c] = 0.0
-
-
-_HEAD_ARGS.update({name: i for i, name in enumerate(inspect.signature(head_core).parameters)})

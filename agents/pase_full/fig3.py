@@ -1,13 +1,16 @@
 """Fig. 3: meta-prompt strategies on the adaptation stream.
 
     python agents/pase_full/fig3.py [--stream deadlock] [--strategies sac,ppo,...]
-        [--runs runs/fig3] [--out benchmarks/results/fig3]
+        [--out benchmarks/results/fig3] [--runs OUT/runs]
 
 Each strategy (``strategies.py``) drives the same loop (``agent.py``: engine, world model,
 gate, refinement, fallback) on the same stream (``pase-bench adapt``'s: known faults, then the
 unseen one), learning after every episode from eq. 7's reward. Per strategy, its rows go to
 ``RUNS/<strategy>.jsonl`` and what the loop saw to ``RUNS/<strategy>.json`` (a strategy whose
-two files are there is not run again: delete them to rerun it). Then the table and figure:
+two files are there is not run again: delete them to rerun it). The runs sit beside the table
+by default, so that a table can be published a few strategies at a time (``--strategies``):
+the table and figure cover every strategy with a run in ``RUNS`` for this stream, and say
+"not run" for the others:
 
 - **final reward**: eq. 7's mean reward over the stream's last 5 episodes;
 - **convergence episodes**: the adaptation episodes of Fig. 4 (safe success, rolling 5,
@@ -68,9 +71,56 @@ def run_strategy(strategy: str, stream: Any, runs: Path, device: str, quiet: boo
         "learn_seconds": float(getattr(agent.mpo, "seconds", 0.0)),
         "wall_seconds": time.perf_counter() - start,
         "fallbacks": len(agent.fallbacks),
+        "stream": stream.name,
+        "switch": stream.switch,
+        "episodes": stream.episodes,
     }
     info_path.write_text(json.dumps(info, indent=1) + "\n")
     return info
+
+
+class RunFileError(ValueError):
+    """A strategy's run file that is not one (unreadable, or missing what the table needs)."""
+
+
+RUN_KEYS = ("strategy", "rows", "rewards", "learn_seconds", "wall_seconds", "fallbacks")
+
+
+def read_runs(runs: Path, names: Sequence[str], stream: Any) -> dict[str, dict]:
+    """The finished runs in ``runs`` of the strategies ``names`` on ``stream`` (by name).
+
+    Raises:
+        RunFileError: a run file that is not valid JSON, lacks a field, or is another
+            stream's (its name, switch or length differ).
+    """
+    infos: dict[str, dict] = {}
+    for name in names:
+        path = runs / f"{name}.json"
+        if not path.is_file():
+            continue
+        try:
+            info = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RunFileError(f"{path}: not a Fig. 3 run file ({exc})") from None
+        if not isinstance(info, dict):
+            raise RunFileError(f"{path}: expected a JSON object, found {type(info).__name__}")
+        missing = [k for k in RUN_KEYS if k not in info]
+        if missing:
+            raise RunFileError(f"{path}: missing {', '.join(missing)}")
+        want = {"stream": stream.name, "switch": stream.switch, "episodes": stream.episodes}
+        found = {k: info.get(k) for k in want}
+        if found != want:
+            raise RunFileError(
+                f"{path}: a run of another stream ({found}; this table is {want}): "
+                "delete it to rerun the strategy, or give another --runs"
+            )
+        if len(info["rewards"]) != stream.episodes or len(info["rows"]) != stream.episodes:
+            raise RunFileError(
+                f"{path}: expected {stream.episodes} episodes, found "
+                f"{len(info['rewards'])} rewards and {len(info['rows'])} rows"
+            )
+        infos[name] = info
+    return infos
 
 
 def metrics(info: dict, switch: int) -> dict[str, Any]:
@@ -117,19 +167,65 @@ def figure(infos: Sequence[dict], switch: int, path: Path) -> Path:
     return path
 
 
+def publish(infos: dict[str, dict], names: Sequence[str], stream: Any, out: Path) -> str:
+    """Write ``fig3.md``, ``fig3.json`` and ``fig3.png`` under ``out`` for the strategies
+    ``names`` (those without a run in ``infos`` say "not run"); returns the table's text."""
+    table = {name: metrics(infos[name], stream.switch) for name in names if name in infos}
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [
+        f"Stream {stream.name} (seed {stream.seed}): {stream.switch} known-fault episodes, then "
+        f"{stream.episodes - stream.switch} of the unseen fault.\n",
+        "| strategy | final reward | convergence episodes | generalisation gap | "
+        "learning s | s/episode | safe success after switch | fallbacks |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        m = table.get(name)
+        if m is None:
+            lines.append(f"| {name} | not run | | | | | | |")
+            continue
+        conv = m["convergence_episodes"]
+        gap = m["generalisation_gap"]
+        lines.append(
+            f"| {name} | {m['final_reward']:.3f} | {'never' if conv is None else conv} | "
+            f"{'n/a' if gap is None else f'{100 * gap:.1f}%'} | {m['learn_seconds']:.1f} | "
+            f"{m['seconds_per_episode']:.1f} | {m['safe_success_after']:.2f} | "
+            f"{m['fallbacks']} |"
+        )
+    text = "\n".join(lines) + "\n"
+    (out / "fig3.md").write_text(text)
+    payload = {
+        "stream": stream.name,
+        "switch": stream.switch,
+        "strategies": {name: table.get(name) for name in names},
+    }
+    (out / "fig3.json").write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
+    if infos:
+        figure([infos[n] for n in names if n in infos], stream.switch, out / "fig3.png")
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     strategies = _sibling("strategies")
     parser = argparse.ArgumentParser(
         prog="python agents/pase_full/fig3.py", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--stream", default="deadlock")
-    parser.add_argument("--strategies", default=",".join(strategies.STRATEGIES))
-    parser.add_argument("--episodes", type=int)
-    parser.add_argument("--switch", type=int)
-    parser.add_argument("--runs", type=Path, default=Path("runs/fig3"))
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/fig3"))
+    parser.add_argument("--stream", default="deadlock", help="the adaptation stream")
+    parser.add_argument(
+        "--strategies",
+        default=",".join(strategies.STRATEGIES),
+        help="comma-separated strategies to run (default: all; finished ones are not rerun)",
+    )
+    parser.add_argument("--episodes", type=int, help="the stream's length (default: its own)")
+    parser.add_argument("--switch", type=int, help="episodes before the unseen fault")
+    parser.add_argument(
+        "--out", type=Path, default=Path("benchmarks/results/fig3"), help="table and figure"
+    )
+    parser.add_argument(
+        "--runs", type=Path, default=None, help="per-strategy runs (default: OUT/runs)"
+    )
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     chosen = [s for s in args.strategies.split(",") if s]
     unknown = [s for s in chosen if s not in strategies.STRATEGIES]
@@ -142,37 +238,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream.plan()
     except ValueError as exc:
         parser.error(str(exc))
-    args.runs.mkdir(parents=True, exist_ok=True)
-    infos = [run_strategy(s, stream, args.runs, args.device, args.quiet) for s in chosen]
-    table = {i["strategy"]: metrics(i, stream.switch) for i in infos}
-    args.out.mkdir(parents=True, exist_ok=True)
-    lines = [
-        f"Stream {stream.name} (seed {stream.seed}): {stream.switch} known-fault episodes, then "
-        f"{stream.episodes - stream.switch} of the unseen fault.\n",
-        "| strategy | final reward | convergence episodes | generalisation gap | "
-        "learning s | s/episode | safe success after switch | fallbacks |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for name, m in table.items():
-        conv = m["convergence_episodes"]
-        gap = m["generalisation_gap"]
-        lines.append(
-            f"| {name} | {m['final_reward']:.3f} | {'never' if conv is None else conv} | "
-            f"{'n/a' if gap is None else f'{100 * gap:.1f}%'} | {m['learn_seconds']:.1f} | "
-            f"{m['seconds_per_episode']:.1f} | {m['safe_success_after']:.2f} | "
-            f"{m['fallbacks']} |"
-        )
-    text = "\n".join(lines) + "\n"
-    (args.out / "fig3.md").write_text(text)
-    (args.out / "fig3.json").write_text(
-        json.dumps(
-            {"stream": stream.name, "switch": stream.switch, "strategies": table},
-            indent=1,
-            sort_keys=True,
-        )
-        + "\n"
-    )
-    figure(infos, stream.switch, args.out / "fig3.png")
+    runs = args.runs if args.runs is not None else args.out / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    try:
+        read_runs(runs, strategies.STRATEGIES, stream)  # a bad file stops us before any run
+        for name in chosen:
+            run_strategy(name, stream, runs, args.device, args.quiet)
+        infos = read_runs(runs, strategies.STRATEGIES, stream)
+    except RunFileError as exc:
+        sys.stderr.write(f"fig3: {exc}\n")
+        return 2
+    text = publish(infos, strategies.STRATEGIES, stream, args.out)
     sys.stdout.write(text)
     return 0
 

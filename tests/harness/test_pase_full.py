@@ -501,3 +501,65 @@ def test_fig3_measures_reward_convergence_gap_and_compute() -> None:
     assert m["generalisation_gap"] == pytest.approx((0.5 - 0.76) / 0.5)
     assert m["seconds_per_episode"] == 2.0 and m["fallbacks"] == 2
     assert set(A.STRATEGY_AGENTS) == set(S.STRATEGIES)
+
+
+def _fig3_info(stream: Any, strategy: str, reward: float) -> dict:
+    rows = [{"position": i, "safe": True} for i in range(stream.episodes)]
+    return {
+        "strategy": strategy,
+        "rows": rows,
+        "rewards": [reward] * stream.episodes,
+        "learn_seconds": 1.0,
+        "wall_seconds": 2.0 * stream.episodes,
+        "fallbacks": 0,
+        "stream": stream.name,
+        "switch": stream.switch,
+        "episodes": stream.episodes,
+    }
+
+
+def test_fig3_publishes_the_strategies_run_so_far_and_says_not_run_for_the_rest(
+    tmp_path: Path,
+) -> None:
+    from pase_gym.harness.adaptation import stream_of
+
+    stream = stream_of("deadlock")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "es.json").write_text(json.dumps(_fig3_info(stream, "es", 0.5)))
+    infos = F3.read_runs(runs, S.STRATEGIES, stream)
+    assert list(infos) == ["es"]
+    text = F3.publish(infos, S.STRATEGIES, stream, tmp_path / "out")
+    lines = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if "|" in line}
+    assert "0.500" in lines["es"] and "not run" not in lines["es"]
+    assert all("not run" in lines[name] for name in S.STRATEGIES if name != "es")
+    saved = json.loads((tmp_path / "out" / "fig3.json").read_text())
+    assert saved["strategies"]["sac"] is None
+    assert saved["strategies"]["es"]["final_reward"] == 0.5
+    assert (tmp_path / "out" / "fig3.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not a Fig. 3 run file"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"strategy": "es"}', "missing rows"),
+    ],
+)
+def test_fig3_refuses_a_broken_run_file(tmp_path: Path, content: str, message: str) -> None:
+    from pase_gym.harness.adaptation import stream_of
+
+    (tmp_path / "es.json").write_text(content)
+    with pytest.raises(F3.RunFileError, match=message):
+        F3.read_runs(tmp_path, S.STRATEGIES, stream_of("deadlock"))
+
+
+def test_fig3_refuses_another_streams_run(tmp_path: Path) -> None:
+    from pase_gym.harness.adaptation import stream_of
+
+    short = stream_of("deadlock", episodes=10, switch=4)
+    (tmp_path / "sac.json").write_text(json.dumps(_fig3_info(short, "sac", 0.1)))
+    with pytest.raises(F3.RunFileError, match="another stream"):
+        F3.read_runs(tmp_path, S.STRATEGIES, stream_of("deadlock"))
+    assert F3.main(["--strategies", "sac", "--runs", str(tmp_path), "--out", str(tmp_path)]) == 2

@@ -140,9 +140,13 @@ class SandboxedAgent:
         self._log_path = Path(log_name)
         inbox_r, inbox_w = os.pipe()
         outbox_r, outbox_w = os.pipe()
+        # nothing is ever written here: the child sees the end of this pipe when the evaluator
+        # is gone (however it died) and stops the agent, which would otherwise run on
+        lifeline_r, lifeline_w = os.pipe()
         config = {
             "inbox": inbox_r,
             "outbox": outbox_w,
+            "lifeline": lifeline_r,
             "workdir": self._workdir,
             "hide": self.hide,
             **asdict(self.limits),
@@ -163,7 +167,7 @@ class SandboxedAgent:
         with self._log_path.open("wb") as log:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "pase_gym.harness.sandbox_child", json.dumps(config)],
-                pass_fds=(inbox_r, outbox_w),
+                pass_fds=(inbox_r, outbox_w, lifeline_r),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
@@ -173,7 +177,8 @@ class SandboxedAgent:
             )
         os.close(inbox_r)
         os.close(outbox_w)
-        self._to_child, self._from_child = inbox_w, outbox_r
+        os.close(lifeline_r)
+        self._to_child, self._from_child, self._lifeline = inbox_w, outbox_r, lifeline_w
         try:
             hello = self._read(STARTUP_S, "starting")
             self.held = dict(hello.get("held", {}))
@@ -219,11 +224,12 @@ class SandboxedAgent:
             except (OSError, subprocess.TimeoutExpired):
                 pass
         self._kill()
-        for fd in (getattr(self, "_to_child", None), getattr(self, "_from_child", None)):
+        for name in ("_to_child", "_from_child", "_lifeline"):
+            fd = getattr(self, name, None)
             if fd is not None:
                 with contextlib.suppress(OSError):
                     os.close(fd)
-        self._to_child = self._from_child = None  # type: ignore[assignment]
+        self._to_child = self._from_child = self._lifeline = None  # type: ignore[assignment]
         self._proc = None
         shutil.rmtree(getattr(self, "_workdir", ""), ignore_errors=True)
         if getattr(self, "_log_path", None) is not None:

@@ -14,6 +14,12 @@ machine allows it; what held is reported to the evaluator and recorded):
 It then serves requests over two pipes: the evaluator sends pickles (it is trusted), this side
 answers JSON only (the evaluator never unpickles what an agent wrote). Frames are a 4-byte
 big-endian length and the payload.
+
+The agent does not outlive the evaluator: a third pipe, on which the evaluator never writes,
+ends when the evaluator's process does (a crash, a kill, Ctrl-C), and a watchdog then kills
+the agent (from outside its PID namespace where there is one: the agent, PID 1 there, ignores
+the signals it has no handler for, and may be in a long computation that never reads its
+inbox); the agent also dies with the process that watches over it (``PR_SET_PDEATHSIG``).
 """
 
 from __future__ import annotations
@@ -24,9 +30,13 @@ import json
 import os
 import pickle
 import resource
+import select
+import signal
 import struct
 import sys
+import threading
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +52,7 @@ MS_REC = 16384
 MS_PRIVATE = 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAPBSET_DROP = 24
+PR_SET_PDEATHSIG = 1
 CAP_VERSION_3 = 0x20080522
 MAX_REPLY = 1_000_000
 
@@ -212,10 +223,68 @@ def serve(inbox: int, outbox: int) -> None:
             _reply(outbox, {"error": text[-2000:]})
 
 
+def watch(lifeline: int, then: Callable[[], None]) -> threading.Thread:
+    """Call ``then`` when the evaluator is gone: when ``lifeline`` (a pipe the evaluator holds
+    open and never writes on) reaches its end. Runs in a daemon thread, which it returns."""
+
+    def wait() -> None:
+        try:
+            while os.read(lifeline, 1):
+                pass  # the evaluator writes nothing; a stray byte is not an ending
+        except OSError:
+            pass  # closed under us (only the agent's own code could): the same ending
+        then()
+
+    thread = threading.Thread(target=wait, name="pase-sandbox-lifeline", daemon=True)
+    thread.start()
+    return thread
+
+
+def wait_for(pid: int, lifeline: int | None) -> int:
+    """Wait for the agent's process ``pid`` to end and return its exit code; kill it first if
+    ``lifeline`` ends (the evaluator is gone: SIGKILL from outside its PID namespace reaches
+    its PID 1). No thread: a process that unshared its PID namespace cannot start one."""
+    if lifeline is not None:
+        try:
+            exited: int | None = os.pidfd_open(pid)  # readable once the process has ended
+        except (AttributeError, OSError):  # an older kernel: look every half second
+            exited = None
+        watched = [lifeline] if exited is None else [lifeline, exited]
+        while True:
+            ready, _, _ = select.select(watched, [], [], 0.5 if exited is None else None)
+            if lifeline in ready and not _alive(lifeline):
+                os.kill(pid, signal.SIGKILL)
+                break
+            if exited is not None:
+                if exited in ready:
+                    break
+            else:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    return os.waitstatus_to_exitcode(status) & 0xFF
+        if exited is not None:
+            os.close(exited)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) & 0xFF
+
+
+def _alive(lifeline: int) -> bool:
+    """Whether the lifeline that select() found readable still holds (a stray byte)."""
+    try:
+        return bool(os.read(lifeline, 1))
+    except OSError:
+        return False
+
+
+def _kill_self() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def main() -> int:
     """``python -m pase_gym.harness.sandbox_child CONFIG_JSON``."""
     config = json.loads(sys.argv[1])
     inbox, outbox = int(config["inbox"]), int(config["outbox"])
+    lifeline = config.get("lifeline")
     held: dict[str, Any] = {"namespaces": False, "read_only": False, "hidden": 0}
     running = processes_of_this_user()  # counted while the machine's /proc is still visible
     if config.get("namespaces", True) and os.geteuid() == 0:
@@ -228,10 +297,14 @@ def main() -> int:
         if pid:
             os.close(inbox)
             os.close(outbox)
-            _, status = os.waitpid(pid, 0)
-            return os.waitstatus_to_exitcode(status) & 0xFF
+            return wait_for(pid, None if lifeline is None else int(lifeline))
         libc = _libc()
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # and dies with its watcher
+        if lifeline is not None:
+            os.close(int(lifeline))
         _mount(libc, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV)  # our own PID namespace
+    elif lifeline is not None:  # one process: the agent watches for the evaluator itself
+        watch(int(lifeline), _kill_self)
     os.chdir(config["workdir"])
     held["capabilities_dropped"] = drop_privileges() if os.geteuid() == 0 else True
     set_limits(int(config["memory_mb"]), int(config["cpu_s"]), int(config["processes"]), running)

@@ -13,6 +13,8 @@ import importlib.util
 import json
 import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -67,12 +69,23 @@ def _sandbox_pids() -> list[int]:
     return alive
 
 
+_OTHERS: set[int] = set()
+
+
+@pytest.fixture(autouse=True)
+def _others() -> Any:
+    """The sandboxes of other evaluations on this machine (alive before the test): not ours."""
+    _OTHERS.clear()
+    _OTHERS.update(_sandbox_pids())
+    yield
+
+
 def sandbox_processes(wait_s: float = 10.0) -> list[int]:
-    """The sandbox processes still alive (waiting a little for the kernel to reap a killed
-    PID namespace: a bound, not a speed claim)."""
+    """The sandbox processes of this test still alive (waiting a little for the kernel to reap
+    a killed PID namespace: a bound, not a speed claim)."""
     deadline = time.monotonic() + wait_s
     while True:
-        alive = _sandbox_pids()
+        alive = [pid for pid in _sandbox_pids() if pid not in _OTHERS]
         if not alive or time.monotonic() > deadline:
             return alive
         time.sleep(0.2)
@@ -105,6 +118,33 @@ def test_an_infinite_loop_is_stopped_and_the_run_goes_on(suite: Any, tmp_path: P
     for r in records:
         assert not r["recovered"] and "time limit" in (r["agent_failure"] or "")
     assert not sandbox_processes()
+
+
+EVALUATOR = """
+import os, pickle, sys, time
+from pase_gym.harness.sandbox import Limits, SandboxedAgent, _frame
+agent = SandboxedAgent(sys.argv[1], limits=Limits(namespaces=sys.argv[2] == "yes"))
+os.write(agent._to_child, _frame(pickle.dumps(("act", {}, {}))))
+print(agent._proc.pid, flush=True)
+time.sleep(0.5)  # the agent is in its endless act
+os.kill(os.getpid(), 9)  # the evaluator dies without a word: nothing closes the sandbox
+"""
+
+
+@pytest.mark.parametrize("namespaces", ["yes", "no"])
+def test_a_busy_agent_dies_with_its_evaluator(tmp_path: Path, namespaces: str) -> None:
+    """With namespaces the watcher outside kills the agent; without, the agent's own watchdog
+    thread does (a process that ignores it is the machine's to clean up, as any process)."""
+    spec = agent_file(tmp_path, "while True:\n    pass\n")
+    done = subprocess.run(
+        [sys.executable, "-c", EVALUATOR, spec, namespaces],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == -9, done.stderr
+    assert int(done.stdout.split()[0]) > 0  # the sandbox had started
+    assert not sandbox_processes()  # the watchdog killed the agent
 
 
 def test_a_memory_bomb_fails_its_step_not_the_evaluator(suite: Any, tmp_path: Path) -> None:

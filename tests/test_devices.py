@@ -79,3 +79,46 @@ def test_the_module_imports_without_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "cpu"
+
+
+# -- CPU threads -------------------------------------------------------------------------------
+
+
+def test_threads_come_from_the_agent_then_the_environment_then_the_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pase_gym.devices import DEFAULT_THREADS, THREADS_ENV, cpu_threads
+
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    assert cpu_threads() == DEFAULT_THREADS == 2
+    monkeypatch.setenv(THREADS_ENV, "3")
+    assert cpu_threads() == 3
+    assert cpu_threads(1) == 1  # the agent's own number wins
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "two", "1.5"])
+def test_a_bad_thread_count_in_the_environment_is_an_error(
+    monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    from pase_gym.devices import THREADS_ENV, cpu_threads
+
+    monkeypatch.setenv(THREADS_ENV, text)
+    with pytest.raises(ValueError, match=f"PASE_GYM_THREADS must be a positive integer.*{text}"):
+        cpu_threads()
+
+
+@pytest.mark.parametrize("bad", [0, -2, True, 1.5])
+def test_a_bad_thread_count_from_the_agent_is_an_error(bad: object) -> None:
+    from pase_gym.devices import cpu_threads
+
+    with pytest.raises(ValueError, match="threads must be a positive integer"):
+        cpu_threads(bad)  # type: ignore[arg-type]
+
+
+def test_workers_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from pase_gym.devices import worker_threads
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(8)), raising=False)
+    assert [worker_threads(n) for n in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]

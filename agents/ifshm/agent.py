@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from pase_gym.devices import check_device, resolve_device
+from pase_gym.devices import check_device, cpu_threads, resolve_device
 from pase_gym.harness.agent import sibling as _shared_sibling
 from pase_gym.sim.plan import Call, Diagnosis, Plan
 
@@ -190,7 +190,8 @@ class Agent:
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` for the language model (the policy is
             small and runs on the CPU).
         weights: the checkpoint (default: ``weights.pt`` beside this file).
-        threads: torch CPU threads (``None`` leaves torch's default).
+        threads: torch CPU threads, on the CPU (``None``: ``PASE_GYM_THREADS``, else 2;
+            see :func:`pase_gym.devices.cpu_threads`).
     """
 
     name = "ifshm"
@@ -205,11 +206,11 @@ class Agent:
     TUNE_LR = 1e-2
 
     def __init__(
-        self, device: str = "cpu", weights: str | Path | None = None, threads: int | None = 2
+        self, device: str = "cpu", weights: str | Path | None = None, threads: int | None = None
     ) -> None:
         self.device = check_device(device)
         self.weights = Path(weights) if weights is not None else WEIGHTS
-        self.threads = threads
+        self.threads = None if threads is None else cpu_threads(threads)
         self.core: Core | None = None
         self.reset(0)
 
@@ -239,10 +240,10 @@ class Agent:
         """Load the checkpoint (and, on the first description, the language model)."""
         if self.core is None:
             device = resolve_device(self.device)
-            if self.threads and device == "cpu":
+            if device == "cpu":
                 import torch
 
-                torch.set_num_threads(self.threads)
+                torch.set_num_threads(cpu_threads(self.threads))
             self.core = Core.load(self.weights, device=device)
         return self.core
 

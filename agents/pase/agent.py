@@ -27,7 +27,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pase_gym.devices import check_device, resolve_device
+from pase_gym.devices import check_device, cpu_threads, resolve_device
 from pase_gym.sim.plan import Call, Plan
 
 HERE = Path(__file__).resolve().parent
@@ -44,7 +44,8 @@ class Agent:
         model: ``"smollm2"`` or a local Hugging Face model folder.
         adapter: the LoRA adapter folder (``None``: the base model).
         template: the prompt template, ``"compact"`` or ``"full"``.
-        threads: torch CPU threads (on the CPU only; ``None`` leaves torch's default).
+        threads: torch CPU threads, on the CPU (``None``: ``PASE_GYM_THREADS``, else 2;
+            see :func:`pase_gym.devices.cpu_threads`).
     """
 
     name = "pase"
@@ -58,13 +59,13 @@ class Agent:
         model: str = "smollm2",
         adapter: str | Path | None = ADAPTER,
         template: str = "compact",
-        threads: int | None = 2,
+        threads: int | None = None,
     ) -> None:
         self.device = check_device(device)
         self.model_name = model
         self.adapter = None if adapter is None else Path(adapter)
         self.template = template
-        self.threads = threads
+        self.threads = None if threads is None else cpu_threads(threads)
         self.engine: Any = None
         self.reset(0)
 
@@ -90,8 +91,8 @@ class Agent:
                 "(agents/pase/train.py in a source checkout)"
             )
         device = resolve_device(self.device)
-        if self.threads and device == "cpu":
-            torch.set_num_threads(self.threads)
+        if device == "cpu":
+            torch.set_num_threads(cpu_threads(self.threads))
         model, tokenizer = load_model(self.model_name, device=device)
         if self.adapter is not None:
             from pase_gym.llm.adapters import load_adapter
@@ -125,5 +126,5 @@ class UntunedAgent(Agent):
 
     name = "pase_untuned"
 
-    def __init__(self, device: str = "cpu", model: str = "smollm2", threads: int | None = 2):
+    def __init__(self, device: str = "cpu", model: str = "smollm2", threads: int | None = None):
         super().__init__(device, model, adapter=None, template="full", threads=threads)

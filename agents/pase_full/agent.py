@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from pase_gym.devices import check_device, resolve_device
+from pase_gym.devices import check_device, cpu_threads, resolve_device
 from pase_gym.harness.agent import sibling as _shared_sibling
 from pase_gym.sim.plan import Call, Diagnosis, Plan
 
@@ -62,7 +62,8 @@ class Agent:
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (the language models' device).
         mpo: the meta-prompt optimiser file (``mpo.zip`` beside this module).
         tau: the feasibility threshold (``None``: the one chosen at training, in the file).
-        threads: torch CPU threads (CPU only; ``None`` leaves torch's default).
+        threads: torch CPU threads, on the CPU (``None``: ``PASE_GYM_THREADS``, else 2;
+            see :func:`pase_gym.devices.cpu_threads`).
         adapter: the engine's LoRA adapter folder.
     """
 
@@ -92,13 +93,13 @@ class Agent:
         device: str = "cpu",
         mpo: str | Path = MPO_FILE,
         tau: float | None = None,
-        threads: int | None = 2,
+        threads: int | None = None,
         adapter: str | Path = ADAPTER,
     ) -> None:
         self.device = check_device(device)
         self.mpo_path = Path(mpo)
         self.adapter = Path(adapter)
-        self.threads = threads
+        self.threads = None if threads is None else cpu_threads(threads)
         self._tau = tau
         self.engine: Any = None
         self.verifier: Any = None
@@ -152,8 +153,8 @@ class Agent:
 
         mpo = sibling("mpo")
         device = resolve_device(self.device)
-        if self.threads and device == "cpu":
-            torch.set_num_threads(self.threads)
+        if device == "cpu":
+            torch.set_num_threads(cpu_threads(self.threads))
         if self.mpo_on:
             if self.mpo is None:
                 self.mpo, self.encoder, self.header = mpo.load(self.mpo_path)

@@ -24,6 +24,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from pase_gym.devices import worker_threads
 from pase_gym.errors import PaseGymError
 from pase_gym.harness.agent import (
     REGISTRY,
@@ -89,6 +90,15 @@ def _exit_with_parent(parent: int) -> None:
         os._exit(3)
 
     threading.Thread(target=watch, name="pase-bench-parent-watch", daemon=True).start()
+
+
+def _start_worker(parent: int, threads: int) -> None:
+    """Worker initialiser: exit with the run (:func:`_exit_with_parent`) and give the model
+    agents of this worker their share of the cores (``PASE_GYM_THREADS``, unless set)."""
+    from pase_gym.devices import THREADS_ENV
+
+    os.environ.setdefault(THREADS_ENV, str(threads))
+    _exit_with_parent(parent)
 
 
 def isolation_of(spec: str, isolation: str) -> str:
@@ -362,8 +372,8 @@ def _completed(
         with ProcessPoolExecutor(
             max_workers=workers,
             mp_context=get_context("spawn"),
-            initializer=_exit_with_parent,
-            initargs=(os.getpid(),),
+            initializer=_start_worker,
+            initargs=(os.getpid(), worker_threads(workers)),
         ) as pool:
             futures = {pool.submit(run_episode, job): job for job in jobs}
             for future in as_completed(futures):

@@ -151,6 +151,7 @@ class SandboxedAgent:
             "hide": self.hide,
             **asdict(self.limits),
         }
+        from pase_gym.devices import THREADS_ENV
         from pase_gym.harness.agent import AGENTS_ENV, agents_dir
         from pase_gym.llm.models import CACHE_ENV, default_cache_dir
 
@@ -163,6 +164,8 @@ class SandboxedAgent:
             "LANG": "C.UTF-8",
             "HOME": self._workdir,
             "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+            # the agent's share of the cores (set per worker by pase-bench run --workers)
+            **({THREADS_ENV: os.environ[THREADS_ENV]} if THREADS_ENV in os.environ else {}),
         }
         with self._log_path.open("wb") as log:
             self._proc = subprocess.Popen(

@@ -178,6 +178,28 @@ def test_worker_count_does_not_change_results(
     assert len(lines(out)) == N_RECORDS
 
 
+def test_each_worker_gives_its_model_agents_a_share_of_the_cores(
+    suite: SuiteSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pase_gym.devices import THREADS_ENV, worker_threads
+
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    spec = tmp_path / "threads_agent.py"
+    spec.write_text(
+        "import os\n"
+        "class Agent:\n"
+        "    name = 'threads-' + os.environ.get('PASE_GYM_THREADS', 'unset')\n"
+        "    def reset(self, seed):\n"
+        "        pass\n"
+        "    def act(self, observation, info):\n"
+        "        return 'Wait(10)'\n"
+    )
+    records = run_suite([str(spec)], suite, tmp_path / "w.jsonl", workers=2, progress=False)
+    assert {r["agent"] for r in records} == {f"threads-{worker_threads(2)}"}  # through the sandbox
+    alone = run_suite([str(spec)], suite, tmp_path / "w1.jsonl", workers=1, progress=False)
+    assert {r["agent"] for r in alone} == {"threads-unset"}  # one worker: the agent's default
+
+
 # -- (c) what a record says --------------------------------------------------------------------
 
 

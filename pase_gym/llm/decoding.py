@@ -50,6 +50,15 @@ def cache_keyword(model: Any) -> str:
     return _cache_keyword(type(model).forward)
 
 
+def output_cache(out: Any) -> Any:
+    """The key/value cache of a model's output: its ``cache`` field in recent transformers
+    releases (whose ``past_key_values`` property still answers, with a deprecation warning),
+    ``past_key_values`` before."""
+    if "cache" in getattr(out, "__dataclass_fields__", {}):
+        return out.cache
+    return out.past_key_values
+
+
 def mask_arg(mask: Any) -> Any:
     """The attention mask to pass: ``None`` when nothing is masked (one row, or rows without
     padding), which lets attention skip the mask and use grouped-query kernels without
@@ -143,9 +152,9 @@ def forward_step(
         out = model(**inputs, logits_to_keep=1)
         logits = out.logits[:, -1, :].float()
         if allowed is None:
-            return logits, out.past_key_values, mask, nxt
+            return logits, output_cache(out), mask, nxt
         scores = [logits[b].index_select(0, idx) for b, idx in enumerate(allowed)]
-        return scores, out.past_key_values, mask, nxt
+        return scores, output_cache(out), mask, nxt
     decoder, head = split
     out = decoder(**inputs)
     hidden = out.last_hidden_state[:, -1, :]
@@ -154,4 +163,4 @@ def forward_step(
         bias = None if head.bias is None else head.bias.index_select(0, idx)
         weight = head.weight.index_select(0, idx)
         scores.append(torch.nn.functional.linear(hidden[b], weight, bias).float())
-    return scores, out.past_key_values, mask, nxt
+    return scores, output_cache(out), mask, nxt

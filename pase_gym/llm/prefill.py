@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pase_gym.llm.decoding import forward_step, mask_arg
+from pase_gym.llm.decoding import forward_step, mask_arg, output_cache
 from pase_gym.llm.incident import Incident
 from pase_gym.llm.prefix_cache import PrefixCache, batch_cache
 from pase_gym.llm.prompts import build_prompt, split_prompt
@@ -189,7 +189,7 @@ class PromptPrefill:
             logits_to_keep=1,
         )
         nxt = (positions[:, -1] + 1).tolist()
-        return out.logits[:, -1, :].float(), out.past_key_values, mask, nxt
+        return out.logits[:, -1, :].float(), output_cache(out), mask, nxt
 
     def run_cached(
         self, incidents: Sequence[Incident], prompt_embedding: Any, reserve: int

@@ -17,6 +17,8 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from pase_gym.llm.decoding import output_cache
+
 #: Prefixes kept (each one is ~35 MB for SmolLM2-135M and the ``full`` template).
 DEFAULT_SIZE = 4
 
@@ -96,7 +98,7 @@ class PrefixCache:
             out = self.model(
                 inputs_embeds=embeds, position_ids=positions, use_cache=True, logits_to_keep=1
             )
-        layers = plain_layers(out.past_key_values)
+        layers = plain_layers(output_cache(out))
         if layers is None:
             self.supported = False
             return None

@@ -431,3 +431,27 @@ def test_a_row_left_alone_keeps_its_padding_masked(compact):
         _, past1, mask1, nxt1 = compact._prefill([short_inc], None)
         single, *_ = forward_step(compact.model, [[5, 6]], allowed, past1, mask1, nxt1, pad)
     assert torch.allclose(alone[0], single[0], atol=1e-4)
+
+
+def test_the_cache_is_read_by_its_current_name():
+    """A model output's key/value cache is read from ``cache`` where the output has that field
+    (transformers 5.x, whose ``past_key_values`` property warns), else ``past_key_values``."""
+    from dataclasses import dataclass
+
+    from pase_gym.llm.decoding import output_cache
+
+    @dataclass
+    class Current:
+        cache: object = None
+
+        @property
+        def past_key_values(self) -> object:
+            raise AssertionError("the deprecated name was read")
+
+    @dataclass
+    class Older:
+        past_key_values: object = None
+
+    kv = object()
+    assert output_cache(Current(cache=kv)) is kv
+    assert output_cache(Older(past_key_values=kv)) is kv

@@ -143,3 +143,46 @@ def test_plan_latency(
         total = float(stats.stats.total)
         benchmark.extra_info["seconds_per_plan"] = round(median / batch, 4)
         benchmark.extra_info["tokens_per_second"] = round(sum(planner.tokens) / total, 1)
+
+
+# -- routes measured for the decoding step ------------------------------------------------------
+#: SmolLM2-135M's projection shapes (out, in): q/o, k/v, MLP gate/up, MLP down.
+PROJECTIONS = ((576, 576), (192, 576), (1536, 576), (576, 1536))
+LAYERS = 30
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3], ids=lambda m: f"m{m}")
+@pytest.mark.parametrize("layout", ["linear", "transposed"])
+def test_projection_layout(benchmark: Any, layout: str, rows: int) -> None:
+    """One decoding step's projections (SmolLM2-135M's 30 layers, random fp32 weights) for
+    ``rows`` tokens: ``F.linear(x, W)`` with ``W`` stored ``(out, in)`` as the model holds it,
+    against ``x @ W_t`` with ``W_t`` stored ``(in, out)``. The second is a different kernel at
+    small ``rows``: its results differ from the first's in the last bits (``extra_info``:
+    ``max_abs_diff``), so it is a route measured, not taken (it would move plans)."""
+    benchmark.group = f"projection-layout:m{rows}"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(min(THREADS, threads))
+    try:
+        gen = torch.Generator().manual_seed(0)
+        weights = [
+            torch.randn(shape, generator=gen) for _ in range(LAYERS) for shape in PROJECTIONS
+        ]
+        transposed = [w.t().contiguous() for w in weights]
+        inputs = {k: torch.randn(rows, k, generator=gen) for k in {s[1] for s in PROJECTIONS}}
+
+        def linear() -> list[Any]:
+            return [torch.nn.functional.linear(inputs[w.shape[1]], w) for w in weights]
+
+        def matmul() -> list[Any]:
+            return [inputs[w.shape[0]] @ w for w in transposed]
+
+        out = benchmark.pedantic(
+            linear if layout == "linear" else matmul, rounds=20, warmup_rounds=2
+        )
+    finally:
+        torch.set_num_threads(threads)
+    reference = linear()
+    assert [a.shape for a in out] == [b.shape for b in reference]
+    diff = max(float((a - b).abs().max()) for a, b in zip(out, reference, strict=True))
+    benchmark.extra_info["max_abs_diff"] = diff
+    benchmark.extra_info["megabytes"] = round(sum(w.numel() for w in weights) * 4 / 2**20, 1)

@@ -13,9 +13,10 @@ A device is spelt ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (``N`` a CUDA device
 torch is imported inside :func:`resolve_device` only, so this module imports without it.
 
 How many CPU threads a model agent gives torch: :func:`cpu_threads` (the agent's own
-``threads`` when given, else ``PASE_GYM_THREADS``, else 2). ``pase-bench run --workers N`` sets
-``PASE_GYM_THREADS`` to the machine's cores divided by ``N`` in each worker (unless you set
-it), so that N model agents side by side do not ask for more threads than there are cores:
+``threads`` when given, else ``PASE_GYM_THREADS``, else 2). ``pase-bench run --workers N``
+(N > 1, local processes) sets ``PASE_GYM_THREADS`` in each worker to the machine's cores
+divided by ``N``, at most 2 (unless you set it), so that N model agents side by side do not
+ask for more threads than there are cores:
 two torch processes of two threads each on two cores ran a language model's forward pass ~30
 times slower than one alone.
 """
@@ -56,27 +57,29 @@ def cpu_threads(requested: int | None = None) -> int:
     else :data:`DEFAULT_THREADS`.
 
     Raises:
-        ValueError: ``requested`` or the variable is not a positive integer.
+        DeviceError: ``requested`` or the variable is not a positive integer.
     """
     if requested is not None:
         if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
-            raise ValueError(f"threads must be a positive integer, found {requested!r}")
+            raise DeviceError(f"threads must be a positive integer, found {requested!r}")
         return requested
     text = os.environ.get(THREADS_ENV, "").strip()
     if not text:
         return DEFAULT_THREADS
-    if not text.isdigit() or int(text) < 1:
-        raise ValueError(f"{THREADS_ENV} must be a positive integer, found {text!r}")
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise DeviceError(f"{THREADS_ENV} must be a positive integer, found {text!r}")
     return int(text)
 
 
 def worker_threads(workers: int) -> int:
-    """Each of ``workers`` processes' share of this machine's cores (at least 1)."""
+    """Each of ``workers`` processes' share of this machine's cores: at least 1, at most
+    :data:`DEFAULT_THREADS` (so that a machine with the cores runs every worker's agents
+    exactly as one worker runs them)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux
         cores = os.cpu_count() or 1
-    return max(1, cores // max(1, workers))
+    return max(1, min(DEFAULT_THREADS, cores // max(1, workers)))
 
 
 def resolve_device(device: str = "auto") -> str:

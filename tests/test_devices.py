@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -96,14 +97,14 @@ def test_threads_come_from_the_agent_then_the_environment_then_the_default(
     assert cpu_threads(1) == 1  # the agent's own number wins
 
 
-@pytest.mark.parametrize("text", ["0", "-1", "two", "1.5"])
+@pytest.mark.parametrize("text", ["0", "-1", "two", "1.5", "\u00b2"])
 def test_a_bad_thread_count_in_the_environment_is_an_error(
     monkeypatch: pytest.MonkeyPatch, text: str
 ) -> None:
     from pase_gym.devices import THREADS_ENV, cpu_threads
 
     monkeypatch.setenv(THREADS_ENV, text)
-    with pytest.raises(ValueError, match=f"PASE_GYM_THREADS must be a positive integer.*{text}"):
+    with pytest.raises(DeviceError, match="PASE_GYM_THREADS must be a positive integer"):
         cpu_threads()
 
 
@@ -111,8 +112,21 @@ def test_a_bad_thread_count_in_the_environment_is_an_error(
 def test_a_bad_thread_count_from_the_agent_is_an_error(bad: object) -> None:
     from pase_gym.devices import cpu_threads
 
-    with pytest.raises(ValueError, match="threads must be a positive integer"):
+    with pytest.raises(DeviceError, match="threads must be a positive integer"):
         cpu_threads(bad)  # type: ignore[arg-type]
+
+
+def test_a_bad_thread_count_stops_a_run_before_any_episode(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from pase_gym.devices import THREADS_ENV
+    from pase_gym.harness.runner import run_suite
+    from pase_gym.harness.suites import load_suite
+
+    monkeypatch.setenv(THREADS_ENV, "many")
+    with pytest.raises(DeviceError, match="PASE_GYM_THREADS"):
+        run_suite(["random"], load_suite("smoke"), tmp_path / "r.jsonl", progress=False)
+    assert not (tmp_path / "r.jsonl").exists()
 
 
 def test_workers_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -121,4 +135,5 @@ def test_workers_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     from pase_gym.devices import worker_threads
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(8)), raising=False)
-    assert [worker_threads(n) for n in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
+    # each worker's share of the cores, never more than the default of one worker alone
+    assert [worker_threads(n) for n in (1, 2, 3, 4, 5, 8, 16)] == [2, 2, 2, 2, 1, 1, 1]

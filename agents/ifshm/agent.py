@@ -210,7 +210,8 @@ class Agent:
     ) -> None:
         self.device = check_device(device)
         self.weights = Path(weights) if weights is not None else WEIGHTS
-        self.threads = None if threads is None else cpu_threads(threads)
+        cpu_threads(threads)  # a bad count (or PASE_GYM_THREADS) fails here, not in act()
+        self.threads = threads
         self.core: Core | None = None
         self.reset(0)
 

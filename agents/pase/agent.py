@@ -65,7 +65,8 @@ class Agent:
         self.model_name = model
         self.adapter = None if adapter is None else Path(adapter)
         self.template = template
-        self.threads = None if threads is None else cpu_threads(threads)
+        cpu_threads(threads)  # a bad count (or PASE_GYM_THREADS) fails here, not in act()
+        self.threads = threads
         self.engine: Any = None
         self.reset(0)
 

@@ -99,7 +99,8 @@ class Agent:
         self.device = check_device(device)
         self.mpo_path = Path(mpo)
         self.adapter = Path(adapter)
-        self.threads = None if threads is None else cpu_threads(threads)
+        cpu_threads(threads)  # a bad count (or PASE_GYM_THREADS) fails here, not in act()
+        self.threads = threads
         self._tau = tau
         self.engine: Any = None
         self.verifier: Any = None

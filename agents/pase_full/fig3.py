@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -48,6 +50,7 @@ def _sibling(name: str) -> Any:
 def run_strategy(strategy: str, stream: Any, runs: Path, device: str, quiet: bool) -> dict:
     """Play the stream with the loop under ``strategy``; its rows and its summary."""
     from pase_gym.harness.adaptation import run_stream
+    from pase_gym.harness.records import git_commit
     from pase_gym.harness.runner import _agent, progress_bar
 
     agent_mod = _sibling("agent")
@@ -74,9 +77,19 @@ def run_strategy(strategy: str, stream: Any, runs: Path, device: str, quiet: boo
         "stream": stream.name,
         "switch": stream.switch,
         "episodes": stream.episodes,
+        "seed": stream.seed,
+        "device": device,
+        "git_commit": git_commit(),
     }
-    info_path.write_text(json.dumps(info, indent=1) + "\n")
+    _write(info_path, json.dumps(info, indent=1) + "\n")
     return info
+
+
+def _write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a reader never sees half a file)."""
+    part = path.with_name(path.name + ".part")
+    part.write_text(text)
+    os.replace(part, path)
 
 
 class RunFileError(ValueError):
@@ -107,7 +120,14 @@ def read_runs(runs: Path, names: Sequence[str], stream: Any) -> dict[str, dict]:
         missing = [k for k in RUN_KEYS if k not in info]
         if missing:
             raise RunFileError(f"{path}: missing {', '.join(missing)}")
-        want = {"stream": stream.name, "switch": stream.switch, "episodes": stream.episodes}
+        if info["strategy"] != name:
+            raise RunFileError(f"{path}: a run of {info['strategy']!r}, not of {name!r}")
+        want = {
+            "stream": stream.name,
+            "switch": stream.switch,
+            "episodes": stream.episodes,
+            "seed": stream.seed,
+        }
         found = {k: info.get(k) for k in want}
         if found != want:
             raise RunFileError(
@@ -119,6 +139,10 @@ def read_runs(runs: Path, names: Sequence[str], stream: Any) -> dict[str, dict]:
                 f"{path}: expected {stream.episodes} episodes, found "
                 f"{len(info['rewards'])} rewards and {len(info['rows'])} rows"
             )
+        try:
+            metrics(info, stream.switch)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RunFileError(f"{path}: its rows or rewards are malformed ({exc!r})") from None
         infos[name] = info
     return infos
 
@@ -128,7 +152,14 @@ def metrics(info: dict, switch: int) -> dict[str, Any]:
     from pase_gym.harness.adaptation import adaptation_episodes
 
     rewards = np.asarray(info["rewards"], dtype=np.float64)
+    if rewards.ndim != 1 or not np.isfinite(rewards).all():
+        raise ValueError("rewards: expected a list of finite numbers")
     safe = [r["safe"] for r in sorted(info["rows"], key=lambda r: r["position"])]
+    if not all(isinstance(v, bool) for v in safe):
+        raise ValueError("rows: each row's safe must be true or false")
+    for key in ("learn_seconds", "wall_seconds"):
+        if not isinstance(info[key], int | float) or not math.isfinite(info[key]):
+            raise ValueError(f"{key}: expected a finite number")
     known = float(rewards[:switch].mean())
     final = float(rewards[-WINDOW:].mean())
     return {
@@ -193,15 +224,17 @@ def publish(infos: dict[str, dict], names: Sequence[str], stream: Any, out: Path
             f"{m['fallbacks']} |"
         )
     text = "\n".join(lines) + "\n"
-    (out / "fig3.md").write_text(text)
+    _write(out / "fig3.md", text)
     payload = {
         "stream": stream.name,
         "switch": stream.switch,
         "strategies": {name: table.get(name) for name in names},
     }
-    (out / "fig3.json").write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
+    _write(out / "fig3.json", json.dumps(payload, indent=1, sort_keys=True) + "\n")
     if infos:
         figure([infos[n] for n in names if n in infos], stream.switch, out / "fig3.png")
+    else:  # no run: no figure of an older one
+        (out / "fig3.png").unlink(missing_ok=True)
     return text
 
 

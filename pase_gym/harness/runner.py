@@ -24,7 +24,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from pase_gym.devices import worker_threads
+from pase_gym.devices import cpu_threads, worker_threads
 from pase_gym.errors import PaseGymError
 from pase_gym.harness.agent import (
     REGISTRY,
@@ -430,6 +430,7 @@ def run_suite(
         raise ValueError(f"backend must be one of {BACKENDS}, found {backend!r}")
     if isolation not in ISOLATIONS:
         raise ValueError(f"isolation must be one of {ISOLATIONS}, found {isolation!r}")
+    cpu_threads()  # a bad PASE_GYM_THREADS stops the run here, before any episode
     store = RunStore(out)
     created = not store.path.exists()
     store.path.parent.mkdir(parents=True, exist_ok=True)

@@ -167,17 +167,23 @@ class SandboxedAgent:
             # the agent's share of the cores (set per worker by pase-bench run --workers)
             **({THREADS_ENV: os.environ[THREADS_ENV]} if THREADS_ENV in os.environ else {}),
         }
-        with self._log_path.open("wb") as log:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "pase_gym.harness.sandbox_child", json.dumps(config)],
-                pass_fds=(inbox_r, outbox_w, lifeline_r),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-                env=env,
-                cwd=self._workdir,
-                start_new_session=True,
-            )
+        try:
+            with self._log_path.open("wb") as log:
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-m", "pase_gym.harness.sandbox_child", json.dumps(config)],
+                    pass_fds=(inbox_r, outbox_w, lifeline_r),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                    env=env,
+                    cwd=self._workdir,
+                    start_new_session=True,
+                )
+        except BaseException:  # nothing started: no pipe end may stay open
+            for fd in (inbox_r, inbox_w, outbox_r, outbox_w, lifeline_r, lifeline_w):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            raise
         os.close(inbox_r)
         os.close(outbox_w)
         os.close(lifeline_r)

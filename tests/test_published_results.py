@@ -230,6 +230,6 @@ def test_the_language_model_variants_reproduce_a_sample_of_their_table1_records(
 def test_no_published_table1_record_was_cut_by_its_time_limit() -> None:
     """The rows are run alone on the machine; a decision past the sandbox's limit there says
     more about what else was running than about the agent: such an episode is run again."""
-    records, rows = _table1_inputs()
+    records, _ = _table1_inputs()
     cut = [r["key"] for r in records if "time limit" in (r["agent_failure"] or "")]
     assert not cut, f"episodes cut by the time limit (run them again alone): {cut}"
